@@ -1,0 +1,54 @@
+/**
+ * Tessera: neural-network compute on WebGPU for Deno, with modules as plain
+ * records of `params` (trained) and `buffers` (not trained, like a causal
+ * mask) that move to the GPU together.
+ *
+ * ```ts ignore
+ * import { format, nn, stack, tensor, toDevice, webgpu } from "@tessera/core";
+ *
+ * const inputs = tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64]]);
+ * const batch = stack([inputs, inputs]); // [2, 3, 3]
+ * const attn = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 3, dropout: 0 });
+ * console.log(await format(nn.causalAttention.apply(attn, batch))); // on cpu
+ *
+ * const gpu = await webgpu();
+ * const attnGpu = await toDevice(attn, gpu); // params AND the mask buffer move
+ * const out = nn.causalAttention.apply(attnGpu, await toDevice(batch, gpu));
+ * console.log(await format(out)); // tensor([...], device='webgpu:0')
+ * ```
+ *
+ * @module
+ */
+
+export {
+  cpu,
+  type CpuDevice,
+  type Device,
+  gpuStats,
+  releaseCachedMemory,
+  webgpu,
+  type WebGpuDevice,
+  type WebGpuOptions,
+} from "./src/device.ts";
+export type { GpuCounters } from "./src/gpu/counters.ts";
+export {
+  DeviceLimitError,
+  DeviceLostError,
+  DeviceMismatchError,
+  GpuError,
+  ShapeError,
+  TesseraError,
+  UseAfterDisposeError,
+  WebGpuUnavailableError,
+} from "./src/errors.ts";
+export { type DType, type NestedArray, Tensor } from "./src/tensor.ts";
+export { arange, type CreateOptions, full, ones, tensor, zeros } from "./src/creation.ts";
+export { dispose, mapTree, toDevice, treeLeaves } from "./src/tree.ts";
+export { type Module, namedBuffers, namedParameters } from "./src/module.ts";
+export { format } from "./src/format.ts";
+export type { FormatOptions } from "./src/format_values.ts";
+export { add, div, mul, scale, sub } from "./src/ops/elementwise.ts";
+export { linear, matmul, type MatmulOptions } from "./src/ops/matmul.ts";
+export { reshape, slice, stack, transpose } from "./src/ops/layout.ts";
+export { maskedFill, tril, triu } from "./src/ops/mask.ts";
+export { softmax, type SoftmaxOptions } from "./src/ops/softmax.ts";

@@ -1,0 +1,214 @@
+/**
+ * Devices: `cpu` (TypeScript over `Float32Array`) and `webgpu()` (a WebGPU
+ * device from `navigator.gpu`, or one the caller brings).
+ *
+ * @module
+ */
+
+import { WebGpuUnavailableError } from "./errors.ts";
+import type { GpuCounters } from "./gpu/counters.ts";
+import { GpuRuntime } from "./gpu/runtime.ts";
+
+/**
+ * The CPU device. Its name prints as `cpu`.
+ *
+ * @example
+ * ```ts
+ * import { cpu } from "@tessera/core";
+ * console.log(cpu.name); // "cpu"
+ * ```
+ */
+export interface CpuDevice {
+  /** Always `"cpu"`. */
+  readonly kind: "cpu";
+  /** Always `"cpu"`. */
+  readonly name: "cpu";
+}
+
+/**
+ * A WebGPU device. Its name prints as `webgpu:N`, numbered in the order
+ * devices were created in this process.
+ *
+ * @example
+ * ```ts ignore
+ * import { webgpu } from "@tessera/core";
+ * const gpu = await webgpu();
+ * console.log(gpu.name, gpu.adapterInfo.description); // "webgpu:0", ...
+ * ```
+ */
+export interface WebGpuDevice {
+  /** Always `"webgpu"`. */
+  readonly kind: "webgpu";
+  /** `webgpu:N`. */
+  readonly name: string;
+  /** The underlying `GPUDevice`, for interop with other WebGPU code. */
+  readonly gpu: GPUDevice;
+  /** What the adapter says about itself (vendor, description, ...). */
+  readonly adapterInfo: { readonly vendor: string; readonly description: string };
+}
+
+/**
+ * A device a tensor can live on.
+ *
+ * @example
+ * ```ts
+ * import { cpu, type Device } from "@tessera/core";
+ * const d: Device = cpu;
+ * console.log(d.kind);
+ * ```
+ */
+export type Device = CpuDevice | WebGpuDevice;
+
+/**
+ * The CPU device.
+ *
+ * @example
+ * ```ts
+ * import { cpu, zeros } from "@tessera/core";
+ * console.log(zeros([2]).device === cpu); // true
+ * ```
+ */
+export const cpu: CpuDevice = Object.freeze({ kind: "cpu", name: "cpu" });
+
+/**
+ * Options for {@linkcode webgpu}.
+ *
+ * @example
+ * ```ts ignore
+ * import { webgpu } from "@tessera/core";
+ * const gpu = await webgpu({ powerPreference: "high-performance" });
+ * ```
+ */
+export interface WebGpuOptions {
+  /** Use this device instead of requesting one (Node's `webgpu` package, browsers). */
+  device?: GPUDevice;
+  /** Passed to `requestAdapter`. */
+  powerPreference?: GPUPowerPreference;
+}
+
+// Limits Tessera raises to the adapter's maximum: the defaults (128 MiB
+// bindings, 256 invocations) are far below what real adapters offer.
+const RAISED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+] as const;
+
+const wrapped = new WeakMap<GPUDevice, WebGpuDevice>();
+const runtimes = new WeakMap<WebGpuDevice, GpuRuntime>();
+
+/** The recording runtime behind a WebGPU device (internal; not exported from mod.ts). */
+export function runtimeOf(device: WebGpuDevice): GpuRuntime {
+  const runtime = runtimes.get(device);
+  if (!runtime) throw new TypeError(`${device.name} is not a device created by webgpu()`);
+  return runtime;
+}
+let defaultDevice: Promise<WebGpuDevice> | undefined;
+let deviceCount = 0;
+
+function wrap(gpu: GPUDevice, adapterInfo?: GPUAdapterInfo): WebGpuDevice {
+  const existing = wrapped.get(gpu);
+  if (existing) return existing;
+  const name = `webgpu:${deviceCount++}`;
+  const info = adapterInfo ?? (gpu as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const device: WebGpuDevice = Object.freeze({
+    kind: "webgpu",
+    name,
+    gpu,
+    adapterInfo: Object.freeze({
+      vendor: info?.vendor ?? "",
+      description: info?.description ?? "",
+    }),
+  });
+  runtimes.set(device, new GpuRuntime(gpu, name));
+  wrapped.set(gpu, device);
+  return device;
+}
+
+async function requestDefault(options: WebGpuOptions): Promise<WebGpuDevice> {
+  const gpuApi = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpuApi) {
+    throw new WebGpuUnavailableError(
+      "Cannot create a WebGPU device: navigator.gpu is not defined in this runtime; " +
+        "use Deno 2.x, or pass a GPUDevice with webgpu({ device }) (in Node, from the " +
+        "`webgpu` npm package)",
+    );
+  }
+  const adapter = await gpuApi.requestAdapter({ powerPreference: options.powerPreference });
+  if (!adapter) {
+    throw new WebGpuUnavailableError(
+      "Cannot create a WebGPU device: navigator.gpu.requestAdapter() found no adapter; " +
+        "install a GPU driver with Vulkan support, or Mesa's software rasteriser " +
+        "(`apt-get install mesa-vulkan-drivers`)",
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const limit of RAISED_LIMITS) {
+    const value = adapter.limits[limit];
+    if (typeof value === "number") requiredLimits[limit] = value;
+  }
+  const gpu = await adapter.requestDevice({ requiredLimits, label: "tessera" });
+  return wrap(gpu, adapter.info);
+}
+
+/**
+ * Returns a WebGPU device. Without options it requests Deno's adapter and a
+ * device with the adapter's own limits, and caches it: every call returns the
+ * same device until it is lost. With `{ device }` it wraps the caller's
+ * `GPUDevice` (the same `GPUDevice` always gives the same Tessera device).
+ *
+ * @throws {WebGpuUnavailableError} when there is no WebGPU or no adapter.
+ *
+ * @example
+ * ```ts ignore
+ * import { tensor, toDevice, webgpu } from "@tessera/core";
+ * const gpu = await webgpu();
+ * const t = await toDevice(tensor([1, 2, 3]), gpu);
+ * console.log(t.device.name); // "webgpu:0"
+ * ```
+ */
+export async function webgpu(options: WebGpuOptions = {}): Promise<WebGpuDevice> {
+  if (options.device) return wrap(options.device);
+  if (defaultDevice) {
+    const cached = await defaultDevice.catch(() => undefined);
+    if (cached && !runtimeOf(cached).isLost) return cached;
+  }
+  defaultDevice = requestDefault(options);
+  return await defaultDevice;
+}
+
+/**
+ * A snapshot of a WebGPU device's counters: dispatches, submits, compiles,
+ * buffer creation and reuse, and memory in use. Tests use it to prove that a
+ * pipeline submits once and leaks nothing.
+ *
+ * @example
+ * ```ts ignore
+ * import { gpuStats, webgpu } from "@tessera/core";
+ * const gpu = await webgpu();
+ * console.log(gpuStats(gpu).buffersInUse);
+ * ```
+ */
+export function gpuStats(device: WebGpuDevice): GpuCounters {
+  return { ...runtimeOf(device).counters };
+}
+
+/**
+ * Releases a WebGPU device's pooled buffers and caches. Tensors still alive
+ * are not affected.
+ *
+ * @example
+ * ```ts ignore
+ * import { releaseCachedMemory, webgpu } from "@tessera/core";
+ * releaseCachedMemory(await webgpu());
+ * ```
+ */
+export function releaseCachedMemory(device: WebGpuDevice): void {
+  runtimeOf(device).releaseCached();
+}

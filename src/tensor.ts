@@ -1,0 +1,244 @@
+/**
+ * The `Tensor` value: an immutable, row-major float32 array with a shape and
+ * a device. Reading its values is asynchronous because WebGPU readback is.
+ *
+ * @module
+ */
+
+import { cpu, type Device, runtimeOf, type WebGpuDevice } from "./device.ts";
+import { ShapeError, UseAfterDisposeError } from "./errors.ts";
+import type { GpuBufferHandle, GpuRuntime } from "./gpu/runtime.ts";
+
+/**
+ * Element types. Only `float32` exists today; the field is there so that
+ * `float16` and integer types can come without breaking callers.
+ *
+ * @example
+ * ```ts
+ * import { type DType, tensor } from "@tessera/core";
+ * const d: DType = tensor([1]).dtype; // "float32"
+ * ```
+ */
+export type DType = "float32";
+
+/**
+ * Nested arrays of numbers, as accepted by {@linkcode tensor} and returned by
+ * `Tensor.toArray()`.
+ *
+ * @example
+ * ```ts
+ * import type { NestedArray } from "@tessera/core";
+ * const rows: NestedArray = [[1, 2], [3, 4]];
+ * ```
+ */
+export type NestedArray = number | NestedArray[];
+
+/**
+ * Storage shared by a tensor and its reshaped views. It is reference counted
+ * so that disposing one view never frees memory another still uses.
+ */
+export type Storage =
+  | { kind: "cpu"; data: Float32Array; refs: number }
+  | { kind: "webgpu"; runtime: GpuRuntime; handle: GpuBufferHandle | null; refs: number };
+
+interface TensorState {
+  storage: Storage;
+  disposed: boolean;
+}
+
+// Storage lives outside the class so the public type exposes no internals;
+// the library's own ops reach it through `storageOf`.
+const states = new WeakMap<Tensor, TensorState>();
+let constructing: TensorState | undefined;
+
+/**
+ * An immutable n-dimensional float32 array on a device. Create tensors with
+ * {@linkcode tensor}, {@linkcode zeros} and friends; move them with `toDevice`.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@tessera/core";
+ * const t = tensor([[1, 2, 3], [4, 5, 6]]);
+ * console.log(t.shape, t.device.name); // [2, 3] "cpu"
+ * console.log(await t.toArray()); // [[1, 2, 3], [4, 5, 6]]
+ * ```
+ */
+export class Tensor {
+  /** Size of each dimension, outermost first. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType = "float32";
+  /** Where the values live. */
+  readonly device: Device;
+
+  /** Not public: use `tensor()`, `zeros()`, an op, or `toDevice`. */
+  constructor(shape: readonly number[], device: Device) {
+    if (!constructing) {
+      throw new TypeError("Cannot construct a Tensor directly: use tensor(), zeros() or an op");
+    }
+    this.shape = Object.freeze([...shape]);
+    this.device = device;
+    states.set(this, constructing);
+    constructing = undefined;
+  }
+
+  /** Number of elements (the product of the shape; 1 for a scalar). */
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  /** Number of dimensions. */
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** Whether {@linkcode Tensor.dispose} has been called. */
+  get isDisposed(): boolean {
+    return states.get(this)!.disposed;
+  }
+
+  /**
+   * Copies the values to a new `Float32Array`. The copy is the caller's: it
+   * stays valid after the tensor or any GPU staging buffer is gone.
+   */
+  async data(): Promise<Float32Array> {
+    const storage = storageOf(this, "data", "tensor");
+    if (storage.kind === "cpu") return storage.data.slice();
+    if (storage.handle === null) return new Float32Array(0);
+    const bytes = await storage.runtime.read("data", storage.handle, this.size * 4);
+    return new Float32Array(bytes);
+  }
+
+  /** Reads the values as nested arrays (a number for a scalar). */
+  async toArray(): Promise<NestedArray> {
+    return nest(await this.data(), this.shape);
+  }
+
+  /**
+   * Releases the tensor's memory (GPU memory returns to the device's pool).
+   * Later use throws `UseAfterDisposeError`; disposing twice is harmless.
+   */
+  dispose(): void {
+    const state = states.get(this)!;
+    if (state.disposed) return;
+    state.disposed = true;
+    const storage = state.storage;
+    if (--storage.refs > 0) return;
+    if (storage.kind === "webgpu" && storage.handle) storage.runtime.release(storage.handle);
+  }
+
+  /** A short description such as `Tensor(shape=[2, 3], dtype=float32, device=cpu)`. */
+  toString(): string {
+    return `Tensor(shape=[${
+      this.shape.join(", ")
+    }], dtype=${this.dtype}, device=${this.device.name}${this.isDisposed ? ", disposed" : ""})`;
+  }
+}
+
+function make(shape: readonly number[], device: Device, storage: Storage): Tensor {
+  constructing = { storage, disposed: false };
+  return new Tensor(shape, device);
+}
+
+/** The storage behind a tensor; throws `UseAfterDisposeError` naming the op and tensor. */
+export function storageOf(t: Tensor, op: string, name: string): Storage {
+  const state = states.get(t);
+  if (!state) throw new TypeError(`${op}: ${name} is not a Tensor`);
+  if (state.disposed) {
+    throw new UseAfterDisposeError(
+      `${op}: ${name} was disposed; it had shape [${t.shape.join(", ")}] on ${t.device.name}`,
+    );
+  }
+  return state.storage;
+}
+
+/** A new tensor sharing `t`'s storage under another shape (zero-copy reshape). */
+export function viewOf(t: Tensor, shape: readonly number[], op: string): Tensor {
+  const storage = storageOf(t, op, "tensor");
+  storage.refs++;
+  return make(shape, t.device, storage);
+}
+
+/** Product of a shape's dimensions. */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Checks that every dimension is a whole number >= 0. */
+export function checkShape(op: string, shape: readonly number[]): void {
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new ShapeError(
+        `${op}: shape [${
+          shape.join(", ")
+        }] is invalid: every dimension must be a whole number >= 0`,
+      );
+    }
+  }
+}
+
+/** Wraps host data (not copied) as a CPU tensor. */
+export function cpuTensor(data: Float32Array, shape: readonly number[]): Tensor {
+  return make(shape, cpu, { kind: "cpu", data, refs: 1 });
+}
+
+/** Wraps a GPU buffer (ownership moves to the tensor) as a WebGPU tensor. */
+export function gpuTensor(
+  device: WebGpuDevice,
+  handle: GpuBufferHandle | null,
+  shape: readonly number[],
+): Tensor {
+  return make(shape, device, {
+    kind: "webgpu",
+    runtime: runtimeOf(device),
+    handle,
+    refs: 1,
+  });
+}
+
+/** The host array behind a CPU tensor (not a copy: callers must not write to it). */
+export function cpuData(t: Tensor, op: string, name: string): Float32Array {
+  const storage = storageOf(t, op, name);
+  if (storage.kind !== "cpu") throw new TypeError(`${op}: ${name} is not on cpu`);
+  return storage.data;
+}
+
+/** The GPU buffer behind a WebGPU tensor, or null for an empty tensor. */
+export function gpuBuffer(t: Tensor, op: string, name: string): GpuBufferHandle | null {
+  const storage = storageOf(t, op, name);
+  if (storage.kind !== "webgpu") throw new TypeError(`${op}: ${name} is not on webgpu`);
+  return storage.handle;
+}
+
+/** Copies host values onto `device` synchronously (WebGPU's writeBuffer copies at call time). */
+export function fromHost(
+  data: Float32Array,
+  shape: readonly number[],
+  device: Device,
+  op = "tensor",
+  what = "tensor",
+): Tensor {
+  if (device.kind === "cpu") return cpuTensor(data, shape);
+  const runtime = runtimeOf(device);
+  runtime.ensureAlive(op);
+  const handle = data.length === 0 ? null : runtime.upload(op, what, data);
+  return gpuTensor(device, handle, shape);
+}
+
+/** Nests a flat array into arrays following `shape`. */
+function nest(data: Float32Array, shape: readonly number[]): NestedArray {
+  if (shape.length === 0) return data[0];
+  const build = (dim: number, offset: number): NestedArray[] => {
+    const out: NestedArray[] = [];
+    const stride = numel(shape.slice(dim + 1));
+    for (let i = 0; i < shape[dim]; i++) {
+      out.push(
+        dim === shape.length - 1 ? data[offset + i] : build(dim + 1, offset + i * stride),
+      );
+    }
+    return out;
+  };
+  return build(0, 0);
+}

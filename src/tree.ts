@@ -1,0 +1,140 @@
+/**
+ * Trees: nested records and arrays whose leaves may be tensors. A module is a
+ * tree, so moving, disposing and naming its tensors are tree walks.
+ *
+ * @module
+ */
+
+import type { Device } from "./device.ts";
+import { cpuData, fromHost, Tensor } from "./tensor.ts";
+
+/**
+ * Visits every tensor leaf of a tree in key order, with its dotted path
+ * (`params.W_query.weight`, `layers.0.bias`). Non-tensor leaves are skipped.
+ *
+ * @example
+ * ```ts
+ * import { tensor, treeLeaves } from "@tessera/core";
+ * const tree = { w: tensor([1]), nested: { b: tensor([2]) }, note: "kept" };
+ * for (const [path] of treeLeaves(tree)) console.log(path); // "w", "nested.b"
+ * ```
+ */
+export function* treeLeaves(tree: unknown, prefix = ""): Generator<[string, Tensor]> {
+  if (tree instanceof Tensor) {
+    yield [prefix, tree];
+  } else if (Array.isArray(tree)) {
+    for (let i = 0; i < tree.length; i++) yield* treeLeaves(tree[i], join(prefix, String(i)));
+  } else if (isRecord(tree)) {
+    for (const key of Object.keys(tree)) yield* treeLeaves(tree[key], join(prefix, key));
+  }
+}
+
+/**
+ * Returns a tree of the same shape with every tensor leaf replaced by
+ * `fn(leaf, path)`. Non-tensor leaves are passed through untouched; the
+ * result type keeps the input's keys.
+ *
+ * @example
+ * ```ts
+ * import { mapTree, tensor } from "@tessera/core";
+ * const tree = { a: tensor([1, 2]), b: { c: tensor([3]) }, n: 4 };
+ * const shapes = mapTree(tree, (t) => t); // same structure, same tensors
+ * console.log(shapes.n); // 4
+ * ```
+ */
+export function mapTree<T>(tree: T, fn: (leaf: Tensor, path: string) => Tensor): T {
+  return mapAt(tree, fn, "") as T;
+}
+
+function mapAt(tree: unknown, fn: (leaf: Tensor, path: string) => Tensor, path: string): unknown {
+  if (tree instanceof Tensor) return fn(tree, path);
+  if (Array.isArray(tree)) return tree.map((v, i) => mapAt(v, fn, join(path, String(i))));
+  if (isRecord(tree)) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(tree)) {
+      Object.defineProperty(out, key, {
+        value: mapAt(tree[key], fn, join(path, key)),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+  return tree;
+}
+
+/**
+ * Moves every tensor of a tree (a module's params AND buffers, or any nested
+ * record) to `device`, returning a tree of the same shape. Tensors already
+ * there are kept as they are; non-tensor leaves pass through.
+ *
+ * It is atomic: if one tensor fails to move, every tensor already created for
+ * the new tree is disposed, the input is unchanged, and the error message
+ * names the failing tensor's path (e.g. `buffers.mask`).
+ *
+ * @example
+ * ```ts ignore
+ * import { nn, toDevice, webgpu } from "@tessera/core";
+ * const gpu = await webgpu();
+ * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
+ * const mGpu = await toDevice(m, gpu);
+ * console.log(mGpu.buffers.mask.device.name); // "webgpu:0"
+ * ```
+ */
+export async function toDevice<T>(tree: T, device: Device): Promise<T> {
+  const moved = new Map<Tensor, Tensor>();
+  try {
+    for (const [path, leaf] of treeLeaves(tree)) {
+      if (moved.has(leaf) || leaf.device === device) continue;
+      try {
+        moved.set(leaf, await moveTensor(leaf, device));
+      } catch (error) {
+        if (error instanceof Error) {
+          error.message = `toDevice: cannot move ${path || "tensor"} [${
+            leaf.shape.join(", ")
+          }] from ${leaf.device.name} to ${device.name}: ${error.message}`;
+        }
+        throw error;
+      }
+    }
+  } catch (error) {
+    for (const created of moved.values()) created.dispose();
+    throw error;
+  }
+  return mapTree(tree, (leaf) => moved.get(leaf) ?? leaf);
+}
+
+async function moveTensor(t: Tensor, device: Device): Promise<Tensor> {
+  const host = t.device.kind === "cpu" ? cpuData(t, "toDevice", "tensor") : await t.data();
+  // A CPU destination must own its copy: tensors are immutable, but the
+  // source may be disposed independently.
+  const data = device.kind === "cpu" && t.device.kind === "cpu" ? host.slice() : host;
+  return fromHost(data, t.shape, device, "toDevice", "tensor");
+}
+
+/**
+ * Disposes every tensor in a tree, releasing GPU memory. Disposing a tensor
+ * twice is harmless.
+ *
+ * @example
+ * ```ts
+ * import { dispose, tensor } from "@tessera/core";
+ * const tree = { a: tensor([1]), b: [tensor([2])] };
+ * dispose(tree);
+ * console.log(tree.a.isDisposed); // true
+ * ```
+ */
+export function dispose(tree: unknown): void {
+  for (const [, leaf] of treeLeaves(tree)) leaf.dispose();
+}
+
+function join(prefix: string, key: string): string {
+  return prefix ? `${prefix}.${key}` : key;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
