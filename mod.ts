@@ -52,3 +52,16 @@ export { linear, matmul, type MatmulOptions } from "./src/ops/matmul.ts";
 export { reshape, slice, stack, transpose } from "./src/ops/layout.ts";
 export { maskedFill, tril, triu } from "./src/ops/mask.ts";
 export { softmax, type SoftmaxOptions } from "./src/ops/softmax.ts";
+export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
+export {
+  DEFAULT_SEED,
+  Generator,
+  globalGenerator,
+  manualSeed,
+  rand,
+  randn,
+  type RandomOptions,
+  type ShapeLike,
+  uniform,
+} from "./src/random.ts";
+export * as nn from "./src/nn/mod.ts";

@@ -17,6 +17,8 @@ export interface Launch {
   /** Op name used in errors. */
   op: string;
   shader: ShaderName;
+  /** Library snippets compiled in front of the shader (e.g. `philox`). */
+  includes?: readonly ShaderName[];
   constants?: Record<string, number>;
   /** Uniform block as 32-bit words (see {@linkcode words}). */
   uniforms?: Uint32Array;
@@ -40,7 +42,7 @@ export function launch(device: WebGpuDevice, spec: Launch): Tensor {
   const out = runtime.acquire(spec.op, `${spec.op} output`, n * 4);
   const pipeline = runtime.pipeline({
     name: `${spec.shader}.wgsl`,
-    code: SHADERS[spec.shader],
+    code: [...(spec.includes ?? []), spec.shader].map((name) => SHADERS[name]).join("\n"),
     constants: spec.constants,
   });
   runtime.dispatch(

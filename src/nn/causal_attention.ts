@@ -1,0 +1,298 @@
+/**
+ * `nn.causalAttention`: the seed notebook's `CausalAttention`, with the causal
+ * mask registered as a buffer so that it moves with the weights.
+ *
+ * @module
+ */
+
+import { ShapeError } from "../errors.ts";
+import type { Module } from "../module.ts";
+import { assertSameDevice, type Named, showShape } from "../ops/checks.ts";
+import { dropout } from "../ops/dropout.ts";
+import { linear } from "../ops/matmul.ts";
+import { matmul } from "../ops/matmul.ts";
+import { maskedFillCorner } from "../ops/mask.ts";
+import { softmax } from "../ops/softmax.ts";
+import { type Generator, globalGenerator } from "../random.ts";
+import { cpuTensor, type Tensor } from "../tensor.ts";
+import { treeLeaves } from "../tree.ts";
+import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
+
+/**
+ * Sizes and options of a causal self-attention layer (the seed's
+ * `CausalAttention(d_in, d_out, context_length, dropout, qkv_bias)`).
+ *
+ * @example
+ * ```ts
+ * import type { nn } from "@tessera/core";
+ * const c: nn.CausalAttentionConfig = { dIn: 3, dOut: 2, contextLength: 6, dropout: 0 };
+ * ```
+ */
+export interface CausalAttentionConfig {
+  /** Input embedding size. */
+  dIn: number;
+  /** Query/key/value size. */
+  dOut: number;
+  /** Longest sequence the mask covers. */
+  contextLength: number;
+  /** Dropout probability on the attention weights (training only). */
+  dropout: number;
+  /** Whether the query/key/value projections have biases; default false. */
+  qkvBias?: boolean;
+}
+
+/**
+ * Trained parameters: the three projections, named as in PyTorch.
+ *
+ * @example
+ * ```ts
+ * import { nn } from "@tessera/core";
+ * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
+ * const p: nn.CausalAttentionParams = m.params;
+ * console.log(p.W_query.weight.shape); // [2, 3]
+ * ```
+ */
+export interface CausalAttentionParams {
+  /** Query projection. */
+  W_query: LinearParams;
+  /** Key projection. */
+  W_key: LinearParams;
+  /** Value projection. */
+  W_value: LinearParams;
+}
+
+/**
+ * Buffers: the causal mask, `triu(ones([contextLength, contextLength]), 1)`.
+ *
+ * @example
+ * ```ts
+ * import { nn } from "@tessera/core";
+ * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
+ * const b: nn.CausalAttentionBuffers = m.buffers;
+ * console.log(b.mask.shape); // [6, 6]
+ * ```
+ */
+export interface CausalAttentionBuffers {
+  /** 1 above the diagonal (future positions), 0 elsewhere. */
+  mask: Tensor;
+}
+
+/**
+ * A causal self-attention module record.
+ *
+ * @example
+ * ```ts
+ * import { nn } from "@tessera/core";
+ * const m: nn.CausalAttention = nn.causalAttention.init({
+ *   dIn: 3, dOut: 2, contextLength: 6, dropout: 0,
+ * });
+ * ```
+ */
+export type CausalAttention = Module<
+  CausalAttentionParams,
+  CausalAttentionBuffers,
+  Required<CausalAttentionConfig>
+>;
+
+/**
+ * Options for the forward pass.
+ *
+ * @example
+ * ```ts
+ * import type { nn } from "@tessera/core";
+ * const o: nn.ApplyOptions = { training: true, seed: 7 };
+ * ```
+ */
+export interface ApplyOptions {
+  /** Apply dropout to the attention weights; default false (evaluation). */
+  training?: boolean;
+  /** Dropout seed; drawn from `generator` when omitted. */
+  seed?: number | bigint;
+  /** Generator for the dropout seed; defaults to the global one. */
+  generator?: Generator;
+}
+
+/**
+ * Every intermediate of one forward pass, for teaching and debugging. The
+ * caller owns them all: `dispose(stages)` releases them.
+ *
+ * @example
+ * ```ts
+ * import { dispose, nn, ones } from "@tessera/core";
+ * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 4, dropout: 0 });
+ * const s: nn.AttentionStages = nn.causalAttention.stages(m, ones([1, 4, 3]));
+ * console.log(s.weights.shape); // [1, 4, 4]
+ * dispose(s);
+ * ```
+ */
+export interface AttentionStages {
+  /** `x @ W_query^T (+ b)`, `[B, T, dOut]`. */
+  queries: Tensor;
+  /** `x @ W_key^T (+ b)`, `[B, T, dOut]`. */
+  keys: Tensor;
+  /** `x @ W_value^T (+ b)`, `[B, T, dOut]`. */
+  values: Tensor;
+  /** `queries @ keys^T`, `[B, T, T]`. */
+  scores: Tensor;
+  /** Scores with future positions set to `-Infinity`. */
+  maskedScores: Tensor;
+  /** `softmax(maskedScores / sqrt(dOut))`, after dropout when training. */
+  weights: Tensor;
+  /** `weights @ values`, `[B, T, dOut]`: the output. */
+  context: Tensor;
+}
+
+/** Validates devices and shapes before anything is recorded, so a failure leaves no work behind. */
+function checkInputs(params: CausalAttentionParams, mask: Tensor, x: Tensor): void {
+  const op = "causalAttention";
+  const leaves: Named[] = [...treeLeaves(params)];
+  assertSameDevice(op, ["input", x], ...leaves);
+  // PyTorch's wording for the seed's bug: the scores live where the input does.
+  assertSameDevice(op, ["scores", x], ["mask", mask]);
+  const dIn = params.W_query.weight.shape[1];
+  if (x.shape.length !== 3 || x.shape[2] !== dIn) {
+    throw new ShapeError(
+      `${op}: expected input [batch, tokens, ${dIn}], but got ${showShape(x.shape)}`,
+    );
+  }
+  const tokens = x.shape[1];
+  if (mask.shape.length !== 2 || mask.shape[0] < tokens || mask.shape[1] < tokens) {
+    throw new ShapeError(
+      `${op}: input has ${tokens} tokens, but mask ${showShape(mask.shape)} covers at most ` +
+        `${Math.min(mask.shape[0] ?? 0, mask.shape[1] ?? 0)} (the context length)`,
+    );
+  }
+}
+
+/**
+ * The forward pass with every intermediate kept: the seed's `forward`, one
+ * step per line.
+ */
+function run(
+  params: CausalAttentionParams,
+  mask: Tensor,
+  x: Tensor,
+  dropoutP: number,
+  options: ApplyOptions,
+): AttentionStages {
+  checkInputs(params, mask, x);
+  const { W_query, W_key, W_value } = params;
+  const dOut = W_key.weight.shape[0];
+  const keys = linear(x, W_key.weight, W_key.bias); // [B, T, dOut]
+  const queries = linear(x, W_query.weight, W_query.bias); // [B, T, dOut]
+  const values = linear(x, W_value.weight, W_value.bias); // [B, T, dOut]
+  const scores = matmul(queries, keys, { transposeB: true }); // [B, T, T]
+  const maskedScores = maskedFillCorner( // mask[:T, :T] read in place
+    "causalAttention",
+    scores,
+    mask,
+    -Infinity,
+    ["scores", "mask"],
+  );
+  let weights = softmax(maskedScores, { scale: 1 / Math.sqrt(dOut) }); // [B, T, T]
+  if (options.training && dropoutP > 0) {
+    const kept = dropout(weights, dropoutP, {
+      seed: options.seed,
+      generator: options.generator ?? globalGenerator(),
+    });
+    weights.dispose();
+    weights = kept;
+  }
+  const context = matmul(weights, values); // [B, T, dOut]
+  return { queries, keys, values, scores, maskedScores, weights, context };
+}
+
+function forwardOnly(
+  params: CausalAttentionParams,
+  mask: Tensor,
+  x: Tensor,
+  dropoutP: number,
+  options: ApplyOptions,
+): Tensor {
+  const stages = run(params, mask, x, dropoutP, options);
+  // Intermediates go back to the pool now; recorded passes still read them.
+  for (const [name, t] of Object.entries(stages)) if (name !== "context") t.dispose();
+  return stages.context;
+}
+
+/**
+ * Causal self-attention as an `init`/`apply` pair over a plain record:
+ *
+ * - `init(config)` creates `W_query`, `W_key`, `W_value` (in that order, with
+ *   PyTorch's initialisation) and registers the causal `mask` as a buffer.
+ * - `apply(m, x)` runs the seed's forward: projections, `Q K^T`, the mask
+ *   sliced to `[:T, :T]`, softmax of scores / sqrt(dOut), dropout when
+ *   training, `@ V`. On webgpu it records one pipeline of passes that is
+ *   submitted once, when the result is read.
+ * - `forward(params, mask, x)` is the same with the mask passed separately:
+ *   the seed's `CausalAttentionWithoutBuffers`, whose mask `toDevice` cannot
+ *   see.
+ * - `stages(m, x)` returns every intermediate.
+ *
+ * @example
+ * ```ts
+ * import { format, manualSeed, nn, stack, tensor } from "@tessera/core";
+ * manualSeed(123);
+ * const inputs = tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64]]);
+ * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 3, dropout: 0 });
+ * console.log(await format(nn.causalAttention.apply(m, stack([inputs, inputs]))));
+ * ```
+ */
+export const causalAttention: {
+  init(config: CausalAttentionConfig, options?: InitOptions): CausalAttention;
+  apply(module: CausalAttention, x: Tensor, options?: ApplyOptions): Tensor;
+  forward(
+    params: CausalAttentionParams,
+    mask: Tensor,
+    x: Tensor,
+    config: Pick<CausalAttentionConfig, "dropout">,
+    options?: ApplyOptions,
+  ): Tensor;
+  stages(module: CausalAttention, x: Tensor, options?: ApplyOptions): AttentionStages;
+  causalMask(contextLength: number): Tensor;
+} = {
+  init(config: CausalAttentionConfig, options: InitOptions = {}): CausalAttention {
+    const { dIn, dOut, contextLength, dropout } = config;
+    if (!(dropout >= 0 && dropout < 1)) {
+      throw new RangeError(`causalAttention.init: dropout must be in [0, 1), but got ${dropout}`);
+    }
+    const qkvBias = config.qkvBias ?? false;
+    const generator = options.generator ?? globalGenerator();
+    // PyTorch's order: the seed's __init__ creates W_query, W_key, W_value.
+    const W_query = initLinearParams(dIn, dOut, qkvBias, generator);
+    const W_key = initLinearParams(dIn, dOut, qkvBias, generator);
+    const W_value = initLinearParams(dIn, dOut, qkvBias, generator);
+    return {
+      params: { W_query, W_key, W_value },
+      buffers: { mask: causalAttention.causalMask(contextLength) },
+      config: { dIn, dOut, contextLength, dropout, qkvBias },
+    };
+  },
+  apply(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): Tensor {
+    return forwardOnly(module.params, module.buffers.mask, x, module.config.dropout, options);
+  },
+  forward(
+    params: CausalAttentionParams,
+    mask: Tensor,
+    x: Tensor,
+    config: Pick<CausalAttentionConfig, "dropout">,
+    options: ApplyOptions = {},
+  ): Tensor {
+    return forwardOnly(params, mask, x, config.dropout, options);
+  },
+  stages(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): AttentionStages {
+    return run(module.params, module.buffers.mask, x, module.config.dropout, options);
+  },
+  causalMask(contextLength: number): Tensor {
+    if (!Number.isSafeInteger(contextLength) || contextLength < 1) {
+      throw new RangeError(
+        `causalAttention: contextLength must be a whole number >= 1, but got ${contextLength}`,
+      );
+    }
+    const mask = new Float32Array(contextLength * contextLength);
+    for (let i = 0; i < contextLength; i++) {
+      for (let j = i + 1; j < contextLength; j++) mask[i * contextLength + j] = 1;
+    }
+    return cpuTensor(mask, [contextLength, contextLength]);
+  },
+};
