@@ -65,3 +65,4 @@ export {
   uniform,
 } from "./src/random.ts";
 export * as nn from "./src/nn/mod.ts";
+export { assertClose, AssertCloseError, type Tolerance } from "./src/testing.ts";
