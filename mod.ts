@@ -66,3 +66,41 @@ export {
 } from "./src/random.ts";
 export * as nn from "./src/nn/mod.ts";
 export { assertClose, AssertCloseError, type Tolerance } from "./src/testing.ts";
+export {
+  loadStateDict,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+  markNonPersistent,
+  type StateDict,
+  stateDict,
+  StateDictError,
+} from "./src/state_dict.ts";
+export {
+  loadSafetensors,
+  type LoadSafetensorsOptions,
+  safetensorsToStateDict,
+  saveSafetensors,
+  stateDictToSafetensors,
+} from "./src/io/checkpoint.ts";
+export {
+  PermissionError,
+  type SafetensorsErrorCode,
+  SafetensorsFormatError,
+  UnsupportedDtypeError,
+  UnsupportedFormatError,
+} from "./src/io/checkpoint_errors.ts";
+export {
+  assertNotPickle,
+  type HostTensor,
+  type ParsedSafetensors,
+  parseSafetensors,
+  type ParseSafetensorsOptions,
+  type SafetensorsDtype,
+  serializeSafetensors,
+} from "./src/io/safetensors_format.ts";
+export {
+  readSafetensorsFile,
+  type SafetensorsFileOptions,
+  type SafetensorsFs,
+  writeSafetensorsFile,
+} from "./src/io/safetensors_file.ts";

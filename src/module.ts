@@ -29,6 +29,8 @@ export interface Module<P = unknown, B = unknown, C = unknown> {
   readonly buffers: B;
   /** Static, non-tensor configuration. */
   readonly config: C;
+  /** Buffer names left out of `stateDict` (see `markNonPersistent`). */
+  readonly nonPersistent?: readonly string[];
 }
 
 /**
