@@ -104,3 +104,9 @@ export {
   type SafetensorsFs,
   writeSafetensorsFile,
 } from "./src/io/safetensors_file.ts";
+export {
+  compileKernel,
+  type Kernel,
+  type KernelLaunch,
+  type KernelSpec,
+} from "./src/gpu/custom_kernel.ts";

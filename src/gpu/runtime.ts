@@ -45,6 +45,12 @@ const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STOR
 const MAP_MODE_READ = 0x1;
 const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
+/** The first meaningful line of a compiler message, without wgpu's preamble. */
+function summarize(message: string): string {
+  const line = message.split("\n").map((l) => l.trim()).find((l) => l.length > 0) ?? message;
+  return line.replace(/^Shader '[^']*' parsing error:\s*/, "");
+}
+
 /** Rounds a byte size up so vec4 kernels may read whole 16-byte groups. */
 export function allocationSize(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);
@@ -200,6 +206,55 @@ export class GpuRuntime {
       this.#pipelines.set(key, pipeline);
       this.counters.pipelinesCompiled++;
     }
+    return pipeline;
+  }
+
+  /**
+   * Compiles a kernel ahead of use and reports WGSL errors as `GpuError`
+   * naming the shader file and `line:column`. The pipeline lands in the same
+   * cache `pipeline()` reads, so later dispatches compile nothing.
+   */
+  async compileChecked(source: KernelSource): Promise<GPUComputePipeline> {
+    this.ensureAlive(`compile ${source.name}`);
+    const entryPoint = source.entryPoint ?? "main";
+    const constants = source.constants ?? {};
+    const key = `${source.name}|${entryPoint}|${JSON.stringify(constants)}|${source.code}`;
+    const cached = this.#pipelines.get(key);
+    if (cached) return cached;
+    // Submit recorded work first: its error scope must not swallow ours.
+    this.flush();
+    const module = this.device.createShaderModule({ code: source.code, label: source.name });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === "error");
+    if (errors.length > 0) {
+      throw new GpuError(
+        errors.map((m) =>
+          `${source.name}:${m.lineNum}:${m.linePos}: error: ${summarize(m.message)}`
+        ).join("\n") + `\n\n${errors.map((m) => m.message.trim()).join("\n")}`,
+      );
+    }
+    this.device.pushErrorScope("validation");
+    let pipeline: GPUComputePipeline | undefined;
+    let failure: unknown;
+    try {
+      pipeline = await this.device.createComputePipelineAsync({
+        layout: "auto",
+        label: source.name,
+        compute: { module, entryPoint, constants: constants as Record<string, number> },
+      });
+    } catch (error) {
+      failure = error;
+    }
+    const scoped = await this.device.popErrorScope();
+    if (failure || scoped || !pipeline) {
+      const detail = scoped?.message ??
+        (failure instanceof Error ? failure.message : String(failure));
+      throw new GpuError(`${source.name}: creating the compute pipeline failed: ${detail}`, {
+        cause: failure,
+      });
+    }
+    this.#pipelines.set(key, pipeline);
+    this.counters.pipelinesCompiled++;
     return pipeline;
   }
 
