@@ -184,3 +184,16 @@ Deno.test("a destroyed device fails every later op and pending readbacks with De
   await assert.rejects(() => x.data(), DeviceLostError);
   assert.notEqual(await webgpu(), own, "the default device is unaffected");
 });
+
+Deno.test("zero-size tensors move, compute and read back without dispatching", async () => {
+  const device = await gpu();
+  const empty = await toDevice(tensor(new Float32Array(0), [0, 3]), device);
+  const before = gpuStats(device);
+  const outs = [add(empty, empty), softmax(empty), scale(empty, 2)];
+  for (const out of outs) {
+    assert.deepEqual(out.shape, [0, 3]);
+    assert.deepEqual(await out.data(), new Float32Array(0));
+  }
+  assert.equal(gpuStats(device).dispatches, before.dispatches);
+  assert.equal(gpuStats(device).buffersInUse, before.buffersInUse);
+});
