@@ -75,13 +75,10 @@ export {
   stateDict,
   StateDictError,
 } from "./src/state_dict.ts";
-export {
-  loadSafetensors,
-  type LoadSafetensorsOptions,
-  safetensorsToStateDict,
-  saveSafetensors,
-  stateDictToSafetensors,
-} from "./src/io/checkpoint.ts";
+// The file helpers (loadSafetensors, saveSafetensors, ...) live in the
+// `@tessera/core/safetensors` subpath: they import Node's file-system
+// modules, which would break a browser bundle of the root.
+export { safetensorsToStateDict, stateDictToSafetensors } from "./src/io/checkpoint.ts";
 export {
   PermissionError,
   type SafetensorsErrorCode,
@@ -99,14 +96,14 @@ export {
   serializeSafetensors,
 } from "./src/io/safetensors_format.ts";
 export {
-  readSafetensorsFile,
-  type SafetensorsFileOptions,
-  type SafetensorsFs,
-  writeSafetensorsFile,
-} from "./src/io/safetensors_file.ts";
-export {
   compileKernel,
   type Kernel,
   type KernelLaunch,
   type KernelSpec,
 } from "./src/gpu/custom_kernel.ts";
+export { broadcastTo, mean, type ReduceOptions, sum, sumTo } from "./src/ops/reduce.ts";
+export { crossEntropy, mse } from "./src/ops/loss.ts";
+export { grad, type ValueAndGrad, valueAndGrad } from "./src/autograd/grad.ts";
+export type { Optimizer } from "./src/optim/optimizer.ts";
+export { sgd, type SgdOptions, type SgdState } from "./src/optim/sgd.ts";
+export { adamw, type AdamWOptions, type AdamWState } from "./src/optim/adamw.ts";

@@ -54,8 +54,8 @@ async function flat(values: Values): Promise<ArrayLike<number>> {
  * ```
  */
 export async function assertClose(
-  actual: Values,
-  expected: Values,
+  actual: Tensor | Float32Array | Float64Array | readonly number[],
+  expected: Tensor | Float32Array | Float64Array | readonly number[],
   tolerance: Tolerance = {},
 ): Promise<void> {
   const { rtol = 1.3e-6, atol = 1e-5 } = tolerance;

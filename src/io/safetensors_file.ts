@@ -1,12 +1,13 @@
 /**
- * Reads and writes safetensors files through Deno's file system API. The
- * module needs no permission to import; each call asks only for access to the
- * path it touches, and a missing permission is reported with the flag that
- * grants it.
+ * Reads and writes safetensors files through Deno's file system API (Node's
+ * `fs/promises` where there is no `Deno` global). The module needs no
+ * permission to import; each call asks only for access to the path it touches,
+ * and a missing permission is reported with the flag that grants it.
  *
  * @module
  */
 
+import * as nodeFs from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PermissionError, UnsupportedFormatError } from "./checkpoint_errors.ts";
@@ -23,7 +24,7 @@ import {
  *
  * @example
  * ```ts
- * import type { SafetensorsFs } from "@tessera/core";
+ * import type { SafetensorsFs } from "@tessera/core/safetensors";
  * const files = new Map<string, Uint8Array>();
  * const memoryFs: SafetensorsFs = {
  *   readFile: async (path) => files.get(path) ?? new Uint8Array(),
@@ -52,21 +53,28 @@ export interface SafetensorsFs {
  *
  * @example
  * ```ts
- * import type { SafetensorsFileOptions } from "@tessera/core";
+ * import type { SafetensorsFileOptions } from "@tessera/core/safetensors";
  * const options: SafetensorsFileOptions = {}; // Deno's file system
  * ```
  */
 export interface SafetensorsFileOptions {
-  /** The file system to use; Deno's when absent. */
+  /** The file system to use; Deno's when absent (Node's `fs/promises` outside Deno). */
   fs?: SafetensorsFs;
+}
+
+/** The `Deno` namespace, feature-detected so that the module also loads in Node. */
+function denoApi(): typeof Deno | undefined {
+  return (globalThis as { Deno?: typeof Deno }).Deno;
 }
 
 // Calls go through Deno only when made, so importing needs no permission.
 const denoFs: SafetensorsFs = {
-  readFile: (path) => Deno.readFile(path),
-  writeFile: (path, data, options) => Deno.writeFile(path, data, options),
-  rename: (from, to) => Deno.rename(from, to),
-  remove: (path) => Deno.remove(path),
+  readFile: (path) => denoApi()?.readFile(path) ?? nodeFs.readFile(path),
+  writeFile: (path, data, options) =>
+    denoApi()?.writeFile(path, data, options) ??
+      nodeFs.writeFile(path, data, { flag: options.createNew ? "wx" : "w" }),
+  rename: (from, to) => denoApi()?.rename(from, to) ?? nodeFs.rename(from, to),
+  remove: (path) => denoApi()?.remove(path) ?? nodeFs.unlink(path),
 };
 
 const PICKLE_EXTENSIONS = [".pt", ".pth", ".bin", ".ckpt", ".pkl"];
@@ -81,8 +89,8 @@ const PICKLE_EXTENSIONS = [".pt", ".pth", ".bin", ".ckpt", ".pkl"];
  * permission is reported as {@link PermissionError} naming the flag.
  *
  * @example
- * ```ts
- * import { readSafetensorsFile } from "@tessera/core";
+ * ```ts ignore
+ * import { readSafetensorsFile } from "@tessera/core/safetensors";
  * // deno run --allow-read=model.safetensors main.ts
  * const { tensors } = await readSafetensorsFile("model.safetensors");
  * for (const [name, t] of tensors) console.log(name, t.dtype, t.shape);
@@ -128,8 +136,8 @@ export async function readSafetensorsFile(
  * permission is reported as {@link PermissionError} naming the flag.
  *
  * @example
- * ```ts
- * import { writeSafetensorsFile } from "@tessera/core";
+ * ```ts ignore
+ * import { writeSafetensorsFile } from "@tessera/core/safetensors";
  * // deno run --allow-read=out --allow-write=out main.ts
  * await writeSafetensorsFile(
  *   "out/model.safetensors",
@@ -190,13 +198,14 @@ function toPermissionError(
   error: unknown,
   context: { action: string; target: string; path: string; flag: string },
 ): unknown {
-  if (error instanceof Deno.errors.NotCapable) {
+  const errors = denoApi()?.errors;
+  if (errors && error instanceof errors.NotCapable) {
     return new PermissionError(
       `${context.action}: Deno has no ${context.target}; run again with ${context.flag}`,
       { path: context.path, flag: context.flag, cause: error },
     );
   }
-  if (error instanceof Deno.errors.PermissionDenied) {
+  if (errors && error instanceof errors.PermissionDenied) {
     return new PermissionError(
       `${context.action}: the operating system denied access to ${
         JSON.stringify(context.path)

@@ -1,0 +1,112 @@
+// Node smoke test of the packed npm package (run by scripts/node_smoke.sh from
+// a temporary project that installed the tarball): the seed notebook's causal
+// attention on the CPU prints exactly what PyTorch printed, and webgpu()
+// without navigator.gpu rejects with WebGpuUnavailableError.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  format,
+  manualSeed,
+  nn,
+  stack,
+  tensor,
+  webgpu,
+  WebGpuUnavailableError,
+} from "@tessera/core";
+import { causalAttention } from "@tessera/core/nn";
+import {
+  parseSafetensors,
+  readSafetensorsFile,
+  serializeSafetensors,
+  writeSafetensorsFile,
+} from "@tessera/core/safetensors";
+
+const failures = [];
+function check(ok, message) {
+  if (!ok) failures.push(message);
+}
+
+// Deno globals must not be needed, nor be present by accident.
+check(typeof globalThis.Deno === "undefined", "globalThis.Deno exists under Node");
+
+// 1. The seed notebook on the CPU.
+const EXPECTED = `tensor([[[-0.4519,  0.2216],
+         [-0.5874,  0.0058],
+         [-0.6300, -0.0632],
+         [-0.5675, -0.0843],
+         [-0.5526, -0.0981],
+         [-0.5299, -0.1081]],
+
+        [[-0.4519,  0.2216],
+         [-0.5874,  0.0058],
+         [-0.6300, -0.0632],
+         [-0.5675, -0.0843],
+         [-0.5526, -0.0981],
+         [-0.5299, -0.1081]]])`;
+
+manualSeed(123);
+const inputs = tensor([
+  [0.43, 0.15, 0.89],
+  [0.55, 0.87, 0.66],
+  [0.57, 0.85, 0.64],
+  [0.22, 0.58, 0.33],
+  [0.77, 0.25, 0.10],
+  [0.05, 0.80, 0.55],
+]);
+const batch = stack([inputs, inputs]);
+const attention = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
+const out = nn.causalAttention.apply(attention, batch);
+check(out.device.name === "cpu", `output is on ${out.device.name}, not cpu`);
+const printed = await format(out);
+check(
+  printed === EXPECTED,
+  `causal attention output differs from the seed notebook:\n--- expected\n${EXPECTED}\n` +
+    `--- got\n${printed}`,
+);
+
+// 2. Subpath exports resolve to the same modules.
+check(causalAttention === nn.causalAttention, '"@tessera/core/nn" is not the root\'s nn');
+const bytes = serializeSafetensors([["w", { shape: [2], data: new Float32Array([1, 2]) }]]);
+const parsed = parseSafetensors(bytes).tensors.get("w");
+check(
+  parsed?.shape.join(",") === "2" && parsed.data.join(",") === "1,2",
+  `"@tessera/core/safetensors" round trip gave ${JSON.stringify(parsed)}`,
+);
+
+// The file helpers fall back to Node's fs/promises where there is no Deno.
+const dir = await mkdtemp(join(tmpdir(), "tessera-node-smoke-"));
+try {
+  const file = join(dir, "bias.safetensors");
+  await writeSafetensorsFile(file, [["b", { shape: [2], data: new Float32Array([0.5, -1]) }]]);
+  const back = (await readSafetensorsFile(file)).tensors.get("b");
+  check(
+    back?.data.join(",") === "0.5,-1",
+    `safetensors file round trip gave ${JSON.stringify(back)}`,
+  );
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+// 3. webgpu() without navigator.gpu says how to bring a device.
+check(globalThis.navigator?.gpu === undefined, "navigator.gpu exists under this Node");
+try {
+  const device = await webgpu();
+  failures.push(`webgpu() resolved to ${device.name} instead of rejecting`);
+} catch (error) {
+  check(
+    error instanceof WebGpuUnavailableError,
+    `webgpu() rejected with ${error?.name}: ${error?.message}, not WebGpuUnavailableError`,
+  );
+  check(
+    String(error?.message).includes("webgpu({ device })"),
+    `WebGpuUnavailableError does not say how to pass a device: ${error?.message}`,
+  );
+}
+
+if (failures.length > 0) {
+  console.error(`node smoke: FAILED (${process.version})\n- ${failures.join("\n- ")}`);
+  process.exit(1);
+}
+console.log(`node smoke: ok (${process.version})`);
