@@ -8,11 +8,6 @@
 import { cpu, type Device } from "../device.ts";
 import type { StateDict } from "../state_dict.ts";
 import { fromHost, type Tensor } from "../tensor.ts";
-import {
-  readSafetensorsFile,
-  type SafetensorsFileOptions,
-  writeSafetensorsFile,
-} from "./safetensors_file.ts";
 import { type HostTensor, parseSafetensors, serializeSafetensors } from "./safetensors_format.ts";
 
 /** Host tensors to a state dict on `device`; atomic on failure. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { dropoutBackward } from "../autograd/backward/dropout.ts";
+import { record } from "../autograd/recording.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { dropoutMask, dropoutSeedWords, dropoutThreshold } from "../philox.ts";
 import { type Generator, globalGenerator } from "../random.ts";
@@ -43,9 +45,15 @@ export interface DropoutOptions {
  * ```
  */
 export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Tensor {
-  const threshold = dropoutThreshold(p);
+  // Resolved once, so the backward pass redraws the very same mask.
   const seed = options.seed ?? seedFrom(options.generator ?? globalGenerator());
   const offset = options.offset ?? 0;
+  const out = masked(x, p, seed, offset);
+  return record("dropout", [x], out, dropoutBackward(p, seed, offset));
+}
+
+function masked(x: Tensor, p: number, seed: number | bigint, offset: number): Tensor {
+  const threshold = dropoutThreshold(p);
   const [seedLo, seedHi] = dropoutSeedWords(seed);
   const keepScale = p >= 1 ? 0 : Math.fround(1 / (1 - p));
   if (x.device.kind === "cpu") {

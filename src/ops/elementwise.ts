@@ -4,6 +4,8 @@
  * @module
  */
 
+import { binaryBackward, scaleBackward } from "../autograd/backward/elementwise.ts";
+import { record } from "../autograd/recording.ts";
 import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { cpuData, cpuTensor, numel, type Tensor } from "../tensor.ts";
 import { assertSameDevice, broadcastShapes, broadcastStrides } from "./checks.ts";
@@ -74,7 +76,7 @@ function binary(op: keyof typeof BINARY_OPS, a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function add(a: Tensor, b: Tensor): Tensor {
-  return binary("add", a, b);
+  return record("add", [a, b], binary("add", a, b), binaryBackward("add"));
 }
 
 /**
@@ -87,7 +89,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function sub(a: Tensor, b: Tensor): Tensor {
-  return binary("sub", a, b);
+  return record("sub", [a, b], binary("sub", a, b), binaryBackward("sub"));
 }
 
 /**
@@ -100,7 +102,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function mul(a: Tensor, b: Tensor): Tensor {
-  return binary("mul", a, b);
+  return record("mul", [a, b], binary("mul", a, b), binaryBackward("mul"));
 }
 
 /**
@@ -113,7 +115,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function div(a: Tensor, b: Tensor): Tensor {
-  return binary("div", a, b);
+  return record("div", [a, b], binary("div", a, b), binaryBackward("div"));
 }
 
 /**
@@ -126,6 +128,10 @@ export function div(a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function scale(x: Tensor, factor: number): Tensor {
+  return record("scale", [x], scaled(x, factor), scaleBackward(factor));
+}
+
+function scaled(x: Tensor, factor: number): Tensor {
   const alpha = Math.fround(factor);
   if (x.device.kind === "cpu") {
     const src = cpuData(x, "scale", "input");

@@ -4,6 +4,13 @@
  * @module
  */
 
+import {
+  reshapeBackward,
+  sliceBackward,
+  stackBackward,
+  transposeBackward,
+} from "../autograd/backward/layout.ts";
+import { record } from "../autograd/recording.ts";
 import { ShapeError } from "../errors.ts";
 import { runtimeOf } from "../device.ts";
 import {
@@ -49,7 +56,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
         `to ${showShape(target)} (${numel(target)} elements)`,
     );
   }
-  return viewOf(x, target, "reshape");
+  return record("reshape", [x], viewOf(x, target, "reshape"), reshapeBackward);
 }
 
 /**
@@ -71,7 +78,8 @@ export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
   const strides = contiguousStrides(x.shape);
   [shape[d0], shape[d1]] = [shape[d1], shape[d0]];
   [strides[d0], strides[d1]] = [strides[d1], strides[d0]];
-  return gather("transpose", x, shape, strides, 0);
+  const out = gather("transpose", x, shape, strides, 0);
+  return record("transpose", [x], out, transposeBackward(d0, d1));
 }
 
 /**
@@ -94,15 +102,18 @@ export function slice(x: Tensor, ...ranges: readonly [number, number][]): Tensor
   }
   const strides = contiguousStrides(x.shape);
   const shape = [...x.shape];
+  const starts = x.shape.map(() => 0);
   let offset = 0;
   ranges.forEach(([start, end], d) => {
     const size = x.shape[d];
     const s = clamp(start < 0 ? start + size : start, size);
     const e = clamp(end < 0 ? end + size : end, size);
     shape[d] = Math.max(0, e - s);
+    starts[d] = s;
     offset += s * strides[d];
   });
-  return gather("slice", x, shape, strides, shape.every((d) => d > 0) ? offset : 0);
+  const out = gather("slice", x, shape, strides, shape.every((d) => d > 0) ? offset : 0);
+  return record("slice", [x], out, sliceBackward(starts));
 }
 
 function clamp(v: number, size: number): number {
@@ -121,6 +132,11 @@ function clamp(v: number, size: number): number {
  * ```
  */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  const out = stacked(tensors, dim);
+  return record("stack", tensors, out, stackBackward(normalizeDim("stack", dim, out.ndim)));
+}
+
+function stacked(tensors: readonly Tensor[], dim: number): Tensor {
   if (tensors.length === 0) throw new ShapeError("stack: expected a non-empty list of tensors");
   const first = tensors[0];
   tensors.forEach((t, i) => {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { maskedFillBackward, triangleBackward } from "../autograd/backward/mask.ts";
+import { record } from "../autograd/recording.ts";
 import { ShapeError } from "../errors.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
@@ -31,6 +33,18 @@ export function maskedFillCorner(
         `${names[0]} ${showShape(x.shape)}`,
     );
   }
+  const out = cornerFill(op, x, mask, value, names, [rows, cols, maskCols]);
+  return record(op, [x, mask], out, maskedFillBackward(op));
+}
+
+function cornerFill(
+  op: string,
+  x: Tensor,
+  mask: Tensor,
+  value: number,
+  names: readonly [string, string],
+  [rows, cols, maskCols]: readonly [number, number, number],
+): Tensor {
   if (x.device.kind === "cpu") {
     const src = cpuData(x, op, names[0]);
     const m = cpuData(mask, op, names[1]);
@@ -81,6 +95,11 @@ function triangle(op: "triu" | "tril", x: Tensor, diagonal: number): Tensor {
   if (x.shape.length < 2) {
     throw new ShapeError(`${op}: expected at least 2 dimensions, but got ${showShape(x.shape)}`);
   }
+  const out = triangleValues(op, x, diagonal);
+  return record(op, [x], out, triangleBackward(op === "triu", diagonal));
+}
+
+function triangleValues(op: "triu" | "tril", x: Tensor, diagonal: number): Tensor {
   const [rows, cols] = x.shape.slice(-2);
   const upper = op === "triu";
   if (x.device.kind === "cpu") {

@@ -6,7 +6,10 @@
  */
 
 import { ShapeError } from "../errors.ts";
+import { matmulBackward } from "../autograd/backward/matmul.ts";
+import { record } from "../autograd/recording.ts";
 import { launch, words } from "../gpu/launch.ts";
+import { matmulTiles, planMatmul } from "../gpu/tuning.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
 import { assertSameDevice, showShape } from "./checks.ts";
@@ -45,6 +48,10 @@ export interface MatmulOptions {
  * ```
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  return record("matmul", [a, b], batchedProduct(a, b, options), matmulBackward(options));
+}
+
+function batchedProduct(a: Tensor, b: Tensor, options: MatmulOptions): Tensor {
   assertSameDevice("matmul", ["a", a], ["b", b]);
   const { transposeA = false, transposeB = false } = options;
   const alpha = Math.fround(options.alpha ?? 1);
@@ -106,14 +113,24 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         `maxComputeWorkgroupsPerDimension (${a.device.gpu.limits.maxComputeWorkgroupsPerDimension})`,
     );
   }
+  // Register tiles per adapter (src/gpu/tuning.ts); vec4 loads where rows are aligned.
+  const plan = planMatmul(matmulTiles(a.device), M, N, K, batch, transposeA, transposeB);
+  const limit = a.device.gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (plan.grid[0] > limit || plan.grid[1] > limit) {
+    throw new ShapeError(
+      `matmul: an output of ${M} x ${N} needs a ${plan.grid[0]} x ${plan.grid[1]} grid of ` +
+        `workgroups, over the device's maxComputeWorkgroupsPerDimension (${limit})`,
+    );
+  }
   return launch(a.device, {
     op: "matmul",
     shader: "matmul",
-    constants: { TRANS_A: transposeA ? 1 : 0, TRANS_B: transposeB ? 1 : 0 },
+    constants: plan.constants,
     uniforms: words(M, N, K, batch, aStride, bStride, { f32: alpha }, 0),
-    inputs: [["a", a], ["b", b]],
+    // Each operand is bound twice, as f32 and as vec4 (the kernel's aligned loads).
+    inputs: [["a", a], ["a", a], ["b", b], ["b", b]],
     outShape,
-    workgroups: [Math.ceil(N / 32), Math.ceil(M / 32), batch],
+    workgroups: plan.grid,
   });
 }
 

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { softmaxBackward } from "../autograd/backward/softmax.ts";
+import { record } from "../autograd/recording.ts";
 import { launch, words } from "../gpu/launch.ts";
 import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
 
@@ -38,6 +40,10 @@ const SOFTMAX_WG = 64;
  */
 export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
   const alpha = Math.fround(options.scale ?? 1);
+  return record("softmax", [x], rowSoftmax(x, alpha), softmaxBackward(alpha));
+}
+
+function rowSoftmax(x: Tensor, alpha: number): Tensor {
   const cols = x.shape.at(-1) ?? 1;
   const rows = cols === 0 ? 0 : x.size / cols;
   if (x.device.kind === "cpu") {

@@ -1,0 +1,214 @@
+/**
+ * Reductions and their inverse: `sum`, `mean`, `sumTo` (a broadcast
+ * gradient's reduction back to its operand's shape) and `broadcastTo`.
+ *
+ * @module
+ */
+
+import { ShapeError } from "../errors.ts";
+import { dims8, launch, words } from "../gpu/launch.ts";
+import { record } from "../autograd/recording.ts";
+import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
+import { broadcastStrides, contiguousStrides, normalizeDim, showShape } from "./checks.ts";
+import { scale } from "./elementwise.ts";
+import { gather } from "./gather.ts";
+
+/**
+ * Options for {@linkcode sum} and {@linkcode mean}.
+ *
+ * @example
+ * ```ts
+ * import type { ReduceOptions } from "@tessera/core";
+ * const o: ReduceOptions = { keepDim: true };
+ * ```
+ */
+export interface ReduceOptions {
+  /** Keep reduced dimensions with size 1 (PyTorch's `keepdim`); default false. */
+  keepDim?: boolean;
+}
+
+/** Threads per output element in the GPU kernel (its `WG`; a power of two). */
+const REDUCE_WG = 64;
+
+/**
+ * Sums over `dims` (default: every dimension, giving a scalar of shape `[]`),
+ * like `torch.sum`. Negative dimensions count from the end.
+ *
+ * @example
+ * ```ts
+ * import { sum, tensor } from "@tessera/core";
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * console.log(await sum(x).toArray()); // 21
+ * console.log(await sum(x, 0).toArray()); // [5, 7, 9]
+ * console.log(sum(x, -1, { keepDim: true }).shape); // [2, 1]
+ * ```
+ */
+export function sum(
+  x: Tensor,
+  dims?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  const reduced = reducedDims("sum", x, dims);
+  const out = reduceOver("sum", x, reduced, 1, options.keepDim ?? false);
+  return record("sum", [x], out, (g) => [spread("sum", g, keptShape(x, reduced), x.shape)]);
+}
+
+/**
+ * Averages over `dims` (default: every dimension), like `torch.mean`.
+ *
+ * @example
+ * ```ts
+ * import { mean, tensor } from "@tessera/core";
+ * console.log(await mean(tensor([[1, 2], [3, 6]]), 1).toArray()); // [1.5, 4.5]
+ * ```
+ */
+export function mean(
+  x: Tensor,
+  dims?: number | readonly number[],
+  options: ReduceOptions = {},
+): Tensor {
+  const reduced = reducedDims("mean", x, dims);
+  const count = numel(reduced.map((d) => x.shape[d]));
+  const factor = 1 / count;
+  const out = reduceOver("mean", x, reduced, factor, options.keepDim ?? false);
+  return record("mean", [x], out, (g) => {
+    const spreadOut = spread("mean", g, keptShape(x, reduced), x.shape);
+    const grad = scale(spreadOut, factor);
+    spreadOut.dispose();
+    return [grad];
+  });
+}
+
+/**
+ * Sums `x` down to `shape`, the inverse of broadcasting: leading dimensions
+ * of x that `shape` lacks are summed away, and so are dimensions where
+ * `shape` has 1 and x does not. This is how the gradient of a broadcast
+ * operand (a bias) is formed.
+ *
+ * @example
+ * ```ts
+ * import { sumTo, tensor } from "@tessera/core";
+ * const g = tensor([[1, 2, 3], [4, 5, 6]]);
+ * console.log(await sumTo(g, [3]).toArray()); // [5, 7, 9]
+ * console.log(await sumTo(g, [2, 1]).toArray()); // [[6], [15]]
+ * ```
+ */
+export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
+  const lead = x.shape.length - shape.length;
+  const fits = lead >= 0 && shape.every((d, i) => d === x.shape[lead + i] || d === 1);
+  if (!fits) {
+    throw new ShapeError(
+      `sumTo: input ${showShape(x.shape)} cannot be summed to ${showShape(shape)}: ` +
+        `${showShape(shape)} does not broadcast to ${showShape(x.shape)}`,
+    );
+  }
+  const reduced = x.shape.map((_, d) => d).filter((d) =>
+    d < lead || (shape[d - lead] === 1 && x.shape[d] !== 1)
+  );
+  const summed = reduced.length === 0 ? x : reduceOver("sumTo", x, reduced, 1, true);
+  const out = viewOf(summed, shape, "sumTo");
+  if (summed !== x) summed.dispose();
+  return record("sumTo", [x], out, (g) => [spread("sumTo", g, shape, x.shape)]);
+}
+
+/**
+ * Repeats `x` along broadcast dimensions to `shape` (NumPy rules: x's shape
+ * is right-aligned, and its size-1 dimensions stretch), into a new
+ * contiguous tensor, like `torch.broadcast_to` followed by a copy.
+ *
+ * @example
+ * ```ts
+ * import { broadcastTo, tensor } from "@tessera/core";
+ * console.log(await broadcastTo(tensor([1, 2]), [2, 2]).toArray()); // [[1, 2], [1, 2]]
+ * ```
+ */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  const out = spread("broadcastTo", x, x.shape, shape);
+  return record("broadcastTo", [x], out, (g) => [sumTo(g, x.shape)]);
+}
+
+/** Broadcasts x, read under `like` (same size as x), to `shape`. */
+function spread(op: string, x: Tensor, like: readonly number[], shape: readonly number[]): Tensor {
+  const lead = shape.length - like.length;
+  const fits = numel(like) === x.size && lead >= 0 &&
+    like.every((d, i) => d === shape[lead + i] || d === 1);
+  if (!fits) {
+    throw new ShapeError(
+      `${op}: input ${showShape(like)} cannot be broadcast to ${showShape(shape)}`,
+    );
+  }
+  return gather(op, x, shape, broadcastStrides(like, shape), 0);
+}
+
+function reducedDims(op: string, x: Tensor, dims?: number | readonly number[]): number[] {
+  if (dims === undefined) return x.shape.map((_, d) => d);
+  const list = typeof dims === "number" ? [dims] : dims;
+  const out = list.map((d) => normalizeDim(op, d, x.shape.length));
+  if (new Set(out).size !== out.length) {
+    throw new RangeError(`${op}: dimension list [${list.join(", ")}] repeats a dimension`);
+  }
+  return out;
+}
+
+/** x's shape with every reduced dimension set to 1. */
+function keptShape(x: Tensor, reduced: readonly number[]): number[] {
+  return x.shape.map((d, i) => reduced.includes(i) ? 1 : d);
+}
+
+/** `alpha * sum` over `reduced`; the result has `keptShape` or drops the reduced dims. */
+function reduceOver(
+  op: string,
+  x: Tensor,
+  reduced: readonly number[],
+  alpha: number,
+  keepDim: boolean,
+): Tensor {
+  const kept = keptShape(x, reduced);
+  const outShape = keepDim ? kept : x.shape.filter((_, i) => !reduced.includes(i));
+  const extents = x.shape.map((d, i) => reduced.includes(i) ? d : 1);
+  const strides = contiguousStrides(x.shape);
+  const nOut = numel(kept);
+  const count = numel(extents);
+  const factor = Math.fround(alpha);
+  if (x.device.kind === "cpu") {
+    const src = cpuData(x, op, "input");
+    const out = new Float32Array(nOut);
+    for (let o = 0; o < nOut; o++) {
+      const base = offsetOf(o, kept, strides);
+      let acc = 0;
+      for (let r = 0; r < count; r++) acc += src[base + offsetOf(r, extents, strides)];
+      out[o] = factor * Math.fround(acc);
+    }
+    return cpuTensor(out, outShape);
+  }
+  if (count === 0 || nOut === 0) {
+    // Nothing to read: an empty sum is 0, as in PyTorch.
+    return fromHost(new Float32Array(nOut), outShape, x.device, op, `${op} output`);
+  }
+  return launch(x.device, {
+    op,
+    shader: "reduce_sum",
+    constants: { WG: REDUCE_WG },
+    uniforms: words(
+      nOut,
+      x.shape.length,
+      count,
+      { f32: factor },
+      ...dims8(kept),
+      ...dims8(extents),
+      ...dims8(strides),
+    ),
+    inputs: [["input", x]],
+    outShape,
+    workgroups: nOut,
+  });
+}
+
+function offsetOf(i: number, extents: readonly number[], strides: readonly number[]): number {
+  let offset = 0;
+  for (let d = extents.length - 1; d >= 0; d--) {
+    offset += (i % extents[d]) * strides[d];
+    i = Math.floor(i / extents[d]);
+  }
+  return offset;
+}

@@ -1,0 +1,87 @@
+/**
+ * The optimizer interface (optax's `GradientTransformation`, with the update
+ * applied): `init(params)` makes the state, `update(grads, state, params)`
+ * returns new params and a new state. Plus the tree walk both optimizers
+ * share.
+ *
+ * @module
+ */
+
+import { ShapeError } from "../errors.ts";
+import { assertSameDevice, showShape } from "../ops/checks.ts";
+import type { Tensor } from "../tensor.ts";
+import { mapTree, treeLeaves } from "../tree.ts";
+
+/**
+ * An optimizer as two plain functions over trees of tensors.
+ *
+ * `update` is pure: it returns new tensors and never disposes or changes its
+ * arguments. The caller may dispose the old params, old state and grads once
+ * it no longer needs them (a training loop usually does, every step).
+ * Non-tensor leaves of `params` pass through unchanged.
+ *
+ * @example
+ * ```ts
+ * import { type Optimizer, sgd, type SgdState, tensor } from "@tessera/core";
+ * const opt: Optimizer<SgdState> = sgd({ lr: 0.1 });
+ * const params = { w: tensor([1, 2]) };
+ * const state = opt.init(params);
+ * const next = opt.update({ w: tensor([1, 1]) }, state, params);
+ * console.log(await next.params.w.toArray()); // [0.9, 1.9]
+ * ```
+ */
+export interface Optimizer<S> {
+  /** A fresh state for `params`, on the params' devices. */
+  init<P>(params: P): S;
+  /** One step: the updated params (a tree shaped like `params`) and the next state. */
+  update<P>(grads: P, state: S, params: P): { params: P; state: S };
+}
+
+/** A tensor leaf of the params tree with its gradient and state slots. */
+export interface Slot {
+  path: string;
+  param: Tensor;
+  grad: Tensor;
+  state: Tensor[];
+}
+
+/**
+ * Pairs every parameter with its gradient and state tensors by path, and
+ * checks that they share shape and device. Throws naming the path.
+ */
+export function slots(
+  op: string,
+  params: unknown,
+  grads: unknown,
+  states: Record<string, unknown>,
+): Map<string, Slot> {
+  const byPath = (tree: unknown) => new Map(treeLeaves(tree));
+  const gradMap = byPath(grads);
+  const stateMaps = Object.entries(states).map(([name, tree]) => [name, byPath(tree)] as const);
+  const out = new Map<string, Slot>();
+  for (const [path, param] of treeLeaves(params)) {
+    const grad = gradMap.get(path);
+    if (!grad) throw new ShapeError(`${op}: grads has no tensor at ${path}, but params does`);
+    const state = stateMaps.map(([name, map]) => {
+      const t = map.get(path);
+      if (!t) throw new ShapeError(`${op}: state.${name} has no tensor at ${path}`);
+      return [`state.${name}`, t] as const;
+    });
+    for (const [name, t] of [["grads", grad] as const, ...state]) {
+      assertSameDevice(op, [`params.${path}`, param], [`${name}.${path}`, t]);
+      if (showShape(t.shape) !== showShape(param.shape)) {
+        throw new ShapeError(
+          `${op}: ${name}.${path} has shape ${showShape(t.shape)}, but params.${path} has ` +
+            `shape ${showShape(param.shape)}`,
+        );
+      }
+    }
+    out.set(path, { path, param, grad, state: state.map(([, t]) => t) });
+  }
+  return out;
+}
+
+/** Rebuilds `params`' tree with `pick(path)` at every tensor leaf. */
+export function rebuild<P>(params: P, pick: (path: string) => Tensor): P {
+  return mapTree(params, (_, path) => pick(path));
+}
