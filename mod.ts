@@ -26,6 +26,7 @@ export {
   type Device,
   gpuStats,
   releaseCachedMemory,
+  resetPeakBytes,
   webgpu,
   type WebGpuDevice,
   type WebGpuOptions,

@@ -21,8 +21,6 @@ const LOWEST_F32: f32 = -3.4028234663852886e38;
 @group(0) @binding(2) var<storage, read> targets: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid3: vec3<u32>) {
   let lid = lid3.x;
@@ -40,15 +38,8 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let t = min(u32(max(targets[r], 0.0)), p.cols - 1u);
     acc += row_max + log(total) - x[base + t];
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(acc, lid);
   if (lid == 0u) {
-    out[0] = partial[0] * p.inv_rows;
+    out[0] = total * p.inv_rows;
   }
 }

@@ -19,24 +19,6 @@ const LOWEST_F32: f32 = -3.4028234663852886e38;
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
-// Tree reduction over the workgroup; WG must be a power of two.
-fn reduce(value: f32, lid: u32, is_max: bool) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      let other = partial[lid + stride];
-      partial[lid] = select(partial[lid] + other, max(partial[lid], other), is_max);
-    }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
-
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -53,12 +35,12 @@ fn main(
   for (var j = lid; j < p.cols; j += WG) {
     local_max = max(local_max, x[base + j]);
   }
-  let row_max = reduce(local_max, lid, true);
+  let row_max = workgroup_max(local_max, lid);
   var local_sum = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
     local_sum += exp(x[base + j] - row_max);
   }
-  let inv_total = 1.0 / reduce(local_sum, lid, false);
+  let inv_total = 1.0 / workgroup_sum(local_sum, lid);
   let t = min(u32(max(targets[row], 0.0)), p.cols - 1u);
   let factor = g[0] * p.inv_rows;
   for (var j = lid; j < p.cols; j += WG) {

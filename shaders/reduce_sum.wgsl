@@ -20,8 +20,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
@@ -55,15 +53,8 @@ fn main(
   for (var r = lid; r < p.count; r += WG) {
     acc += x[base + offset_of(r, p.reduced)];
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(acc, lid);
   if (lid == 0u) {
-    out[o] = p.alpha * partial[0];
+    out[o] = p.alpha * total;
   }
 }

@@ -20,26 +20,8 @@ const NEG_INF_BITS: u32 = 0xff800000u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 fn masked(v: f32) -> bool {
   return bitcast<u32>(v) == NEG_INF_BITS;
-}
-
-// Tree reduction over the workgroup; WG must be a power of two.
-fn reduce(value: f32, lid: u32, is_max: bool) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      let other = partial[lid + stride];
-      partial[lid] = select(partial[lid] + other, max(partial[lid], other), is_max);
-    }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
 }
 
 @compute @workgroup_size(WG)
@@ -61,7 +43,7 @@ fn main(
       local_max = max(local_max, p.alpha * v);
     }
   }
-  let row_max = reduce(local_max, lid, true);
+  let row_max = workgroup_max(local_max, lid);
   var local_sum = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
     let v = x[base + j];
@@ -69,7 +51,7 @@ fn main(
       local_sum += exp(p.alpha * v - row_max);
     }
   }
-  let total = reduce(local_sum, lid, false);
+  let total = workgroup_sum(local_sum, lid);
   let inv = select(0.0, 1.0 / total, total > 0.0);
   for (var j = lid; j < p.cols; j += WG) {
     let v = x[base + j];

@@ -16,8 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -34,15 +32,7 @@ fn main(
   for (var j = lid; j < p.cols; j += WG) {
     acc += g[base + j] * y[base + j];
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let dot = partial[0];
+  let dot = workgroup_sum(acc, lid);
   for (var j = lid; j < p.cols; j += WG) {
     out[base + j] = p.alpha * y[base + j] * (g[base + j] - dot);
   }

@@ -200,6 +200,24 @@ export function gpuStats(device: WebGpuDevice): GpuCounters {
 }
 
 /**
+ * Restarts a WebGPU device's `peakBytesInUse` counter from the bytes in use
+ * now, so that `gpuStats(device).peakBytesInUse` afterwards is the peak of
+ * the work recorded since (for example one forward pass).
+ *
+ * @example
+ * ```ts ignore
+ * import { gpuStats, nn, resetPeakBytes, webgpu } from "@tessera/core";
+ * const gpu = await webgpu();
+ * resetPeakBytes(gpu);
+ * // ... run a forward pass ...
+ * console.log(gpuStats(gpu).peakBytesInUse);
+ * ```
+ */
+export function resetPeakBytes(device: WebGpuDevice): void {
+  runtimeOf(device).resetPeak();
+}
+
+/**
  * Releases a WebGPU device's pooled buffers and caches. Tensors still alive
  * are not affected.
  *

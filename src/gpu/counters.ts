@@ -10,6 +10,7 @@
  *   dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0, buffersCreated: 0,
  *   buffersReused: 0, uniformBuffersCreated: 0, bindGroupsCreated: 0, buffersInUse: 0,
  *   bytesInUse: 0, peakBytesInUse: 0, buffersAllocated: 0, bytesAllocated: 0,
+ *   stagingBuffersCreated: 0,
  * };
  * console.log(c.submits);
  * ```
@@ -41,6 +42,8 @@ export interface GpuCounters {
   buffersAllocated: number;
   /** Bytes allocated on the device, held by tensors or pooled. */
   bytesAllocated: number;
+  /** Readback (`MAP_READ`) staging buffers created (pool misses; they are reused by size). */
+  stagingBuffersCreated: number;
 }
 
 /** Returns a counters record with every field at zero. */
@@ -59,5 +62,6 @@ export function zeroCounters(): GpuCounters {
     peakBytesInUse: 0,
     buffersAllocated: 0,
     bytesAllocated: 0,
+    stagingBuffersCreated: 0,
   };
 }

@@ -162,6 +162,11 @@ export class GpuRuntime {
     return handle;
   }
 
+  /** Restarts `peakBytesInUse` from the bytes live now, to measure the peak of what follows. */
+  resetPeak(): void {
+    this.counters.peakBytesInUse = this.counters.bytesInUse;
+  }
+
   /** Returns a buffer to the pool. Its contents stay valid for already recorded commands. */
   release(handle: GpuBufferHandle): void {
     this.counters.buffersInUse--;
@@ -316,6 +321,10 @@ export class GpuRuntime {
     for (const [size, list] of this.#freedThisBatch) {
       const free = this.#free.get(size) ?? [];
       free.push(...list);
+      // A canonical order (newest buffer on top): a repeated forward then
+      // draws the same buffers in the same roles, and its bind groups hit the
+      // cache instead of depending on the order earlier work released them.
+      free.sort((a, b) => a.id - b.id);
       this.#free.set(size, free);
     }
     this.#freedThisBatch.clear();
@@ -329,12 +338,15 @@ export class GpuRuntime {
   async read(op: string, handle: GpuBufferHandle, bytes: number): Promise<ArrayBuffer> {
     this.ensureAlive(op);
     const size = allocationSize(bytes);
-    const staging = this.#staging.get(size)?.pop() ??
-      this.device.createBuffer({
+    let staging = this.#staging.get(size)?.pop();
+    if (!staging) {
+      staging = this.device.createBuffer({
         size,
         usage: USAGE.MAP_READ | USAGE.COPY_DST,
         label: "tessera staging",
       });
+      this.counters.stagingBuffersCreated++;
+    }
     this.#endPass();
     this.#openScope();
     this.#commandEncoder().copyBufferToBuffer(handle.buffer, 0, staging, 0, size);

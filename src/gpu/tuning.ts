@@ -34,25 +34,20 @@ export interface MatmulTiles {
 
 /**
  * A fused-attention configuration: a workgroup of `wg` invocations owns
- * `wg * rows` consecutive query rows (`rows` per invocation, interleaved).
- * `rowsLong` replaces `rows` from `longFrom` tokens on, where the shared
- * key/value loads dominate and more rows per load pay off.
+ * `wg * rows` consecutive query rows (`rows` per invocation, interleaved),
+ * and each key/value row it loads serves all of them.
  *
  * @example
  * ```ts
  * import type { AttentionTiles } from "./tuning.ts";
- * const tiles: AttentionTiles = { wg: 8, rows: 8, rowsLong: 16, longFrom: 512 };
+ * const tiles: AttentionTiles = { wg: 8, rows: 8 };
  * ```
  */
 export interface AttentionTiles {
   /** Invocations per workgroup. */
   readonly wg: number;
-  /** Query rows per invocation (1 to 16). */
+  /** Query rows per invocation (1 to 8). */
   readonly rows: number;
-  /** Query rows per invocation for long sequences (1 to 16). */
-  readonly rowsLong: number;
-  /** Sequence length from which `rowsLong` applies. */
-  readonly longFrom: number;
 }
 
 /**
@@ -81,10 +76,11 @@ export interface TuningEntry {
  *
  * - llvmpipe (Mesa's CPU rasteriser, 256-bit lanes): storage loads are
  *   per-lane gathers that cost tens of cycles, so the largest register tile
- *   wins (8 x 8 matmul blocks, 8 to 16 query rows per invocation), and a
- *   workgroup is one 8-lane SIMD group. Measured with scripts/tune_matmul.ts
- *   on a 2-core AMD EPYC: 8x8/8x8 ran 512^3 at ~15 GFLOP/s against ~6 for
- *   4x4 blocks.
+ *   wins (8 x 8 matmul blocks, 8 query rows per invocation), and an
+ *   attention workgroup is one 8-lane SIMD group. Measured with
+ *   scripts/tune_matmul.ts on a 2-core AMD EPYC: 8x8 blocks ran 512^3 at
+ *   ~15 GFLOP/s against ~6 for 4x4 blocks; 8 attention rows per invocation
+ *   beat 4 by ~25% at T = 256.
  * - Anything else: a 4 x 4 block per invocation and 64-invocation
  *   workgroups, the usual starting point on discrete and integrated GPUs
  *   (not measured here: re-tune on the target adapter).
@@ -94,13 +90,13 @@ export const TUNING_TABLE: readonly TuningEntry[] = [
     name: "llvmpipe",
     match: /llvmpipe/i,
     matmul: { tm: 8, tn: 8, wx: 8, wy: 8 },
-    attention: { wg: 8, rows: 8, rowsLong: 16, longFrom: 512 },
+    attention: { wg: 8, rows: 8 },
   },
   {
     name: "default",
     match: /(?:)/,
     matmul: { tm: 4, tn: 4, wx: 8, wy: 8 },
-    attention: { wg: 64, rows: 2, rowsLong: 2, longFrom: 1 << 30 },
+    attention: { wg: 64, rows: 2 },
   },
 ];
 
@@ -169,7 +165,16 @@ export function attentionTiles(device: WebGpuDevice): AttentionTiles {
     tuningEntry(device.adapterInfo.description).attention;
 }
 
-/** Override constants and grid of one matmul launch. */
+/**
+ * Override constants and grid of one matmul launch.
+ *
+ * @example
+ * ```ts
+ * import { type MatmulLaunchPlan, planMatmul } from "./tuning.ts";
+ * const plan: MatmulLaunchPlan = planMatmul({ tm: 4, tn: 4, wx: 8, wy: 8 }, 64, 64, 64, 1, false, false);
+ * console.log(plan.grid); // [2, 2, 1]
+ * ```
+ */
 export interface MatmulLaunchPlan {
   /** Values for matmul.wgsl's override constants. */
   readonly constants: Record<string, number>;

@@ -5,16 +5,24 @@
  * @module
  */
 
+import { isRecording } from "../autograd/recording.ts";
 import { ShapeError } from "../errors.ts";
 import type { Module } from "../module.ts";
+import {
+  attentionWeights,
+  fusedAttention,
+  fusedAttentionPacked,
+  fusedAttentionSupported,
+} from "../ops/attention.ts";
 import { assertSameDevice, type Named, showShape } from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
+import { reshape, stack } from "../ops/layout.ts";
 import { linear } from "../ops/matmul.ts";
 import { matmul } from "../ops/matmul.ts";
 import { maskedFillCorner } from "../ops/mask.ts";
 import { softmax } from "../ops/softmax.ts";
 import { type Generator, globalGenerator } from "../random.ts";
-import { cpuTensor, type Tensor } from "../tensor.ts";
+import { cpuTensor, fromHost, type Tensor } from "../tensor.ts";
 import { treeLeaves } from "../tree.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
 
@@ -110,6 +118,35 @@ export interface ApplyOptions {
   seed?: number | bigint;
   /** Generator for the dropout seed; defaults to the global one. */
   generator?: Generator;
+  /**
+   * On webgpu, run the attention core as one fused kernel when it applies
+   * (default true): no gradient tape is recording, no dropout is applied
+   * (evaluation, or `dropout: 0`) and the head size is at most 64; the
+   * three projections then run as one matmul. `false` forces the unfused
+   * path: three projections, scaled `Q K^T`, one masked-softmax pass, `@ V`.
+   * The fused kernel honours the mask buffer on and below the diagonal and
+   * always masks keys after the query (the layer is causal). No effect on cpu.
+   */
+  fused?: boolean;
+}
+
+/**
+ * Options for `nn.causalAttention.core`.
+ *
+ * @example
+ * ```ts
+ * import type { nn } from "@tessera/core";
+ * const o: nn.CoreOptions = { fused: false };
+ * ```
+ */
+export interface CoreOptions {
+  /**
+   * A `[context, context]` mask (non-zero = masked) read in its `[:T, :T]`
+   * corner; default: the causal mask (key j visible to query i iff j <= i).
+   */
+  mask?: Tensor;
+  /** As in {@linkcode ApplyOptions.fused}; default true. */
+  fused?: boolean;
 }
 
 /**
@@ -209,10 +246,143 @@ function forwardOnly(
   dropoutP: number,
   options: ApplyOptions,
 ): Tensor {
-  const stages = run(params, mask, x, dropoutP, options);
-  // Intermediates go back to the pool now; recorded passes still read them.
-  for (const [name, t] of Object.entries(stages)) if (name !== "context") t.dispose();
-  return stages.context;
+  // The cpu path is the reference, and a recording tape needs every step as
+  // its own op: both run the stages one by one.
+  if (x.device.kind === "cpu" || isRecording()) {
+    const stages = run(params, mask, x, dropoutP, options);
+    // Intermediates go back to the pool now; recorded passes still read them.
+    for (const [name, t] of Object.entries(stages)) if (name !== "context") t.dispose();
+    return stages.context;
+  }
+  checkInputs(params, mask, x);
+  const { W_query, W_key, W_value } = params;
+  const [batch, tokens] = x.shape;
+  const headSize = W_query.weight.shape[0];
+  const packable = [W_key, W_value].every((w) =>
+    showShape(w.weight.shape) === showShape(W_query.weight.shape) &&
+    (w.bias === undefined) === (W_query.bias === undefined)
+  );
+  const evaluating = !(options.training && dropoutP > 0);
+  if (
+    evaluating && packable && options.fused !== false &&
+    fusedAttentionSupported(x.device, batch, tokens, headSize)
+  ) {
+    // One projection matmul for q | k | v: on small heads a launch costs as
+    // much as its work, and the fused kernel reads the packed rows in place.
+    const qkv = projectPacked(x, params);
+    const context = fusedAttentionPacked(qkv, headSize, mask, 1 / Math.sqrt(headSize));
+    qkv.dispose();
+    return context;
+  }
+  const keys = linear(x, W_key.weight, W_key.bias);
+  const queries = linear(x, W_query.weight, W_query.bias);
+  const values = linear(x, W_value.weight, W_value.bias);
+  const drop = options.training && dropoutP > 0
+    ? {
+      p: dropoutP,
+      // The same draw `dropout()` makes, so a seed or generator gives the stages' mask.
+      seed: options.seed ?? seedFrom(options.generator ?? globalGenerator()),
+    }
+    : undefined;
+  const context = attendGpu(queries, keys, values, mask, drop, options.fused !== false);
+  for (const t of [queries, keys, values]) t.dispose();
+  return context;
+}
+
+/** `x @ [W_query; W_key; W_value]^T (+ [b_q; b_k; b_v])`: `[B, T, 3 * dOut]`, rows `q | k | v`. */
+function projectPacked(x: Tensor, params: CausalAttentionParams): Tensor {
+  const layers = [params.W_query, params.W_key, params.W_value];
+  const [dOut, dIn] = params.W_query.weight.shape;
+  // Stacking is three buffer copies; the stacked views share their storage.
+  const stacked = stack(layers.map((l) => l.weight));
+  const weight = reshape(stacked, [3 * dOut, dIn]);
+  stacked.dispose();
+  let bias: Tensor | undefined;
+  if (params.W_query.bias) {
+    const biases = stack(layers.map((l) => l.bias!));
+    bias = reshape(biases, [3 * dOut]);
+    biases.dispose();
+  }
+  const qkv = linear(x, weight, bias);
+  weight.dispose();
+  bias?.dispose();
+  return qkv;
+}
+
+function seedFrom(generator: Generator): bigint {
+  return (BigInt(generator.random()) << 32n) | BigInt(generator.random());
+}
+
+/**
+ * The attention core on webgpu without a tape: the fused kernel when it
+ * applies, else three passes (scaled `Q K^T`; mask, softmax and dropout in
+ * one; `@ V`) that give the stages' bits.
+ */
+function attendGpu(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | undefined,
+  drop: { p: number; seed: number | bigint } | undefined,
+  fused: boolean,
+): Tensor {
+  const [batch, tokens, headSize] = q.shape;
+  const scale = 1 / Math.sqrt(headSize);
+  if (
+    !drop && fused && q.device.kind === "webgpu" &&
+    fusedAttentionSupported(q.device, batch, tokens, headSize)
+  ) {
+    return fusedAttention(q, k, v, mask, scale);
+  }
+  const scores = matmul(q, k, { transposeB: true, alpha: scale });
+  const weights = attentionWeights(scores, { causal: !mask, mask, dropout: drop });
+  scores.dispose();
+  const context = matmul(weights, v);
+  weights.dispose();
+  return context;
+}
+
+/** `nn.causalAttention.core`: checks, then the GPU fast paths or the step-by-step reference. */
+function attentionCore(q: Tensor, k: Tensor, v: Tensor, options: CoreOptions): Tensor {
+  const op = "causalAttention.core";
+  const named: Named[] = [["keys", k], ["values", v]];
+  if (options.mask) named.push(["mask", options.mask]);
+  assertSameDevice(op, ["queries", q], ...named);
+  const shape = showShape(q.shape);
+  if (q.shape.length !== 3 || showShape(k.shape) !== shape || showShape(v.shape) !== shape) {
+    throw new ShapeError(
+      `${op}: expected queries, keys and values of one shape [batch, tokens, headSize], but got ` +
+        `${shape}, ${showShape(k.shape)} and ${showShape(v.shape)}`,
+    );
+  }
+  const tokens = q.shape[1];
+  const mask = options.mask;
+  if (mask && (mask.shape.length !== 2 || mask.shape[0] < tokens || mask.shape[1] < tokens)) {
+    throw new ShapeError(
+      `${op}: mask ${showShape(mask.shape)} cannot cover ${tokens} tokens: expected ` +
+        `[context, context] with context >= ${tokens}`,
+    );
+  }
+  if (q.device.kind === "webgpu" && !isRecording()) {
+    return attendGpu(q, k, v, mask, undefined, options.fused !== false);
+  }
+  const causal = mask ?? fromHost(causalMaskValues(tokens), [tokens, tokens], q.device);
+  const scores = matmul(q, k, { transposeB: true });
+  const masked = maskedFillCorner(op, scores, causal, -Infinity, ["scores", "mask"]);
+  const weights = softmax(masked, { scale: 1 / Math.sqrt(q.shape[2]) });
+  const context = matmul(weights, v);
+  for (const t of [scores, masked, weights]) t.dispose();
+  if (causal !== mask) causal.dispose();
+  return context;
+}
+
+/** `triu(ones([n, n]), 1)` as values: 1 above the diagonal. */
+function causalMaskValues(n: number): Float32Array {
+  const mask = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) mask[i * n + j] = 1;
+  }
+  return mask;
 }
 
 /**
@@ -223,11 +393,15 @@ function forwardOnly(
  * - `apply(m, x)` runs the seed's forward: projections, `Q K^T`, the mask
  *   sliced to `[:T, :T]`, softmax of scores / sqrt(dOut), dropout when
  *   training, `@ V`. On webgpu it records one pipeline of passes that is
- *   submitted once, when the result is read.
+ *   submitted once, when the result is read; without dropout or a recording
+ *   tape the three projections are one matmul and the attention core is one
+ *   fused pass with no `[T, T]` buffer (see {@linkcode ApplyOptions.fused}).
  * - `forward(params, mask, x)` is the same with the mask passed separately:
  *   the seed's `CausalAttentionWithoutBuffers`, whose mask `toDevice` cannot
  *   see.
- * - `stages(m, x)` returns every intermediate.
+ * - `stages(m, x)` returns every intermediate (always the step-by-step passes).
+ * - `core(q, k, v)` is the attention core alone, `softmax(q k^T / sqrt(d),
+ *   causal) v` on already projected `[batch, tokens, d]` tensors.
  *
  * @example
  * ```ts
@@ -249,6 +423,7 @@ export const causalAttention: {
     options?: ApplyOptions,
   ): Tensor;
   stages(module: CausalAttention, x: Tensor, options?: ApplyOptions): AttentionStages;
+  core(q: Tensor, k: Tensor, v: Tensor, options?: CoreOptions): Tensor;
   causalMask(contextLength: number): Tensor;
 } = {
   init(config: CausalAttentionConfig, options: InitOptions = {}): CausalAttention {
@@ -283,16 +458,15 @@ export const causalAttention: {
   stages(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): AttentionStages {
     return run(module.params, module.buffers.mask, x, module.config.dropout, options);
   },
+  core(q: Tensor, k: Tensor, v: Tensor, options: CoreOptions = {}): Tensor {
+    return attentionCore(q, k, v, options);
+  },
   causalMask(contextLength: number): Tensor {
     if (!Number.isSafeInteger(contextLength) || contextLength < 1) {
       throw new RangeError(
         `causalAttention: contextLength must be a whole number >= 1, but got ${contextLength}`,
       );
     }
-    const mask = new Float32Array(contextLength * contextLength);
-    for (let i = 0; i < contextLength; i++) {
-      for (let j = i + 1; j < contextLength; j++) mask[i * contextLength + j] = 1;
-    }
-    return cpuTensor(mask, [contextLength, contextLength]);
+    return cpuTensor(causalMaskValues(contextLength), [contextLength, contextLength]);
   },
 };

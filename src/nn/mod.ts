@@ -19,6 +19,7 @@ export {
   type CausalAttentionBuffers,
   type CausalAttentionConfig,
   type CausalAttentionParams,
+  type CoreOptions,
 } from "./causal_attention.ts";
 export {
   type InitOptions,

@@ -53,6 +53,7 @@ export function mse(pred: Tensor, target: Tensor): Tensor {
     out = launch(pred.device, {
       op: "mse",
       shader: "mse",
+      includes: ["workgroup_reduce"],
       constants: { WG: LOSS_WG },
       uniforms: words(pred.size, { f32: invN }, 0, 0),
       inputs: [["pred", pred], ["target", target]],
@@ -135,6 +136,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     out = launch(logits.device, {
       op: "crossEntropy",
       shader: "cross_entropy",
+      includes: ["workgroup_reduce"],
       constants: { WG: LOSS_WG },
       uniforms: words(rows, cols, { f32: invRows }, 0),
       inputs: [["logits", logits], ["targets", targets]],
@@ -153,6 +155,7 @@ function crossEntropyBackward(g: Tensor, s: Saved): (Tensor | null)[] {
     const grad = launch(logits.device, {
       op: "crossEntropy backward",
       shader: "cross_entropy_backward",
+      includes: ["workgroup_reduce"],
       constants: { WG: ROW_WG },
       uniforms: words(rows, cols, { f32: invRows }, 0),
       inputs: [["logits", logits], ["targets", targets], ["gradient", g]],

@@ -188,6 +188,7 @@ function reduceOver(
   return launch(x.device, {
     op,
     shader: "reduce_sum",
+    includes: ["workgroup_reduce"],
     constants: { WG: REDUCE_WG },
     uniforms: words(
       nOut,

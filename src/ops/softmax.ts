@@ -55,6 +55,7 @@ function rowSoftmax(x: Tensor, alpha: number): Tensor {
   return launch(x.device, {
     op: "softmax",
     shader: "softmax",
+    includes: ["workgroup_reduce"],
     constants: { WG: SOFTMAX_WG },
     uniforms: words(rows, cols, { f32: alpha }, 0),
     inputs: [["input", x]],

@@ -22,6 +22,7 @@ export function softmaxBackward(alpha: number): Backward {
       return [launch(y.device, {
         op: "softmax backward",
         shader: "softmax_backward",
+        includes: ["workgroup_reduce"],
         constants: { WG: SOFTMAX_WG },
         uniforms: words(rows, cols, { f32: alpha }, 0),
         inputs: [["output", y], ["gradient", g]],

@@ -1,0 +1,88 @@
+// Attention weights in one pass: masked row softmax of already scaled scores
+// [batch, T, T] (the Q K^T matmul applies 1/sqrt(d) as its alpha), with
+// dropout folded in when training. This replaces masked_fill + softmax (+
+// dropout) of the step-by-step pipeline and gives the same bits: the
+// reductions are softmax.wgsl's (both use workgroup_reduce.wgsl), and the
+// dropout draw is dropout.wgsl's for the same element index. Compiled after
+// philox.wgsl and workgroup_reduce.wgsl.
+//
+// A score is masked when CAUSAL and its column is past its row, or when
+// USE_MASK and mask[row * mask_stride + col] != 0 (the [:T, :T] corner of a
+// [context, context] mask buffer). Masked weights are exact zeros; the
+// running max starts at the lowest finite f32, so no infinity enters the
+// arithmetic, and a row with every entry masked comes out as zeros.
+
+override WG: u32 = 64;
+override CAUSAL: bool = false;
+override USE_MASK: bool = true;
+override DROPOUT: bool = false;
+
+struct Params {
+  rows: u32,
+  T: u32,
+  mask_stride: u32,
+  seed_lo: u32,
+  seed_hi: u32,
+  threshold: u32,
+  keep_scale: f32,
+  _pad: u32,
+}
+
+const LOWEST_F32: f32 = -3.4028234663852886e38;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mask: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn masked(row: u32, col: u32) -> bool {
+  var m = false;
+  if (CAUSAL) {
+    m = col > row;
+  }
+  if (USE_MASK) {
+    m = m || mask[row * p.mask_stride + col] != 0.0;
+  }
+  return m;
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid3: vec3<u32>,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) {
+    return;
+  }
+  let lid = lid3.x;
+  let base = row * p.T;
+  let token = row % p.T;
+  var local_max = LOWEST_F32;
+  for (var j = lid; j < p.T; j += WG) {
+    if (!masked(token, j)) {
+      local_max = max(local_max, x[base + j]);
+    }
+  }
+  let row_max = workgroup_max(local_max, lid);
+  var local_sum = 0.0;
+  for (var j = lid; j < p.T; j += WG) {
+    if (!masked(token, j)) {
+      local_sum += exp(x[base + j] - row_max);
+    }
+  }
+  let total = workgroup_sum(local_sum, lid);
+  let inv = select(0.0, 1.0 / total, total > 0.0);
+  for (var j = lid; j < p.T; j += WG) {
+    var weight = 0.0;
+    if (!masked(token, j)) {
+      weight = exp(x[base + j] - row_max) * inv;
+    }
+    if (DROPOUT) {
+      let keep = dropout_keep(vec2<u32>(p.seed_lo, p.seed_hi), 0u, base + j, p.threshold);
+      weight = select(0.0, weight * p.keep_scale, keep);
+    }
+    out[base + j] = weight;
+  }
+}

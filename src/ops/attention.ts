@@ -1,0 +1,213 @@
+/**
+ * GPU kernels of the causal attention core, `softmax(scale * Q K^T, causal) V`:
+ * the fused single-pass kernel (shaders/attention_fused.wgsl) and the
+ * one-pass attention weights (mask + softmax + dropout) of the unfused path.
+ * The CPU reference is the step-by-step composition in
+ * `nn.causalAttention`; these launch on webgpu only.
+ *
+ * @module
+ */
+
+import { runtimeOf, type WebGpuDevice } from "../device.ts";
+import { launch, words } from "../gpu/launch.ts";
+import { attentionTiles } from "../gpu/tuning.ts";
+import { dropoutSeedWords, dropoutThreshold } from "../philox.ts";
+import type { Tensor } from "../tensor.ts";
+
+/**
+ * Largest head size the fused kernel keeps in registers (its `D4` is at
+ * most 16); larger heads take the unfused path.
+ *
+ * @example
+ * ```ts
+ * import { FUSED_MAX_HEAD_SIZE } from "./attention.ts";
+ * console.log(FUSED_MAX_HEAD_SIZE); // 64
+ * ```
+ */
+export const FUSED_MAX_HEAD_SIZE = 64;
+
+/** Threads per row of the attention-weights kernel (its `WG`). */
+const WEIGHTS_WG = 64;
+
+/**
+ * Whether the fused kernel can run `[batch, T, d]` attention on `device`:
+ * the head fits its registers and the grid fits the device's limits.
+ *
+ * @example
+ * ```ts ignore
+ * import { webgpu } from "@tessera/core";
+ * import { fusedAttentionSupported } from "./attention.ts";
+ * console.log(fusedAttentionSupported(await webgpu(), 4, 256, 64)); // true
+ * ```
+ */
+export function fusedAttentionSupported(
+  device: WebGpuDevice,
+  batch: number,
+  tokens: number,
+  headSize: number,
+): boolean {
+  const { wg, rows } = attentionTiles(device);
+  const limit = runtimeOf(device).maxWorkgroupsPerDimension;
+  return headSize >= 1 && headSize <= FUSED_MAX_HEAD_SIZE && batch >= 1 && batch <= limit &&
+    Math.ceil(tokens / (wg * rows)) <= limit;
+}
+
+/**
+ * Causal attention in one dispatch, with no `[T, T]` intermediate:
+ * `softmax(scale * q k^T) v` over `[batch, T, d]` inputs where key j is
+ * visible to query i iff `j <= i` (and, with `mask`, `mask[i][j] == 0`: the
+ * `[:T, :T]` corner of a `[context, context]` buffer, read in place).
+ * Callers check {@linkcode fusedAttentionSupported} and devices first.
+ *
+ * @example
+ * ```ts ignore
+ * import { ones, toDevice, webgpu } from "@tessera/core";
+ * import { fusedAttention } from "./attention.ts";
+ * const x = await toDevice(ones([1, 4, 8]), await webgpu());
+ * console.log(await fusedAttention(x, x, x, undefined, 1 / Math.sqrt(8)).toArray());
+ * ```
+ */
+export function fusedAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | undefined,
+  scale: number,
+): Tensor {
+  const headSize = q.shape[2];
+  return launchFused([q, k, v], headSize, headSize, [0, 0, 0], mask, scale);
+}
+
+/**
+ * {@linkcode fusedAttention} reading queries, keys and values from one packed
+ * projection `[batch, T, 3 * headSize]` (each row is `q | k | v`, as computed
+ * by a single `linear` with the three weights stacked), so a forward pass
+ * projects with one matmul instead of three.
+ *
+ * @example
+ * ```ts ignore
+ * import { ones, toDevice, webgpu } from "@tessera/core";
+ * import { fusedAttentionPacked } from "./attention.ts";
+ * const qkv = await toDevice(ones([1, 4, 24]), await webgpu());
+ * console.log(fusedAttentionPacked(qkv, 8, undefined, 1 / Math.sqrt(8)).shape); // [1, 4, 8]
+ * ```
+ */
+export function fusedAttentionPacked(
+  qkv: Tensor,
+  headSize: number,
+  mask: Tensor | undefined,
+  scale: number,
+): Tensor {
+  return launchFused(
+    [qkv, qkv, qkv],
+    headSize,
+    3 * headSize,
+    [0, headSize, 2 * headSize],
+    mask,
+    scale,
+  );
+}
+
+function launchFused(
+  [q, k, v]: readonly [Tensor, Tensor, Tensor],
+  headSize: number,
+  stride: number,
+  offsets: readonly [number, number, number],
+  mask: Tensor | undefined,
+  scale: number,
+): Tensor {
+  const device = q.device as WebGpuDevice;
+  const [batch, tokens] = q.shape;
+  const { wg, rows } = attentionTiles(device);
+  const aligned = [headSize, stride, ...offsets].every((n) => n % 4 === 0);
+  return launch(device, {
+    op: "causalAttention",
+    shader: "attention_fused",
+    constants: {
+      WG: wg,
+      R: rows,
+      D4: Math.ceil(headSize / 4),
+      VEC: aligned ? 1 : 0,
+      USE_MASK: mask ? 1 : 0,
+    },
+    uniforms: words(
+      tokens,
+      headSize,
+      mask ? mask.shape[1] : 0,
+      { f32: scale },
+      stride,
+      ...offsets,
+    ),
+    // Without a mask any read-only buffer fills the binding; the kernel never reads it.
+    inputs: [["queries", q], ["keys", k], ["values", v], ["mask", mask ?? q]],
+    outShape: [batch, tokens, headSize],
+    workgroups: [batch, Math.ceil(tokens / (wg * rows)), 1],
+  });
+}
+
+/**
+ * Dropout applied to the attention weights inside {@linkcode attentionWeights}.
+ *
+ * @example
+ * ```ts
+ * import type { WeightsDropout } from "./attention.ts";
+ * const drop: WeightsDropout = { p: 0.1, seed: 1234n };
+ * ```
+ */
+export interface WeightsDropout {
+  /** Probability of zeroing a weight. */
+  p: number;
+  /** Philox key (offset 0), as in `dropout(weights, p, { seed })`. */
+  seed: number | bigint;
+}
+
+/**
+ * The attention weights of already scaled scores `[batch, T, T]` in one
+ * pass: masked positions (`causal`: column past row; `mask`: non-zero in its
+ * `[:T, :T]` corner) get exact zeros, the rest a row softmax, then dropout.
+ * Bit-identical to `maskedFill` + `softmax` + `dropout` on the same device.
+ *
+ * @example
+ * ```ts ignore
+ * import { tensor, toDevice, webgpu } from "@tessera/core";
+ * import { attentionWeights } from "./attention.ts";
+ * const s = await toDevice(tensor([[[1, 2], [3, 4]]]), await webgpu());
+ * console.log(await attentionWeights(s, { causal: true }).toArray()); // [[[1, 0], [~0.27, ~0.73]]]
+ * ```
+ */
+export function attentionWeights(
+  scores: Tensor,
+  options: { causal?: boolean; mask?: Tensor; dropout?: WeightsDropout },
+): Tensor {
+  const device = scores.device as WebGpuDevice;
+  const tokens = scores.shape.at(-1) ?? 0;
+  const rows = tokens === 0 ? 0 : scores.size / tokens;
+  const { mask, dropout } = options;
+  const [seedLo, seedHi] = dropout ? dropoutSeedWords(dropout.seed) : [0, 0];
+  const threshold = dropout ? dropoutThreshold(dropout.p) : 0;
+  const keepScale = !dropout ? 1 : dropout.p >= 1 ? 0 : Math.fround(1 / (1 - dropout.p));
+  return launch(device, {
+    op: "causalAttention",
+    shader: "attention_softmax",
+    includes: ["philox", "workgroup_reduce"],
+    constants: {
+      WG: WEIGHTS_WG,
+      CAUSAL: options.causal ? 1 : 0,
+      USE_MASK: mask ? 1 : 0,
+      DROPOUT: dropout ? 1 : 0,
+    },
+    uniforms: words(
+      rows,
+      tokens,
+      mask ? mask.shape[1] : 0,
+      seedLo,
+      seedHi,
+      threshold,
+      { f32: keepScale },
+      0,
+    ),
+    inputs: [["scores", scores], ["mask", mask ?? scores]],
+    outShape: scores.shape,
+    workgroups: rows,
+  });
+}
