@@ -14,10 +14,10 @@ import {
   tensor,
   toDevice,
   webgpu,
-} from "../mod.ts";
-import { renderAttentionKernel } from "../scripts/gen_attention_wgsl.ts";
-import fusedSource from "../shaders/attention_fused.wgsl" with { type: "text" };
-import { bits, randomData, randomTensor } from "./helpers.ts";
+} from "../../mod.ts";
+import { renderAttentionKernel } from "../../scripts/gen_attention_wgsl.ts";
+import fusedSource from "../../shaders/attention_fused.wgsl" with { type: "text" };
+import { bits, randomData, randomTensor } from "../helpers.ts";
 
 // The fused kernel sums scores in four partial sums and runs an online
 // softmax; the reference sums dot products in float64 and normalises at the

@@ -22,8 +22,8 @@ import {
   toDevice,
   transpose,
   triu,
-} from "../mod.ts";
-import { gpu, randomTensor } from "./helpers.ts";
+} from "../../mod.ts";
+import { gpu, randomTensor } from "../helpers.ts";
 
 const ELEMENTWISE = { rtol: 1.3e-6, atol: 1e-5 };
 const SIZES = [1, 3, 7, 17, 65, 129, 257];

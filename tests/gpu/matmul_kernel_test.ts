@@ -5,9 +5,9 @@
 // reference within the sqrt(K)-scaled float32 dot-product bound.
 
 import assert from "node:assert/strict";
-import { matmul, type Tensor, tensor, toDevice, webgpu } from "../mod.ts";
-import { type MatmulTiles, planMatmul, setTuningOverride } from "../src/gpu/tuning.ts";
-import { randomTensor } from "./helpers.ts";
+import { matmul, type Tensor, tensor, toDevice, webgpu } from "../../mod.ts";
+import { type MatmulTiles, planMatmul, setTuningOverride } from "../../src/gpu/tuning.ts";
+import { randomTensor } from "../helpers.ts";
 
 async function absolute(t: Tensor): Promise<Tensor> {
   return tensor((await t.data()).map(Math.abs), t.shape);

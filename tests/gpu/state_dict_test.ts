@@ -8,8 +8,8 @@ import {
   StateDictError,
   tensor,
   toDevice,
-} from "../mod.ts";
-import { bits, gpu, randomTensor } from "./helpers.ts";
+} from "../../mod.ts";
+import { bits, gpu, randomTensor } from "../helpers.ts";
 
 const config = { dIn: 5, dOut: 3, contextLength: 4, dropout: 0, qkvBias: true };
 

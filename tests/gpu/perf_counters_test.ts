@@ -14,8 +14,8 @@ import {
   toDevice,
   webgpu,
   type WebGpuDevice,
-} from "../mod.ts";
-import { randomTensor } from "./helpers.ts";
+} from "../../mod.ts";
+import { randomTensor } from "../helpers.ts";
 
 function delta(device: WebGpuDevice, before: GpuCounters): Record<string, number> {
   const after = gpuStats(device);

@@ -12,8 +12,8 @@ import {
   toDevice,
   treeLeaves,
   UseAfterDisposeError,
-} from "../mod.ts";
-import { bits, gpu, randomData } from "./helpers.ts";
+} from "../../mod.ts";
+import { bits, gpu, randomData } from "../helpers.ts";
 
 Deno.test("treeLeaves and mapTree keep keys, order and non-tensor leaves", async () => {
   const tree = { a: tensor([1]), nested: { list: [tensor([2]), "x", 3] }, flag: true, none: null };

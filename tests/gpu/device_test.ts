@@ -12,8 +12,8 @@ import {
   tensor,
   toDevice,
   webgpu,
-} from "../mod.ts";
-import { gpu } from "./helpers.ts";
+} from "../../mod.ts";
+import { gpu } from "../helpers.ts";
 
 const SEED_INPUTS = [
   [0.43, 0.15, 0.89],

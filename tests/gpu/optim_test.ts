@@ -18,10 +18,10 @@ import {
   tensor,
   toDevice,
   treeLeaves,
-} from "../mod.ts";
-import fx from "./fixtures/training.json" with { type: "json" };
-import { gpu } from "./helpers.ts";
-import { decode, paths } from "./training_helpers.ts";
+} from "../../mod.ts";
+import fx from "../fixtures/training.json" with { type: "json" };
+import { gpu } from "../helpers.ts";
+import { decode, paths } from "../training_helpers.ts";
 
 // The same float32 arithmetic as torch's CPU kernels, up to operation order
 // and fused multiply-adds; one or two ULPs.

@@ -14,14 +14,14 @@ import {
   stateDictToSafetensors,
   tensor,
   toDevice,
-} from "../mod.ts";
-import cases from "./fixtures/attention/cases.json" with { type: "json" };
-import seedFile from "./fixtures/attention/seed.safetensors" with { type: "bytes" };
-import oddFile from "./fixtures/attention/odd_dims_bias.safetensors" with { type: "bytes" };
-import shortFile from "./fixtures/attention/short_sequence.safetensors" with { type: "bytes" };
-import singleFile from "./fixtures/attention/single_token.safetensors" with { type: "bytes" };
-import wideFile from "./fixtures/attention/wide.safetensors" with { type: "bytes" };
-import { bits, gpu } from "./helpers.ts";
+} from "../../mod.ts";
+import cases from "../fixtures/attention/cases.json" with { type: "json" };
+import seedFile from "../fixtures/attention/seed.safetensors" with { type: "bytes" };
+import oddFile from "../fixtures/attention/odd_dims_bias.safetensors" with { type: "bytes" };
+import shortFile from "../fixtures/attention/short_sequence.safetensors" with { type: "bytes" };
+import singleFile from "../fixtures/attention/single_token.safetensors" with { type: "bytes" };
+import wideFile from "../fixtures/attention/wide.safetensors" with { type: "bytes" };
+import { bits, gpu } from "../helpers.ts";
 
 const FILES: Record<string, Uint8Array> = {
   seed: seedFile,

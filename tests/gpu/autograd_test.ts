@@ -40,10 +40,10 @@ import {
   tril,
   triu,
   valueAndGrad,
-} from "../mod.ts";
-import fx from "./fixtures/training.json" with { type: "json" };
-import { gpu, randomTensor } from "./helpers.ts";
-import { decode, paths, tinyLoss } from "./training_helpers.ts";
+} from "../../mod.ts";
+import fx from "../fixtures/training.json" with { type: "json" };
+import { gpu, randomTensor } from "../helpers.ts";
+import { decode, paths, tinyLoss } from "../training_helpers.ts";
 
 // Float32 gradients against PyTorch's float32 CPU gradients: summation order
 // and exp differ in the last bits only. On llvmpipe the webgpu gradients are

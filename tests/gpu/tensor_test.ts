@@ -14,8 +14,8 @@ import {
   triu,
   UseAfterDisposeError,
   zeros,
-} from "../mod.ts";
-import { gpu, randomTensor } from "./helpers.ts";
+} from "../../mod.ts";
+import { gpu, randomTensor } from "../helpers.ts";
 
 Deno.test("tensor infers shapes from nested arrays and scalars", async () => {
   const t = tensor([[1, 2, 3], [4, 5, 6]]);

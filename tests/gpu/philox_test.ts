@@ -1,7 +1,7 @@
 // Philox4x32-10: known answers for the TypeScript port, and bit equality of
 // shaders/philox.wgsl with it on a real WebGPU device.
 import assert from "node:assert/strict";
-import philoxWgsl from "../shaders/philox.wgsl" with { type: "text" };
+import philoxWgsl from "../../shaders/philox.wgsl" with { type: "text" };
 import {
   dropoutBits,
   dropoutKeep,
@@ -9,9 +9,9 @@ import {
   dropoutSeedWords,
   dropoutThreshold,
   philox4x32,
-} from "../src/philox.ts";
-import { TesseraError } from "../src/errors.ts";
-import { gpu } from "./helpers.ts";
+} from "../../src/philox.ts";
+import { TesseraError } from "../../src/errors.ts";
+import { gpu } from "../helpers.ts";
 
 const hex = (words: Uint32Array): string[] =>
   Array.from(words, (w) => w.toString(16).padStart(8, "0"));

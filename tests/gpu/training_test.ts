@@ -14,9 +14,9 @@ import {
   toDevice,
   treeLeaves,
   valueAndGrad,
-} from "../mod.ts";
-import { bits, gpu } from "./helpers.ts";
-import { periodicBatch, tinyLoss, type TinyParams } from "./training_helpers.ts";
+} from "../../mod.ts";
+import { bits, gpu } from "../helpers.ts";
+import { periodicBatch, tinyLoss, type TinyParams } from "../training_helpers.ts";
 
 const VOCAB = 5;
 const TOKENS = 7;

@@ -15,11 +15,11 @@ import {
   tensor,
   toDevice,
   webgpu,
-} from "../mod.ts";
-import { runtimeOf } from "../src/device.ts";
-import { gpuBuffer } from "../src/tensor.ts";
-import { planGrid } from "../src/gpu/dispatch_plan.ts";
-import { bits, gpu, randomData, randomTensor } from "./helpers.ts";
+} from "../../mod.ts";
+import { runtimeOf } from "../../src/device.ts";
+import { gpuBuffer } from "../../src/tensor.ts";
+import { planGrid } from "../../src/gpu/dispatch_plan.ts";
+import { bits, gpu, randomData, randomTensor } from "../helpers.ts";
 
 const config = { dIn: 5, dOut: 3, contextLength: 9, dropout: 0, qkvBias: true };
 

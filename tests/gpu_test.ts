@@ -1,0 +1,20 @@
+// Every WebGPU test runs through this one module. `deno test` evaluates each
+// test file in its own isolate, so each file used to create and drop its own
+// GPUDevice; with ~15 GPU files, wgpu/Mesa corrupted the heap at process exit
+// in about one run in ten (after every test had passed). One isolate means
+// one device. The files in tests/gpu/ are excluded from discovery in
+// deno.json; run a subset with `deno test tests/gpu_test.ts --filter <words>`.
+import "./gpu/attention_torch_test.ts";
+import "./gpu/autograd_test.ts";
+import "./gpu/device_test.ts";
+import "./gpu/fused_attention_test.ts";
+import "./gpu/gpu_runtime_test.ts";
+import "./gpu/matmul_kernel_test.ts";
+import "./gpu/ops_gpu_test.ts";
+import "./gpu/optim_test.ts";
+import "./gpu/perf_counters_test.ts";
+import "./gpu/philox_test.ts";
+import "./gpu/state_dict_test.ts";
+import "./gpu/tensor_test.ts";
+import "./gpu/training_test.ts";
+import "./gpu/tree_test.ts";
