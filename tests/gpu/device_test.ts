@@ -24,6 +24,23 @@ const SEED_INPUTS = [
   [0.05, 0.80, 0.55],
 ];
 
+/** The seed notebook's first printed tensor, with an optional device suffix. */
+function seedFirstTensor(suffix: string): string {
+  return `tensor([[[-0.4519,  0.2216],
+         [-0.5874,  0.0058],
+         [-0.6300, -0.0632],
+         [-0.5675, -0.0843],
+         [-0.5526, -0.0981],
+         [-0.5299, -0.1081]],
+
+        [[-0.4519,  0.2216],
+         [-0.5874,  0.0058],
+         [-0.6300, -0.0632],
+         [-0.5675, -0.0843],
+         [-0.5526, -0.0981],
+         [-0.5299, -0.1081]]]${suffix})`;
+}
+
 Deno.test("device names print as cpu and webgpu:N; webgpu() is cached", async () => {
   assert.equal(cpu.name, "cpu");
   const device = await gpu();
@@ -67,19 +84,7 @@ Deno.test("a mask kept outside the module stays on cpu and the forward names sco
   const out = nn.causalAttention.forward(params, maskOnGpu, x, { dropout: 0 });
   assert.equal(
     await format(out),
-    `tensor([[[-0.4519,  0.2216],
-         [-0.5874,  0.0058],
-         [-0.6300, -0.0632],
-         [-0.5675, -0.0843],
-         [-0.5526, -0.0981],
-         [-0.5299, -0.1081]],
-
-        [[-0.4519,  0.2216],
-         [-0.5874,  0.0058],
-         [-0.6300, -0.0632],
-         [-0.5675, -0.0843],
-         [-0.5526, -0.0981],
-         [-0.5299, -0.1081]]], device='${device.name}')`,
+    seedFirstTensor(`, device='${device.name}'`),
   );
 });
 
@@ -89,20 +94,7 @@ Deno.test("format reproduces both of the seed notebook's tensors on cpu and webg
   const batch = stack([tensor(SEED_INPUTS), tensor(SEED_INPUTS)]);
   const first = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
   const second = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
-  const firstText = `tensor([[[-0.4519,  0.2216],
-         [-0.5874,  0.0058],
-         [-0.6300, -0.0632],
-         [-0.5675, -0.0843],
-         [-0.5526, -0.0981],
-         [-0.5299, -0.1081]],
-
-        [[-0.4519,  0.2216],
-         [-0.5874,  0.0058],
-         [-0.6300, -0.0632],
-         [-0.5675, -0.0843],
-         [-0.5526, -0.0981],
-         [-0.5299, -0.1081]]])`;
-  assert.equal(await format(nn.causalAttention.apply(first, batch)), firstText);
+  assert.equal(await format(nn.causalAttention.apply(first, batch)), seedFirstTensor(""));
   const secondGpu = await toDevice(second, device);
   assert.equal(secondGpu.buffers.mask.device, device);
   const out = nn.causalAttention.apply(secondGpu, await toDevice(batch, device));
