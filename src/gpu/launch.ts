@@ -5,9 +5,10 @@
  * @module
  */
 
-import { runtimeOf, type WebGpuDevice } from "../device.ts";
-import { gpuBuffer, gpuTensor, numel, type Tensor } from "../tensor.ts";
-import { type ShaderName, SHADERS } from "./shaders.generated.ts";
+import type { WebGpuDevice } from "../device.ts";
+import type { Tensor } from "../tensor.ts";
+import { launchMany } from "./launch_many.ts";
+import type { ShaderName } from "./shaders.generated.ts";
 
 /** Elements per workgroup of the 1-D elementwise kernels (their `WG`). */
 export const ELEMENTWISE_WG = 256;
@@ -31,28 +32,7 @@ export interface Launch {
 
 /** Records a kernel launch and returns its output tensor. */
 export function launch(device: WebGpuDevice, spec: Launch): Tensor {
-  const runtime = runtimeOf(device);
-  runtime.ensureAlive(spec.op);
-  const handles = spec.inputs.map(([name, t]) => gpuBuffer(t, spec.op, name));
-  const n = numel(spec.outShape);
-  if (n === 0) return gpuTensor(device, null, spec.outShape);
-  if (handles.some((h) => h === null)) {
-    throw new RangeError(`${spec.op}: an empty input cannot produce ${n} output elements`);
-  }
-  const out = runtime.acquire(spec.op, `${spec.op} output`, n * 4);
-  const pipeline = runtime.pipeline({
-    name: `${spec.shader}.wgsl`,
-    code: [...(spec.includes ?? []), spec.shader].map((name) => SHADERS[name]).join("\n"),
-    constants: spec.constants,
-  });
-  runtime.dispatch(
-    spec.op,
-    pipeline,
-    [...handles.map((h) => h!), out],
-    spec.uniforms,
-    spec.workgroups,
-  );
-  return gpuTensor(device, out, spec.outShape);
+  return launchMany(device, { ...spec, outputs: 1 })[0];
 }
 
 const f32Scratch = new Float32Array(1);
