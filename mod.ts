@@ -33,16 +33,18 @@ export {
 } from "./src/device.ts";
 export type { GpuCounters } from "./src/gpu/counters.ts";
 export {
+  ArgumentError,
   DeviceLimitError,
   DeviceLostError,
   DeviceMismatchError,
+  DTypeError,
   GpuError,
   ShapeError,
   TesseraError,
   UseAfterDisposeError,
   WebGpuUnavailableError,
 } from "./src/errors.ts";
-export { type DType, type NestedArray, Tensor } from "./src/tensor.ts";
+export { type DType, type HostArray, type NestedArray, Tensor } from "./src/tensor.ts";
 export { arange, type CreateOptions, full, ones, tensor, zeros } from "./src/creation.ts";
 export { dispose, mapTree, toDevice, treeLeaves } from "./src/tree.ts";
 export { type Module, namedBuffers, namedParameters } from "./src/module.ts";

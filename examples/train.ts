@@ -21,6 +21,7 @@ import {
   type Device,
   dispose,
   gpuStats,
+  type HostArray,
   linear,
   manualSeed,
   nn,
@@ -94,7 +95,7 @@ function batch(): { oneHot: Tensor; targets: Tensor } {
 }
 const data = await toDevice(batch(), device);
 
-const initialParams = new Map<string, Float32Array>();
+const initialParams = new Map<string, HostArray>();
 for (const [path, t] of treeLeaves(model.params)) initialParams.set(path, await t.data());
 const maskBits = new Uint32Array((await model.buffers.mask.data()).buffer);
 

@@ -135,9 +135,9 @@ async function makeInputs(c: Case): Promise<Inputs> {
     const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
     const x = new Float32Array([...SEED_INPUTS.flat(), ...SEED_INPUTS.flat()]);
     arrays.x = { data: x, shape: [2, 6, 3] };
-    arrays.wq = { data: await m.params.W_query.weight.data(), shape: [2, 3] };
-    arrays.wk = { data: await m.params.W_key.weight.data(), shape: [2, 3] };
-    arrays.wv = { data: await m.params.W_value.weight.data(), shape: [2, 3] };
+    arrays.wq = { data: (await m.params.W_query.weight.data()) as Float32Array, shape: [2, 3] };
+    arrays.wk = { data: (await m.params.W_key.weight.data()) as Float32Array, shape: [2, 3] };
+    arrays.wv = { data: (await m.params.W_value.weight.data()) as Float32Array, shape: [2, 3] };
     // Chaining needs a [.., 2] -> [.., 3] link: the same small re-projection for everyone.
     arrays.p = { data: uniformArray(6, -1, 1, rand), shape: [2, 3] };
   } else {
@@ -230,7 +230,7 @@ function tesseraImpl(device: WebGpuDevice): Impl {
             if (input !== first) input.dispose();
             cur = next;
           }
-          const data = await cur.data();
+          const data = (await cur.data()) as Float32Array;
           if (cur !== first) cur.dispose();
           return data;
         },

@@ -5,8 +5,15 @@
  */
 
 import { cpu, type Device } from "./device.ts";
-import { ShapeError } from "./errors.ts";
-import { checkShape, fromHost, type NestedArray, numel, type Tensor } from "./tensor.ts";
+import { ArgumentError, ShapeError } from "./errors.ts";
+import {
+  checkShape,
+  type DType,
+  fromHost,
+  type NestedArray,
+  numel,
+  type Tensor,
+} from "./tensor.ts";
 
 /**
  * Where to create a tensor. Creation on `webgpu` uploads synchronously
@@ -21,6 +28,12 @@ import { checkShape, fromHost, type NestedArray, numel, type Tensor } from "./te
 export interface CreateOptions {
   /** Defaults to `cpu`. */
   device?: Device;
+  /**
+   * Element type; defaults to `int32` for an `Int32Array` and `float32`
+   * otherwise. Values given for an int32 tensor must be whole numbers in
+   * int32 range.
+   */
+  dtype?: DType;
 }
 
 /**
@@ -37,19 +50,21 @@ export interface CreateOptions {
  * ```
  */
 export function tensor(
-  values: NestedArray | Float32Array,
+  values: NestedArray | Float32Array | Int32Array,
   shape?: readonly number[],
   options: CreateOptions = {},
 ): Tensor {
-  let data: Float32Array;
+  const dtype = options.dtype ?? (values instanceof Int32Array ? "int32" : "float32");
+  let data: Float32Array | Int32Array;
   let inferred: number[];
-  if (values instanceof Float32Array) {
-    data = values.slice();
+  if (values instanceof Float32Array || values instanceof Int32Array) {
+    data = dtype === "int32" ? toInt32(values) : Float32Array.from(values);
     inferred = [data.length];
   } else {
     inferred = inferShape(values);
-    data = new Float32Array(numel(inferred));
-    flattenInto(values, inferred, 0, data, 0);
+    const flat = new Float64Array(numel(inferred));
+    flattenInto(values, inferred, 0, flat, 0);
+    data = dtype === "int32" ? toInt32(flat) : Float32Array.from(flat);
   }
   const finalShape = shape ?? inferred;
   checkShape("tensor", finalShape);
@@ -73,7 +88,10 @@ export function tensor(
  */
 export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
   checkShape("full", shape);
-  return fromHost(new Float32Array(numel(shape)).fill(value), shape, options.device ?? cpu, "full");
+  const data = options.dtype === "int32"
+    ? new Int32Array(numel(shape)).fill(toInt32([value])[0])
+    : new Float32Array(numel(shape)).fill(value);
+  return fromHost(data, shape, options.device ?? cpu, "full");
 }
 
 /**
@@ -129,6 +147,22 @@ export function arange(
   return fromHost(data, [n], options.device ?? cpu, "arange");
 }
 
+/** Copies values into an Int32Array, refusing fractions and values out of int32 range. */
+function toInt32(values: ArrayLike<number>): Int32Array {
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+      throw new ArgumentError(
+        `tensor: value ${v} at flat index ${i} is not a whole number in int32 range, ` +
+          `as dtype int32 requires`,
+      );
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
 function inferShape(values: NestedArray): number[] {
   const shape: number[] = [];
   let level: NestedArray = values;
@@ -144,7 +178,7 @@ function flattenInto(
   values: NestedArray,
   shape: readonly number[],
   dim: number,
-  out: Float32Array,
+  out: Float64Array,
   offset: number,
 ): number {
   if (dim === shape.length) {

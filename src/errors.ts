@@ -83,6 +83,37 @@ export class DeviceMismatchError extends TesseraError {
 export class ShapeError extends TesseraError {}
 
 /**
+ * Thrown when an op receives a tensor whose dtype it does not take (an int32
+ * tensor where float32 values are needed, or float ids for an embedding).
+ *
+ * @example
+ * ```ts
+ * import { DTypeError, matmul, tensor } from "@tessera/core";
+ * const ids = tensor([1, 2], undefined, { dtype: "int32" });
+ * try {
+ *   matmul(ids, ids);
+ * } catch (e) {
+ *   console.log(e instanceof DTypeError); // true
+ * }
+ * ```
+ */
+export class DTypeError extends TesseraError {}
+
+/**
+ * Thrown when a public function receives an argument of the wrong kind: not
+ * a tensor, a fractional or negative size, NaN where a number is needed. The
+ * message names the function, the argument and what was expected.
+ *
+ * @example
+ * ```ts
+ * import { ArgumentError, TesseraError } from "@tessera/core";
+ * const e = new ArgumentError("zeros: shape must be an array of whole numbers, but got 3");
+ * console.log(e instanceof TesseraError); // true
+ * ```
+ */
+export class ArgumentError extends TesseraError {}
+
+/**
  * Thrown when a disposed tensor is used. Raised synchronously, before any GPU
  * work is recorded, because WebGPU would otherwise drop the whole submission
  * silently.

@@ -21,5 +21,12 @@ import type { Tensor } from "./tensor.ts";
  */
 export async function format(t: Tensor, options: FormatOptions = {}): Promise<string> {
   const suffixes = t.device.kind === "cpu" ? [] : [`device='${t.device.name}'`];
-  return formatTensorValues(await t.data(), t.shape, suffixes, options);
+  const values = await t.data();
+  if (values instanceof Int32Array) {
+    return formatTensorValues(Float32Array.from(values), t.shape, [
+      ...suffixes,
+      "dtype=torch.int32",
+    ], options);
+  }
+  return formatTensorValues(values, t.shape, suffixes, options);
 }

@@ -6,20 +6,35 @@
  */
 
 import { cpu, type Device, runtimeOf, type WebGpuDevice } from "./device.ts";
-import { ShapeError, UseAfterDisposeError } from "./errors.ts";
+import { DTypeError, ShapeError, UseAfterDisposeError } from "./errors.ts";
 import type { GpuBufferHandle, GpuRuntime } from "./gpu/runtime.ts";
 
 /**
- * Element types. Only `float32` exists today; the field is there so that
- * `float16` and integer types can come without breaking callers.
+ * Element types: `float32` (the default) for values, and `int32` for token
+ * ids, targets and indices (exact, never rounded). Ops state which dtypes
+ * they take and reject others with a `DTypeError`.
  *
  * @example
  * ```ts
  * import { type DType, tensor } from "@tessera/core";
  * const d: DType = tensor([1]).dtype; // "float32"
+ * const ids = tensor([[6109, 3626]], undefined, { dtype: "int32" });
+ * console.log(ids.dtype); // "int32"
  * ```
  */
-export type DType = "float32";
+export type DType = "float32" | "int32";
+
+/**
+ * The host array type of each dtype: what `Tensor.data()` returns.
+ *
+ * @example
+ * ```ts
+ * import type { HostArray } from "@tessera/core";
+ * const ids: HostArray<"int32"> = new Int32Array([1, 2]);
+ * ```
+ */
+export type HostArray<D extends DType = DType> = D extends "int32" ? Int32Array
+  : Float32Array;
 
 /**
  * Nested arrays of numbers, as accepted by {@linkcode tensor} and returned by
@@ -38,12 +53,13 @@ export type NestedArray = number | NestedArray[];
  * so that disposing one view never frees memory another still uses.
  */
 export type Storage =
-  | { kind: "cpu"; data: Float32Array; refs: number }
+  | { kind: "cpu"; data: Float32Array | Int32Array; refs: number }
   | { kind: "webgpu"; runtime: GpuRuntime; handle: GpuBufferHandle | null; refs: number };
 
 interface TensorState {
   storage: Storage;
   disposed: boolean;
+  dtype: DType;
 }
 
 // Storage lives outside the class so the public type exposes no internals;
@@ -52,7 +68,7 @@ const states = new WeakMap<Tensor, TensorState>();
 let constructing: TensorState | undefined;
 
 /**
- * An immutable n-dimensional float32 array on a device. Create tensors with
+ * An immutable n-dimensional array (float32 or int32) on a device. Create tensors with
  * {@linkcode tensor}, {@linkcode zeros} and friends; move them with `toDevice`.
  *
  * @example
@@ -67,7 +83,7 @@ export class Tensor {
   /** Size of each dimension, outermost first. */
   readonly shape: readonly number[];
   /** Element type. */
-  readonly dtype: DType = "float32";
+  readonly dtype: DType;
   /** Where the values live. */
   readonly device: Device;
 
@@ -78,6 +94,7 @@ export class Tensor {
     }
     this.shape = Object.freeze([...shape]);
     this.device = device;
+    this.dtype = constructing.dtype;
     states.set(this, constructing);
     constructing = undefined;
   }
@@ -101,12 +118,13 @@ export class Tensor {
    * Copies the values to a new `Float32Array`. The copy is the caller's: it
    * stays valid after the tensor or any GPU staging buffer is gone.
    */
-  async data(): Promise<Float32Array> {
+  async data(): Promise<HostArray> {
     const storage = storageOf(this, "data", "tensor");
     if (storage.kind === "cpu") return storage.data.slice();
-    if (storage.handle === null) return new Float32Array(0);
+    const Host = this.dtype === "int32" ? Int32Array : Float32Array;
+    if (storage.handle === null) return new Host(0);
     const bytes = await storage.runtime.read("data", storage.handle, this.size * 4);
-    return new Float32Array(bytes);
+    return new Host(bytes);
   }
 
   /** Reads the values as nested arrays (a number for a scalar). */
@@ -135,8 +153,13 @@ export class Tensor {
   }
 }
 
-function make(shape: readonly number[], device: Device, storage: Storage): Tensor {
-  constructing = { storage, disposed: false };
+function make(
+  shape: readonly number[],
+  device: Device,
+  storage: Storage,
+  dtype: DType = "float32",
+): Tensor {
+  constructing = { storage, disposed: false, dtype };
   return new Tensor(shape, device);
 }
 
@@ -156,7 +179,17 @@ export function storageOf(t: Tensor, op: string, name: string): Storage {
 export function viewOf(t: Tensor, shape: readonly number[], op: string): Tensor {
   const storage = storageOf(t, op, "tensor");
   storage.refs++;
-  return make(shape, t.device, storage);
+  return make(shape, t.device, storage, t.dtype);
+}
+
+/** Throws `DTypeError` unless `t`'s dtype is one of `allowed`. */
+export function checkDType(op: string, name: string, t: Tensor, allowed: readonly DType[]): void {
+  if (!allowed.includes(t.dtype)) {
+    throw new DTypeError(
+      `${op}: ${name} has dtype ${t.dtype}, but ${op} takes ${allowed.join(" or ")} ` +
+        `(shape [${t.shape.join(", ")}] on ${t.device.name})`,
+    );
+  }
 }
 
 /** Product of a shape's dimensions. */
@@ -179,9 +212,14 @@ export function checkShape(op: string, shape: readonly number[]): void {
   }
 }
 
-/** Wraps host data (not copied) as a CPU tensor. */
-export function cpuTensor(data: Float32Array, shape: readonly number[]): Tensor {
-  return make(shape, cpu, { kind: "cpu", data, refs: 1 });
+/** Wraps host data (not copied) as a CPU tensor; an `Int32Array` makes an int32 tensor. */
+export function cpuTensor(data: Float32Array | Int32Array, shape: readonly number[]): Tensor {
+  return make(shape, cpu, { kind: "cpu", data, refs: 1 }, dtypeOfHost(data));
+}
+
+/** The dtype a host array holds. */
+export function dtypeOfHost(data: Float32Array | Int32Array): DType {
+  return data instanceof Int32Array ? "int32" : "float32";
 }
 
 /** Wraps a GPU buffer (ownership moves to the tensor) as a WebGPU tensor. */
@@ -189,32 +227,61 @@ export function gpuTensor(
   device: WebGpuDevice,
   handle: GpuBufferHandle | null,
   shape: readonly number[],
+  dtype: DType = "float32",
 ): Tensor {
   return make(shape, device, {
     kind: "webgpu",
     runtime: runtimeOf(device),
     handle,
     refs: 1,
-  });
+  }, dtype);
 }
 
-/** The host array behind a CPU tensor (not a copy: callers must not write to it). */
+/**
+ * The float32 host array behind a CPU tensor (not a copy: callers must not
+ * write to it). Throws `DTypeError` for other dtypes, so float-only ops
+ * reject int32 inputs by using it.
+ */
 export function cpuData(t: Tensor, op: string, name: string): Float32Array {
+  const data = cpuRaw(t, op, name);
+  if (!(data instanceof Float32Array)) checkDType(op, name, t, ["float32"]);
+  return data as Float32Array;
+}
+
+/** The int32 host array behind a CPU tensor; throws `DTypeError` for other dtypes. */
+export function cpuInts(t: Tensor, op: string, name: string): Int32Array {
+  const data = cpuRaw(t, op, name);
+  if (!(data instanceof Int32Array)) checkDType(op, name, t, ["int32"]);
+  return data as Int32Array;
+}
+
+/** The host array behind a CPU tensor, whatever its dtype (for dtype-agnostic copies). */
+export function cpuRaw(t: Tensor, op: string, name: string): Float32Array | Int32Array {
   const storage = storageOf(t, op, name);
   if (storage.kind !== "cpu") throw new TypeError(`${op}: ${name} is not on cpu`);
   return storage.data;
 }
 
-/** The GPU buffer behind a WebGPU tensor, or null for an empty tensor. */
-export function gpuBuffer(t: Tensor, op: string, name: string): GpuBufferHandle | null {
+/**
+ * The GPU buffer behind a WebGPU tensor, or null for an empty tensor. Only
+ * `dtypes` are accepted (float32 unless said otherwise), so float kernels
+ * never read int32 bits as floats.
+ */
+export function gpuBuffer(
+  t: Tensor,
+  op: string,
+  name: string,
+  dtypes: readonly DType[] = ["float32"],
+): GpuBufferHandle | null {
   const storage = storageOf(t, op, name);
   if (storage.kind !== "webgpu") throw new TypeError(`${op}: ${name} is not on webgpu`);
+  checkDType(op, name, t, dtypes);
   return storage.handle;
 }
 
 /** Copies host values onto `device` synchronously (WebGPU's writeBuffer copies at call time). */
 export function fromHost(
-  data: Float32Array,
+  data: Float32Array | Int32Array,
   shape: readonly number[],
   device: Device,
   op = "tensor",
@@ -224,11 +291,11 @@ export function fromHost(
   const runtime = runtimeOf(device);
   runtime.ensureAlive(op);
   const handle = data.length === 0 ? null : runtime.upload(op, what, data);
-  return gpuTensor(device, handle, shape);
+  return gpuTensor(device, handle, shape, dtypeOfHost(data));
 }
 
 /** Nests a flat array into arrays following `shape`. */
-function nest(data: Float32Array, shape: readonly number[]): NestedArray {
+function nest(data: Float32Array | Int32Array, shape: readonly number[]): NestedArray {
   if (shape.length === 0) return data[0];
   const build = (dim: number, offset: number): NestedArray[] => {
     const out: NestedArray[] = [];

@@ -36,7 +36,7 @@ export interface Tolerance {
  */
 export class AssertCloseError extends TesseraError {}
 
-type Values = Tensor | Float32Array | Float64Array | readonly number[];
+type Values = Tensor | Float32Array | Float64Array | Int32Array | readonly number[];
 
 async function flat(values: Values): Promise<ArrayLike<number>> {
   return values instanceof Tensor ? await values.data() : values;
@@ -54,8 +54,8 @@ async function flat(values: Values): Promise<ArrayLike<number>> {
  * ```
  */
 export async function assertClose(
-  actual: Tensor | Float32Array | Float64Array | readonly number[],
-  expected: Tensor | Float32Array | Float64Array | readonly number[],
+  actual: Values,
+  expected: Values,
   tolerance: Tolerance = {},
 ): Promise<void> {
   const { rtol = 1.3e-6, atol = 1e-5 } = tolerance;

@@ -6,7 +6,7 @@
  */
 
 import type { Device } from "./device.ts";
-import { cpuData, fromHost, Tensor } from "./tensor.ts";
+import { cpuRaw, fromHost, Tensor } from "./tensor.ts";
 
 /**
  * Visits every tensor leaf of a tree in key order, with its dotted path
@@ -106,7 +106,7 @@ export async function toDevice<T>(tree: T, device: Device): Promise<T> {
 }
 
 async function moveTensor(t: Tensor, device: Device): Promise<Tensor> {
-  const host = t.device.kind === "cpu" ? cpuData(t, "toDevice", "tensor") : await t.data();
+  const host = t.device.kind === "cpu" ? cpuRaw(t, "toDevice", "tensor") : await t.data();
   // A CPU destination must own its copy: tensors are immutable, but the
   // source may be disposed independently.
   const data = device.kind === "cpu" && t.device.kind === "cpu" ? host.slice() : host;

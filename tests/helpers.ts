@@ -23,7 +23,7 @@ export function randomTensor(shape: readonly number[], seed: number): Tensor {
 }
 
 /** Bit patterns of float32 values, for bitwise comparisons. */
-export function bits(values: Float32Array): Uint32Array {
+export function bits(values: Float32Array | Int32Array): Uint32Array {
   return new Uint32Array(
     values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength),
   );

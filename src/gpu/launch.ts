@@ -6,7 +6,7 @@
  */
 
 import type { WebGpuDevice } from "../device.ts";
-import type { Tensor } from "../tensor.ts";
+import type { DType, Tensor } from "../tensor.ts";
 import { launchMany } from "./launch_many.ts";
 import type { ShaderName } from "./shaders.generated.ts";
 
@@ -25,6 +25,11 @@ export interface Launch {
   uniforms?: Uint32Array;
   /** Inputs in binding order, each with the name errors should use. */
   inputs: readonly [string, Tensor][];
+  /**
+   * Dtypes the inputs may have (default: float32 only); the first one is the
+   * output's dtype, so a dtype-agnostic copy passes `[x.dtype]`.
+   */
+  dtypes?: readonly DType[];
   outShape: readonly number[];
   /** Workgroup count (folded into 2-D past the limit) or an explicit grid. */
   workgroups: number | readonly [number, number, number];

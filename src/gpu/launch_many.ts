@@ -20,10 +20,14 @@ export interface LaunchMany extends Launch {
 export function launchMany(device: WebGpuDevice, spec: LaunchMany): Tensor[] {
   const runtime = runtimeOf(device);
   runtime.ensureAlive(spec.op);
-  const handles = spec.inputs.map(([name, t]) => gpuBuffer(t, spec.op, name));
+  const handles = spec.inputs.map(([name, t]) => gpuBuffer(t, spec.op, name, spec.dtypes));
+  const outDType = spec.dtypes?.[0] ?? "float32";
   const n = numel(spec.outShape);
   if (n === 0) {
-    return Array.from({ length: spec.outputs }, () => gpuTensor(device, null, spec.outShape));
+    return Array.from(
+      { length: spec.outputs },
+      () => gpuTensor(device, null, spec.outShape, outDType),
+    );
   }
   if (handles.some((h) => h === null)) {
     throw new RangeError(`${spec.op}: an empty input cannot produce ${n} output elements`);
@@ -44,5 +48,5 @@ export function launchMany(device: WebGpuDevice, spec: LaunchMany): Tensor[] {
     spec.uniforms,
     spec.workgroups,
   );
-  return outs.map((h) => gpuTensor(device, h, spec.outShape));
+  return outs.map((h) => gpuTensor(device, h, spec.outShape, outDType));
 }

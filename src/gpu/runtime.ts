@@ -181,7 +181,7 @@ export class GpuRuntime {
   }
 
   /** Copies host data into a new device buffer. */
-  upload(op: string, what: string, data: Float32Array): GpuBufferHandle {
+  upload(op: string, what: string, data: Float32Array | Int32Array): GpuBufferHandle {
     const handle = this.acquire(op, what, data.byteLength, true);
     this.#openScope();
     this.device.queue.writeBuffer(

@@ -7,7 +7,7 @@
 
 import { cpu, type Device } from "../device.ts";
 import type { StateDict } from "../state_dict.ts";
-import { fromHost, type Tensor } from "../tensor.ts";
+import { checkDType, fromHost, type Tensor } from "../tensor.ts";
 import { type HostTensor, parseSafetensors, serializeSafetensors } from "./safetensors_format.ts";
 
 /** Host tensors to a state dict on `device`; atomic on failure. */
@@ -45,7 +45,12 @@ export async function toHost(
 ): Promise<Map<string, HostTensor>> {
   const entries = dict instanceof Map ? [...dict] : Object.entries(dict);
   const host = new Map<string, HostTensor>();
-  for (const [name, t] of entries) host.set(name, { shape: [...t.shape], data: await t.data() });
+  for (const [name, t] of entries) {
+    const data = await t.data();
+    // TODO(int32 checkpoints): written as I32 once the serializer takes Int32Array.
+    if (!(data instanceof Float32Array)) checkDType("stateDictToSafetensors", name, t, ["float32"]);
+    host.set(name, { shape: [...t.shape], data: data as Float32Array });
+  }
   return host;
 }
 

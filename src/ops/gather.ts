@@ -7,7 +7,7 @@
  */
 
 import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
-import { cpuData, cpuTensor, numel, type Tensor } from "../tensor.ts";
+import { cpuRaw, cpuTensor, numel, type Tensor } from "../tensor.ts";
 
 /** Gathers a strided view of `x` into a contiguous tensor on x's device. */
 export function gather(
@@ -19,8 +19,8 @@ export function gather(
 ): Tensor {
   const n = numel(outShape);
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, "input");
-    const out = new Float32Array(n);
+    const src = cpuRaw(x, op, "input");
+    const out = new (src instanceof Int32Array ? Int32Array : Float32Array)(n);
     const rank = outShape.length;
     const index = new Array<number>(rank).fill(0);
     let source = offset;
@@ -42,6 +42,7 @@ export function gather(
     shader: "strided_copy",
     uniforms: words(n, outShape.length, offset, 0, ...dims8(outShape), ...dims8(strides)),
     inputs: [["input", x]],
+    dtypes: [x.dtype],
     outShape,
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
   });

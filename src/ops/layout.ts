@@ -14,8 +14,9 @@ import { record } from "../autograd/recording.ts";
 import { ShapeError } from "../errors.ts";
 import { runtimeOf } from "../device.ts";
 import {
+  checkDType,
   checkShape,
-  cpuData,
+  cpuRaw,
   cpuTensor,
   gpuBuffer,
   gpuTensor,
@@ -170,16 +171,18 @@ function stacked(tensors: readonly Tensor[], dim: number): Tensor {
 function concatenate(op: string, parts: readonly Tensor[], shape: readonly number[]): Tensor {
   const n = parts[0].size;
   const device = parts[0].device;
+  const dtype = parts[0].dtype;
+  parts.forEach((t, i) => checkDType(op, `tensors[${i}]`, t, [dtype]));
   if (device.kind === "cpu") {
-    const out = new Float32Array(n * parts.length);
-    parts.forEach((t, i) => out.set(cpuData(t, op, `tensors[${i}]`), i * n));
+    const out = new (dtype === "int32" ? Int32Array : Float32Array)(n * parts.length);
+    parts.forEach((t, i) => out.set(cpuRaw(t, op, `tensors[${i}]`), i * n));
     return cpuTensor(out, shape);
   }
   const runtime = runtimeOf(device);
   runtime.ensureAlive(op);
-  const sources = parts.map((t, i) => gpuBuffer(t, op, `tensors[${i}]`));
-  if (n === 0) return gpuTensor(device, null, shape);
+  const sources = parts.map((t, i) => gpuBuffer(t, op, `tensors[${i}]`, [dtype]));
+  if (n === 0) return gpuTensor(device, null, shape, dtype);
   const out = runtime.acquire(op, `${op} output`, n * parts.length * 4);
   sources.forEach((h, i) => runtime.copy(op, h!, out, n * 4, 0, i * n * 4));
-  return gpuTensor(device, out, shape);
+  return gpuTensor(device, out, shape, dtype);
 }

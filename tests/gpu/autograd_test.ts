@@ -15,6 +15,7 @@ import {
   full,
   gpuStats,
   grad,
+  type HostArray,
   linear,
   maskedFill,
   matmul,
@@ -305,7 +306,7 @@ const FD_CASES: FdCase[] = [
 ];
 
 /** sum(f * weights) in float64, evaluated outside any tape. */
-async function weightedSum(f: Tensor, weights: Float32Array): Promise<number> {
+async function weightedSum(f: Tensor, weights: HostArray): Promise<number> {
   const values = await f.data();
   let total = 0;
   for (let i = 0; i < values.length; i++) total += values[i] * weights[i];

@@ -8,6 +8,7 @@ import {
   adamw,
   dispose,
   gpuStats,
+  type HostArray,
   manualSeed,
   nn,
   type Tensor,
@@ -47,7 +48,7 @@ Deno.test("training on webgpu: loss falls, params move, buffers do not, one subm
   const device = await gpu();
   const model = await toDevice(initTiny(), device);
   const batch = await toDevice(periodicBatch(VOCAB, TOKENS, [0, 1, 2, 3, 4, 2]), device);
-  const initial = new Map<string, Float32Array>();
+  const initial = new Map<string, HostArray>();
   for (const [path, t] of treeLeaves(model.params)) initial.set(path, await t.data());
   const maskBits = bits(await model.mask.data());
 
