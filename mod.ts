@@ -27,6 +27,7 @@ export {
   gpuStats,
   releaseCachedMemory,
   resetPeakBytes,
+  setMaxCachedBytes,
   webgpu,
   type WebGpuDevice,
   type WebGpuOptions,
@@ -47,14 +48,29 @@ export {
 export { type DType, type HostArray, type NestedArray, Tensor } from "./src/tensor.ts";
 export { arange, type CreateOptions, full, ones, tensor, zeros } from "./src/creation.ts";
 export { dispose, mapTree, toDevice, treeLeaves } from "./src/tree.ts";
-export { type Module, namedBuffers, namedParameters } from "./src/module.ts";
+export {
+  checkModule,
+  checkModuleRecord,
+  type Module,
+  namedBuffers,
+  namedParameters,
+} from "./src/module.ts";
 export { format } from "./src/format.ts";
 export type { FormatOptions } from "./src/format_values.ts";
 export { add, div, mul, scale, sub } from "./src/ops/elementwise.ts";
 export { linear, matmul, type MatmulOptions } from "./src/ops/matmul.ts";
-export { reshape, slice, stack, transpose } from "./src/ops/layout.ts";
+export {
+  cat,
+  permute,
+  reshape,
+  slice,
+  squeeze,
+  stack,
+  transpose,
+  unsqueeze,
+} from "./src/ops/layout.ts";
 export { maskedFill, tril, triu } from "./src/ops/mask.ts";
-export { softmax, type SoftmaxOptions } from "./src/ops/softmax.ts";
+export { logSoftmax, softmax, type SoftmaxOptions } from "./src/ops/softmax.ts";
 export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
 export {
   DEFAULT_SEED,
@@ -101,10 +117,22 @@ export {
 export {
   compileKernel,
   type Kernel,
+  type KernelBackward,
   type KernelLaunch,
   type KernelSpec,
 } from "./src/gpu/custom_kernel.ts";
+export { keep, tidy } from "./src/scope.ts";
 export { broadcastTo, mean, type ReduceOptions, sum, sumTo } from "./src/ops/reduce.ts";
+export { variance, type VarianceOptions } from "./src/ops/variance.ts";
+export {
+  argmax,
+  max,
+  type MaxOptions,
+  topk,
+  TOPK_GPU_MAX_K,
+  type TopkOptions,
+  type ValuesIndices,
+} from "./src/ops/extrema.ts";
 export { crossEntropy, mse } from "./src/ops/loss.ts";
 export { grad, type ValueAndGrad, valueAndGrad } from "./src/autograd/grad.ts";
 export type { Optimizer } from "./src/optim/optimizer.ts";

@@ -1,8 +1,7 @@
 // Elementwise `out = a OP b` with NumPy broadcasting over up to 8 dimensions.
 // Broadcast dimensions have stride 0, so one kernel serves bias adds, residual
-// adds and same-shape products alike.
+// adds and same-shape products alike. Needs `elementwise_header` in front.
 
-override WG: u32 = 256;
 // 0 add, 1 subtract, 2 multiply, 3 divide.
 override OP: u32 = 0u;
 // False when a, b and out share one shape: index arithmetic is skipped.
@@ -26,7 +25,7 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = flat_index(gid, nwg);
   if (i >= p.n) {
     return;
   }

@@ -1,45 +1,57 @@
-// Mean cross-entropy of logits [rows, cols] against class indices stored as
-// floats: out[0] = (1 / rows) * sum_i (logsumexp(x_i) - x_i[t_i]), computed
-// as max + log(sum(exp(x - max))) like PyTorch's log_softmax. One workgroup;
-// each invocation owns whole rows, then the partial losses are tree-reduced.
-// Indices outside [0, cols) are clamped: validating them would need a
-// readback, so their loss is unspecified (the CPU path throws instead).
+// Per-row cross-entropy loss from the row stats of softmax_stats.wgsl (vec4
+// per row: max, sum of exp(x - max), has NaN, has +inf), one invocation per
+// row, no loops: loss[r] = max + log(sum) - x[r, t_r], i.e. -logSoftmax at
+// the target. The host then averages the rows with the bounded reduction.
+// PyTorch's special values: a NaN in the row gives NaN; with a +inf in the
+// row the loss is NaN where the target is +inf and +inf otherwise; a -inf
+// target logit gives +inf. Targets are float32 or int32 (INT_TARGETS), read
+// as raw words; indices outside [0, cols) are clamped (validating them
+// would need a readback), so their loss is unspecified.
 
 override WG: u32 = 256;
+override INT_TARGETS: bool = false;
 
 struct Params {
   rows: u32,
   cols: u32,
-  inv_rows: f32,
-  _pad: u32,
+  nan_bits: u32,
+  inf_bits: u32,
 }
-
-const LOWEST_F32: f32 = -3.4028234663852886e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> targets: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+fn target_of(r: u32, cols: u32) -> u32 {
+  let word = targets[r];
+  if (INT_TARGETS) {
+    return u32(clamp(bitcast<i32>(word), 0, i32(cols) - 1));
+  }
+  return min(u32(max(bitcast<f32>(word), 0.0)), cols - 1u);
+}
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid3: vec3<u32>) {
-  let lid = lid3.x;
-  var acc = 0.0;
-  for (var r = lid; r < p.rows; r += WG) {
-    let base = r * p.cols;
-    var row_max = LOWEST_F32;
-    for (var j = 0u; j < p.cols; j++) {
-      row_max = max(row_max, x[base + j]);
-    }
-    var total = 0.0;
-    for (var j = 0u; j < p.cols; j++) {
-      total += exp(x[base + j] - row_max);
-    }
-    let t = min(u32(max(targets[r], 0.0)), p.cols - 1u);
-    acc += row_max + log(total) - x[base + t];
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = gid.x + gid.y * nwg.x * WG;
+  if (r >= p.rows) {
+    return;
   }
-  let total = workgroup_sum(acc, lid);
-  if (lid == 0u) {
-    out[0] = total * p.inv_rows;
+  let s = stats[r];
+  let v = x[r * p.cols + target_of(r, p.cols)];
+  let b = bitcast<u32>(v);
+  let nan = bitcast<f32>(p.nan_bits);
+  let inf = bitcast<f32>(p.inf_bits);
+  var loss: f32;
+  if (s.z > 0.0) {
+    loss = nan;
+  } else if (s.w > 0.0) {
+    loss = select(inf, nan, b == 0x7f800000u);
+  } else if (b == 0xff800000u) {
+    loss = inf;
+  } else {
+    loss = s.x + log(s.y) - v;
   }
+  out[r] = loss;
 }

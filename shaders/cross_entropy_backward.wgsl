@@ -1,50 +1,50 @@
-// Gradient of mean cross-entropy with respect to the logits, one workgroup
-// per row: out[i, j] = (g[0] / rows) * (softmax(x_i)[j] - (j == t_i)).
-// Indices are clamped as in cross_entropy.wgsl.
+// Gradient of mean cross-entropy with respect to the logits, one invocation
+// per element, no loops: out[i, j] = (g[0] / rows) * (softmax(x_i)[j] - (j == t_i)),
+// from the row stats of softmax_stats.wgsl (a row with a NaN or +inf gives
+// NaN, as PyTorch's gradient does). Targets as in cross_entropy.wgsl.
 
-override WG: u32 = 64;
+override WG: u32 = 256;
+override INT_TARGETS: bool = false;
 
 struct Params {
-  rows: u32,
+  n: u32,
   cols: u32,
   inv_rows: f32,
-  _pad: u32,
+  nan_bits: u32,
 }
-
-const LOWEST_F32: f32 = -3.4028234663852886e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> targets: array<f32>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> g: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+fn target_of(r: u32, cols: u32) -> u32 {
+  let word = targets[r];
+  if (INT_TARGETS) {
+    return u32(clamp(bitcast<i32>(word), 0, i32(cols) - 1));
+  }
+  return min(u32(max(bitcast<f32>(word), 0.0)), cols - 1u);
+}
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) {
     return;
   }
-  let lid = lid3.x;
-  let base = row * p.cols;
-  var local_max = LOWEST_F32;
-  for (var j = lid; j < p.cols; j += WG) {
-    local_max = max(local_max, x[base + j]);
+  let r = i / p.cols;
+  let j = i % p.cols;
+  let s = stats[r];
+  let v = x[i];
+  var prob: f32;
+  if (s.z > 0.0 || s.w > 0.0) {
+    prob = bitcast<f32>(p.nan_bits);
+  } else if (bitcast<u32>(v) == 0xff800000u) {
+    prob = 0.0;
+  } else {
+    prob = exp(v - s.x) / s.y;
   }
-  let row_max = workgroup_max(local_max, lid);
-  var local_sum = 0.0;
-  for (var j = lid; j < p.cols; j += WG) {
-    local_sum += exp(x[base + j] - row_max);
-  }
-  let inv_total = 1.0 / workgroup_sum(local_sum, lid);
-  let t = min(u32(max(targets[row], 0.0)), p.cols - 1u);
-  let factor = g[0] * p.inv_rows;
-  for (var j = lid; j < p.cols; j += WG) {
-    let prob = exp(x[base + j] - row_max) * inv_total;
-    out[base + j] = factor * (prob - select(0.0, 1.0, j == t));
-  }
+  out[i] = (g[0] * p.inv_rows) * (prob - select(0.0, 1.0, j == target_of(r, p.cols)));
 }

@@ -1,25 +1,32 @@
-// out = mask != 0 ? value : x, where the [rows, cols] mask broadcasts over
-// the leading dimensions of x. `mask_stride` is the mask's own row length, so
-// a [context, context] causal mask is read as its [:rows, :cols] corner
-// without a copy. `value` arrives as bits through the uniform block: WGSL
-// rejects -inf as a constant, but a runtime value may hold it.
+// out = mask != 0 ? value : x, where x and mask broadcast to out's shape
+// (up to 8 dimensions; stride 0 on broadcast dimensions). A causal mask
+// buffer [context, context] is read as its [:rows, :cols] corner in place by
+// giving its own row length as the row stride.
+//
+// The mask is read as raw bits, never compared as a float: on llvmpipe a NaN
+// compares equal to 0.0, which would leave NaN-masked places unmasked, while
+// PyTorch counts every nonzero value, NaN included, as masked. `value`
+// arrives as bits through the uniform block: WGSL rejects -inf and NaN as
+// constants, but a runtime value may hold them.
 
 override WG: u32 = 256;
+// True for a float32 mask (its sign bit is ignored, so -0.0 is zero), false
+// for an int32 mask.
+override MASK_FLOAT: bool = true;
 
 struct Params {
   n: u32,
-  rows: u32,
-  cols: u32,
-  mask_stride: u32,
+  rank: u32,
   value: f32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
+  _pad: u32,
+  shape: array<vec4<u32>, 2>,
+  x_strides: array<vec4<u32>, 2>,
+  mask_strides: array<vec4<u32>, 2>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> mask: array<f32>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -28,8 +35,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.n) {
     return;
   }
-  let col = i % p.cols;
-  let row = (i / p.cols) % p.rows;
-  let masked = mask[row * p.mask_stride + col] != 0.0;
-  out[i] = select(x[i], p.value, masked);
+  var ix = 0u;
+  var im = 0u;
+  var rest = i;
+  for (var k = i32(p.rank) - 1; k >= 0; k--) {
+    let d = u32(k);
+    let extent = p.shape[d / 4u][d % 4u];
+    let index = rest % extent;
+    rest = rest / extent;
+    ix += index * p.x_strides[d / 4u][d % 4u];
+    im += index * p.mask_strides[d / 4u][d % 4u];
+  }
+  var bits = mask[im];
+  if (MASK_FLOAT) {
+    bits = bits & 0x7fffffffu;
+  }
+  out[i] = select(x[ix], p.value, bits != 0u);
 }

@@ -3,6 +3,12 @@
 // [N, K] in memory, so `Q @ K^T` and `x @ W^T` need no transposed copy.
 // A batch stride of 0 broadcasts one operand over the batch (a weight).
 //
+// Split-K: llvmpipe stops a loop after 65,535 iterations per invocation, so
+// the host caps each invocation's K range at `k_chunk` (a multiple of 4; see
+// src/gpu/loop_bound.ts). With `splits` > 1, grid z runs over batch * splits,
+// each z writes its partial product to its own [M, N] slab, and the host sums
+// the slabs; with one split the kernel is the plain product.
+//
 // Register blocking: each invocation owns a TM x TN block of the output
 // (TM in {1, 2, 4, 8}, TN in {4, 8}) and walks K four steps at a time, so
 // every value it loads is reused TN (for A) or TM (for B) times from
@@ -38,7 +44,11 @@ struct Params {
   a_batch_stride: u32,
   b_batch_stride: u32,
   alpha: f32,
-  _pad: u32,
+  splits: u32,
+  k_chunk: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -145,10 +155,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m0 = gid.y * TM;
   let n0 = gid.x * TN;
   let n1 = n0 + 4u;
-  let batch = gid.z;
-  if (m0 >= p.M || n0 >= p.N || batch >= p.batch) {
+  if (m0 >= p.M || n0 >= p.N || gid.z >= p.batch) {
     return;
   }
+  let batch = gid.z / p.splits;
+  let k_begin = (gid.z % p.splits) * p.k_chunk;
+  let k_end = min(p.K, k_begin + p.k_chunk);
   let ab = batch * p.a_batch_stride;
   let bb = batch * p.b_batch_stride;
   let last = p.M - 1u;
@@ -176,8 +188,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var c51 = vec4<f32>(0.0);
   var c61 = vec4<f32>(0.0);
   var c71 = vec4<f32>(0.0);
-  let k4 = p.K & ~3u;
-  for (var k = 0u; k < k4; k += 4u) {
+  let k4 = k_begin + ((k_end - k_begin) & ~3u);
+  for (var k = k_begin; k < k4; k += 4u) {
     // xR = op(A)[row R, k..k+3].
     var x0: vec4<f32>;
     var x1: vec4<f32>;
@@ -250,7 +262,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   // The K % 4 tail, one step at a time with scalar loads.
-  for (var k = k4; k < p.K; k++) {
+  for (var k = k4; k < k_end; k++) {
     let x0 = vec4<f32>(a_at(ab, m0, k));
     let x1 = vec4<f32>(a_at(ab, r1, k));
     let x2 = vec4<f32>(a_at(ab, r2, k));
@@ -292,7 +304,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  let ob = batch * p.M * p.N;
+  let ob = gid.z * p.M * p.N;
   let al = p.alpha;
   store4(ob, m0, n0, c00 * al);
   if (TM > 1u) {

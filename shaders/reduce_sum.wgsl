@@ -1,8 +1,14 @@
-// out[o] = alpha * sum of x over the reduced dimensions, one workgroup per
-// output element. The kept and reduced index spaces are described separately
-// in x's own rank (extent 1 where a dimension belongs to the other space), so
-// one kernel serves sum over any dimensions, mean, and a broadcast gradient's
-// reduction back to its operand's shape.
+// out[o * chunks + c] = alpha * (sum of x over chunk c of the reduced index
+// space of output o). One workgroup per (output, chunk); each invocation
+// strides over at most chunk / WG elements, so the host bounds the loop trip
+// count by choosing `chunk` (src/gpu/loop_bound.ts) and reduces the partial
+// sums again while there is more than one chunk. The kept and reduced index
+// spaces are described separately in x's own rank (extent 1 where a dimension
+// belongs to the other space), so one kernel serves sum over any dimensions,
+// mean, and a broadcast gradient's reduction back to its operand's shape.
+// `flat` marks the common layout where the reduced dimensions are the
+// trailing ones: x[o * count + r], with no per-element index decoding.
+// NaN propagates through the additions, as in PyTorch.
 
 override WG: u32 = 64;
 
@@ -11,6 +17,10 @@ struct Params {
   rank: u32,
   count: u32,
   alpha: f32,
+  chunk: u32,
+  chunks: u32,
+  flat: u32,
+  _pad: u32,
   kept: array<vec4<u32>, 2>,
   reduced: array<vec4<u32>, 2>,
   strides: array<vec4<u32>, 2>,
@@ -43,18 +53,28 @@ fn main(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_id) lid3: vec3<u32>,
 ) {
-  let o = wid.x + wid.y * nwg.x;
-  if (o >= p.n_out) {
+  let w = wid.x + wid.y * nwg.x;
+  if (w >= p.n_out * p.chunks) {
     return;
   }
   let lid = lid3.x;
-  let base = offset_of(o, p.kept);
+  let o = w / p.chunks;
+  let start = (w % p.chunks) * p.chunk;
+  let end = min(p.count, start + p.chunk);
   var acc = 0.0;
-  for (var r = lid; r < p.count; r += WG) {
-    acc += x[base + offset_of(r, p.reduced)];
+  if (p.flat != 0u) {
+    let base = o * p.count;
+    for (var r = start + lid; r < end; r += WG) {
+      acc += x[base + r];
+    }
+  } else {
+    let base = offset_of(o, p.kept);
+    for (var r = start + lid; r < end; r += WG) {
+      acc += x[base + offset_of(r, p.reduced)];
+    }
   }
   let total = workgroup_sum(acc, lid);
   if (lid == 0u) {
-    out[o] = p.alpha * total;
+    out[w] = p.alpha * total;
   }
 }

@@ -1,5 +1,7 @@
 // triu / tril over the last two dimensions: keeps x[.., i, j] where
 // j - i >= diagonal (UPPER) or j - i <= diagonal (lower), zeroes the rest.
+// The host clamps `diagonal` to [-rows, cols], where every larger magnitude
+// gives the same answer, so that huge diagonals fit an i32.
 
 override WG: u32 = 256;
 override UPPER: bool = true;

@@ -1,14 +1,14 @@
-// Elementwise `out = f(x)`. OP picks f; alpha and beta parameterise it.
+// Elementwise `out = f(x)`. OP picks f from unary_math (U_AFFINE: alpha * x +
+// beta, U_EXP, U_RELU, ...); alpha, beta and flags parameterise pow, clamp
+// and the affine map. Needs `elementwise_header` and `unary_math` in front.
 
-override WG: u32 = 256;
-// 0: alpha * x + beta (scale, shift), 1: exp(x), 2: max(x, 0) (relu).
 override OP: u32 = 0u;
 
 struct Params {
   n: u32,
   alpha: f32,
   beta: f32,
-  _pad: u32,
+  flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,16 +17,9 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = flat_index(gid, nwg);
   if (i >= p.n) {
     return;
   }
-  let v = x[i];
-  var r: f32;
-  switch OP {
-    case 0u: { r = p.alpha * v + p.beta; }
-    case 1u: { r = exp(v); }
-    default: { r = max(v, 0.0); }
-  }
-  out[i] = r;
+  out[i] = unary_f32(OP, x[i], p.alpha, p.beta, p.flags);
 }

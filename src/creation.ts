@@ -5,15 +5,9 @@
  */
 
 import { cpu, type Device } from "./device.ts";
-import { ArgumentError, ShapeError } from "./errors.ts";
-import {
-  checkShape,
-  type DType,
-  fromHost,
-  type NestedArray,
-  numel,
-  type Tensor,
-} from "./tensor.ts";
+import { ArgumentError, DeviceLimitError, ShapeError } from "./errors.ts";
+import { checkFiniteNumber, checkNumber, checkShapeArg, describe } from "./ops/checks.ts";
+import { type DType, fromHost, type NestedArray, numel, type Tensor } from "./tensor.ts";
 
 /**
  * Where to create a tensor. Creation on `webgpu` uploads synchronously
@@ -37,9 +31,11 @@ export interface CreateOptions {
 }
 
 /**
- * Creates a tensor from nested arrays, a flat array, or a `Float32Array`
- * (copied). `shape` is inferred from nested arrays, or required to reshape
- * flat data.
+ * Creates a tensor from a number, nested arrays of numbers, or a
+ * `Float32Array`, `Float64Array` (rounded to float32) or `Int32Array` (all
+ * copied). `shape` is inferred from nested arrays, or given to reshape flat
+ * data. Anything else (strings, booleans, `null`) is an `ArgumentError`
+ * naming its position, such as `values[1][0]`.
  *
  * @example
  * ```ts
@@ -50,31 +46,90 @@ export interface CreateOptions {
  * ```
  */
 export function tensor(
-  values: NestedArray | Float32Array | Int32Array,
+  values: NestedArray | Float32Array | Int32Array | Float64Array,
   shape?: readonly number[],
   options: CreateOptions = {},
 ): Tensor {
-  const dtype = options.dtype ?? (values instanceof Int32Array ? "int32" : "float32");
+  const { device, dtype: requested } = checkOptions("tensor", options);
+  const given = shape === undefined ? undefined : checkShapeArg("tensor", "shape", shape);
+  const dtype = requested ?? (values instanceof Int32Array ? "int32" : "float32");
   let data: Float32Array | Int32Array;
   let inferred: number[];
   if (values instanceof Float32Array || values instanceof Int32Array) {
-    data = dtype === "int32" ? toInt32(values) : Float32Array.from(values);
+    data = dtype === "int32" ? toInt32("tensor", values) : Float32Array.from(values);
     inferred = [data.length];
-  } else {
+  } else if (values instanceof Float64Array) {
+    data = dtype === "int32" ? toInt32("tensor", values) : allocate("tensor", values.length);
+    if (data instanceof Float32Array) data.set(values);
+    inferred = [data.length];
+  } else if (typeof values === "number" || Array.isArray(values)) {
     inferred = inferShape(values);
     const flat = new Float64Array(numel(inferred));
-    flattenInto(values, inferred, 0, flat, 0);
-    data = dtype === "int32" ? toInt32(flat) : Float32Array.from(flat);
+    flattenInto(values, inferred, 0, flat, 0, []);
+    data = dtype === "int32" ? toInt32("tensor", flat) : Float32Array.from(flat);
+  } else {
+    throw new ArgumentError(
+      `tensor: values must be a number, nested arrays of numbers, a Float32Array, a ` +
+        `Float64Array or an Int32Array, but got ${describe(values)}`,
+    );
   }
-  const finalShape = shape ?? inferred;
-  checkShape("tensor", finalShape);
+  const finalShape = given ?? inferred;
   if (numel(finalShape) !== data.length) {
     throw new ShapeError(
       `tensor: shape [${finalShape.join(", ")}] holds ${numel(finalShape)} elements, ` +
         `but ${data.length} values were given`,
     );
   }
-  return fromHost(data, finalShape, options.device ?? cpu);
+  return fromHost(data, finalShape, device);
+}
+
+/** Validates creation options; returns the device (default cpu) and dtype. */
+function checkOptions(op: string, options: unknown): { device: Device; dtype?: DType } {
+  if (options === undefined) return { device: cpu };
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(
+      `${op}: options must be an object like { device, dtype }, but got ${describe(options)}`,
+    );
+  }
+  const { device, dtype } = options as CreateOptions;
+  if (
+    device !== undefined &&
+    (device === null || typeof device !== "object" ||
+      (device.kind !== "cpu" && device.kind !== "webgpu"))
+  ) {
+    throw new ArgumentError(
+      `${op}: options.device must be cpu or a device from webgpu(), but got ${describe(device)}`,
+    );
+  }
+  if (dtype !== undefined && dtype !== "float32" && dtype !== "int32") {
+    throw new ArgumentError(
+      `${op}: options.dtype must be "float32" or "int32", but got ${describe(dtype)}`,
+    );
+  }
+  return { device: device ?? cpu, dtype };
+}
+
+/**
+ * Allocates a host array of `n` elements, turning the engine's bare
+ * "Array buffer allocation failed" into an error naming the op and size.
+ */
+function allocate(op: string, n: number, Host: Float32ArrayConstructor): Float32Array;
+function allocate(op: string, n: number, Host: Int32ArrayConstructor): Int32Array;
+function allocate(op: string, n: number): Float32Array;
+function allocate(
+  op: string,
+  n: number,
+  Host: Float32ArrayConstructor | Int32ArrayConstructor = Float32Array,
+): Float32Array | Int32Array {
+  try {
+    return new Host(n);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new DeviceLimitError(
+      `${op}: cannot allocate ${n} elements (${n * 4} bytes) in host memory`,
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -87,11 +142,18 @@ export function tensor(
  * ```
  */
 export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
-  checkShape("full", shape);
-  const data = options.dtype === "int32"
-    ? new Int32Array(numel(shape)).fill(toInt32([value])[0])
-    : new Float32Array(numel(shape)).fill(value);
-  return fromHost(data, shape, options.device ?? cpu, "full");
+  return filled("full", shape, value, options);
+}
+
+function filled(op: string, shape: unknown, value: unknown, options: unknown): Tensor {
+  const dims = checkShapeArg(op, "shape", shape);
+  const fillValue = checkNumber(op, "value", value);
+  const { device, dtype } = checkOptions(op, options);
+  const n = numel(dims);
+  const data = dtype === "int32"
+    ? allocate(op, n, Int32Array).fill(toInt32(op, [fillValue])[0])
+    : allocate(op, n, Float32Array).fill(fillValue);
+  return fromHost(data, dims, device, op);
 }
 
 /**
@@ -104,7 +166,7 @@ export function full(shape: readonly number[], value: number, options: CreateOpt
  * ```
  */
 export function zeros(shape: readonly number[], options: CreateOptions = {}): Tensor {
-  return full(shape, 0, options);
+  return filled("zeros", shape, 0, options);
 }
 
 /**
@@ -117,7 +179,7 @@ export function zeros(shape: readonly number[], options: CreateOptions = {}): Te
  * ```
  */
 export function ones(shape: readonly number[], options: CreateOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return filled("ones", shape, 1, options);
 }
 
 /**
@@ -137,24 +199,36 @@ export function arange(
   step = 1,
   options: CreateOptions = {},
 ): Tensor {
-  if (end === undefined) [start, end] = [0, start];
-  if (step === 0 || !Number.isFinite(step)) {
-    throw new RangeError(`arange: step must be a finite non-zero number, but got ${step}`);
+  if (end === undefined) {
+    end = checkFiniteNumber("arange", "end", start);
+    start = 0;
+  } else {
+    checkFiniteNumber("arange", "start", start);
+    checkFiniteNumber("arange", "end", end);
   }
+  checkFiniteNumber("arange", "step", step);
+  if (step === 0) throw new ArgumentError(`arange: step must be non-zero, but got 0`);
+  const { device } = checkOptions("arange", options);
   const n = Math.max(0, Math.ceil((end - start) / step));
-  const data = new Float32Array(n);
+  if (!Number.isSafeInteger(n)) {
+    throw new ArgumentError(
+      `arange: the range ${start} to ${end} in steps of ${step} has ${n} elements, ` +
+        `more than any array can hold`,
+    );
+  }
+  const data = allocate("arange", n);
   for (let i = 0; i < n; i++) data[i] = start + i * step;
-  return fromHost(data, [n], options.device ?? cpu, "arange");
+  return fromHost(data, [n], device, "arange");
 }
 
 /** Copies values into an Int32Array, refusing fractions and values out of int32 range. */
-function toInt32(values: ArrayLike<number>): Int32Array {
-  const out = new Int32Array(values.length);
+function toInt32(op: string, values: ArrayLike<number>): Int32Array {
+  const out = allocate(op, values.length, Int32Array);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
       throw new ArgumentError(
-        `tensor: value ${v} at flat index ${i} is not a whole number in int32 range, ` +
+        `${op}: value ${v} at flat index ${i} is not a whole number in int32 range, ` +
           `as dtype int32 requires`,
       );
     }
@@ -180,20 +254,34 @@ function flattenInto(
   dim: number,
   out: Float64Array,
   offset: number,
+  path: number[],
 ): number {
+  const at = () => `values${path.map((i) => `[${i}]`).join("")}`;
+  if (!Array.isArray(values) && typeof values !== "number") {
+    throw new ArgumentError(
+      `tensor: ${at()} must be a number or an array of numbers, but got ${describe(values)}`,
+    );
+  }
   if (dim === shape.length) {
     if (typeof values !== "number") {
-      throw new ShapeError(`tensor: nested arrays are ragged: expected a number at depth ${dim}`);
+      throw new ShapeError(
+        `tensor: nested arrays are ragged: ${at()} is an array, but a number was expected at ` +
+          `depth ${dim}`,
+      );
     }
     out[offset] = values;
     return offset + 1;
   }
   if (!Array.isArray(values) || values.length !== shape[dim]) {
     throw new ShapeError(
-      `tensor: nested arrays are ragged: expected ${shape[dim]} entries at depth ${dim}, ` +
-        `but got ${Array.isArray(values) ? values.length : typeof values}`,
+      `tensor: nested arrays are ragged: expected ${shape[dim]} entries at ${at()}, ` +
+        `but got ${Array.isArray(values) ? `${values.length} entries` : describe(values)}`,
     );
   }
-  for (const v of values) offset = flattenInto(v, shape, dim + 1, out, offset);
+  for (let i = 0; i < values.length; i++) {
+    path.push(i);
+    offset = flattenInto(values[i], shape, dim + 1, out, offset, path);
+    path.pop();
+  }
   return offset;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { WebGpuUnavailableError } from "./errors.ts";
+import { ArgumentError, WebGpuUnavailableError } from "./errors.ts";
 import type { GpuCounters } from "./gpu/counters.ts";
 import { GpuRuntime } from "./gpu/runtime.ts";
 
@@ -84,6 +84,12 @@ export interface WebGpuOptions {
   device?: GPUDevice;
   /** Passed to `requestAdapter`. */
   powerPreference?: GPUPowerPreference;
+  /**
+   * Bound on the bytes the device keeps cached for reuse (pooled storage
+   * buffers plus readback staging buffers); default 256 MiB. See
+   * {@linkcode setMaxCachedBytes}.
+   */
+  maxCachedBytes?: number;
 }
 
 // Limits Tessera raises to the adapter's maximum: the defaults (128 MiB
@@ -174,6 +180,15 @@ async function requestDefault(options: WebGpuOptions): Promise<WebGpuDevice> {
  * ```
  */
 export async function webgpu(options: WebGpuOptions = {}): Promise<WebGpuDevice> {
+  if (options.maxCachedBytes !== undefined) checkCacheBound("webgpu", options.maxCachedBytes);
+  const device = await pick(options);
+  if (options.maxCachedBytes !== undefined) {
+    runtimeOf(device).setMaxCachedBytes(options.maxCachedBytes);
+  }
+  return device;
+}
+
+async function pick(options: WebGpuOptions): Promise<WebGpuDevice> {
   if (options.device) return wrap(options.device);
   if (defaultDevice) {
     const cached = await defaultDevice.catch(() => undefined);
@@ -183,9 +198,40 @@ export async function webgpu(options: WebGpuOptions = {}): Promise<WebGpuDevice>
   return await defaultDevice;
 }
 
+function checkCacheBound(op: string, bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new ArgumentError(
+      `${op}: maxCachedBytes must be a whole number of bytes >= 0, but got ${bytes}`,
+    );
+  }
+}
+
+/**
+ * Bounds the bytes a WebGPU device keeps cached for reuse: storage buffers
+ * released by tensors (the pool) plus idle readback staging buffers. Past the
+ * bound the least recently released buffers are destroyed at once (or, for
+ * buffers that recorded work still reads, right after that work is
+ * submitted). `0` keeps nothing cached; the default is 256 MiB. Memory held
+ * by live tensors is never affected.
+ *
+ * @example
+ * ```ts ignore
+ * import { gpuStats, setMaxCachedBytes, webgpu } from "@tessera/core";
+ * const gpu = await webgpu();
+ * setMaxCachedBytes(gpu, 64 * 1024 * 1024);
+ * console.log(gpuStats(gpu).bytesCached <= 64 * 1024 * 1024); // true
+ * ```
+ */
+export function setMaxCachedBytes(device: WebGpuDevice, bytes: number): void {
+  checkCacheBound("setMaxCachedBytes", bytes);
+  runtimeOf(device).setMaxCachedBytes(bytes);
+}
+
 /**
  * A snapshot of a WebGPU device's counters: dispatches, submits, compiles,
- * buffer creation and reuse, and memory in use. Tests use it to prove that a
+ * buffer creation and reuse, memory in use (`buffersInUse`, `bytesInUse`:
+ * held by live tensors) and cached (`bytesCached`: pooled plus staging
+ * buffers kept for reuse, bounded by {@linkcode setMaxCachedBytes}). Tests use it to prove that a
  * pipeline submits once and leaks nothing.
  *
  * @example

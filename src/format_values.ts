@@ -1,6 +1,6 @@
 /**
  * Character-for-character reproduction of PyTorch 1.13's `repr(tensor)` for
- * float32 data (`torch/_tensor_str.py`), so that printed Tessera tensors can be
+ * float32 and int32 data (`torch/_tensor_str.py`), so that printed Tessera tensors can be
  * diffed against notebooks produced with torch.
  *
  * @module
@@ -102,7 +102,8 @@ export function formatFloatScientific(value: number, precision: number): string 
 
 /**
  * Renders float32 values exactly as PyTorch 1.13 prints a float32 tensor of
- * that shape: `tensor(` + body + suffixes + `)`. `suffixes` are the extra
+ * that shape (an `Int32Array` prints as an integer tensor: values as written,
+ * no trailing dot; the caller adds the `dtype=torch.int32` suffix): `tensor(` + body + suffixes + `)`. `suffixes` are the extra
  * `key=value` parts torch appends, in torch's order (`device=...` first, then
  * e.g. `requires_grad=True`); for empty tensors that are not 1-D the
  * `size=(...)` suffix is added here, after a leading `device=` suffix, as
@@ -120,7 +121,7 @@ export function formatFloatScientific(value: number, precision: number): string 
  * ```
  */
 export function formatTensorValues(
-  data: Float32Array,
+  data: Float32Array | Int32Array,
   shape: readonly number[],
   suffixes: string[],
   options: FormatOptions = {},
@@ -161,7 +162,9 @@ export function formatTensorValues(
     const view: View = { data, shape, strides, opts, summarize: numel > opts.threshold };
     const shown: number[] = [];
     collectShown(view, 0, 0, shown);
-    const formatter = makeFormatter(shown, opts);
+    const formatter = data instanceof Int32Array
+      ? intFormatter(shown, opts)
+      : makeFormatter(shown, opts);
     body = tensorStr(view, formatter, 0, 0, indent);
   }
   return addSuffixes(prefix + body, allSuffixes, indent, opts.linewidth);
@@ -176,7 +179,7 @@ interface ResolvedOptions {
 }
 
 interface View {
-  data: Float32Array;
+  data: Float32Array | Int32Array;
   shape: readonly number[];
   strides: number[];
   opts: ResolvedOptions;
@@ -184,6 +187,8 @@ interface View {
 }
 
 interface Formatter {
+  /** An integer dtype: values print as `'{}'.format(value)`, no trailing dot. */
+  integer?: boolean;
   intMode: boolean;
   sciMode: boolean;
   maxWidth: number;
@@ -254,10 +259,19 @@ function makeFormatter(values: number[], opts: ResolvedOptions): Formatter {
   return f;
 }
 
+/** Mirrors `_Formatter.__init__` for integer dtypes: the width of the widest shown value. */
+function intFormatter(values: number[], opts: ResolvedOptions): Formatter {
+  let width = 1;
+  for (const v of values) width = Math.max(width, String(v).length);
+  return { integer: true, intMode: true, sciMode: false, maxWidth: width, precision: opts.precision };
+}
+
 /** Mirrors `_Formatter.format`; widths come from nonzero finite values only, so nan/inf may overflow. */
 function formatValue(f: Formatter, value: number): string {
   let s: string;
-  if (f.sciMode) {
+  if (f.integer) {
+    s = String(value);
+  } else if (f.sciMode) {
     s = formatFloatScientific(value, f.precision);
   } else if (f.intMode) {
     s = formatFloatFixed(value, 0);

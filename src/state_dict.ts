@@ -6,10 +6,10 @@
  * @module
  */
 
-import { TesseraError } from "./errors.ts";
-import type { Module } from "./module.ts";
-import { showShape } from "./ops/checks.ts";
-import type { Tensor } from "./tensor.ts";
+import { ArgumentError, TesseraError } from "./errors.ts";
+import { checkModuleRecord, type Module } from "./module.ts";
+import { describe, showShape } from "./ops/checks.ts";
+import { Tensor } from "./tensor.ts";
 import { mapTree, toDevice, treeLeaves } from "./tree.ts";
 
 /**
@@ -41,7 +41,7 @@ export class StateDictError extends TesseraError {
   /** Creates the error from its list of problems. */
   constructor(problems: readonly string[]) {
     super(
-      `Cannot load the state dict: ${problems.length} problem${
+      `loadStateDict: cannot load the state dict: ${problems.length} problem${
         problems.length === 1 ? "" : "s"
       }:\n  ${problems.join("\n  ")}`,
     );
@@ -65,6 +65,7 @@ export class StateDictError extends TesseraError {
  * ```
  */
 export function markNonPersistent<M extends Module>(module: M, ...names: string[]): M {
+  checkModuleRecord("markNonPersistent", module);
   const known = new Set([...treeLeaves(module.buffers)].map(([name]) => name));
   for (const name of names) {
     if (!known.has(name)) {
@@ -92,6 +93,7 @@ export function markNonPersistent<M extends Module>(module: M, ...names: string[
  * ```
  */
 export function stateDict(module: Module): StateDict {
+  checkModuleRecord("stateDict", module);
   const skip = new Set(module.nonPersistent ?? []);
   const dict: StateDict = new Map();
   // PyTorch saves a module's own buffers before its submodules' parameters;
@@ -136,8 +138,8 @@ export interface LoadStateDictResult<M> {
 
 /**
  * Loads tensors by name into a new module. Each loaded tensor lands on the
- * device of the tensor it replaces. A shape mismatch always throws, naming the
- * key and both shapes; in strict mode (the default) missing and unexpected
+ * device of the tensor it replaces. A shape or dtype mismatch always throws,
+ * naming the key and both shapes (dtypes); in strict mode (the default) missing and unexpected
  * keys throw too, and one {@linkcode StateDictError} lists every problem. The
  * input module is never modified, and on failure nothing is left allocated.
  *
@@ -157,18 +159,50 @@ export async function loadStateDict<M extends Module>(
   dict: StateDict | Record<string, Tensor>,
   options: LoadStateDictOptions = {},
 ): Promise<LoadStateDictResult<M>> {
+  checkModuleRecord("loadStateDict", module);
+  if (dict === null || typeof dict !== "object") {
+    throw new ArgumentError(
+      `loadStateDict: dict must be a Map or a record of tensors, but got ${describe(dict)}`,
+    );
+  }
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(
+      `loadStateDict: options must be an object like { strict }, but got ${describe(options)}`,
+    );
+  }
   const { strict = true } = options;
-  const incoming = dict instanceof Map ? dict : new Map(Object.entries(dict));
+  const incoming = new Map<string, unknown>(
+    dict instanceof Map ? dict : Object.entries(dict),
+  );
   const own = stateDict(module);
   const problems: string[] = [];
+  // A present key with a non-tensor value (often `undefined` from a typo'd
+  // lookup) is always a problem: skipping it would load nothing silently.
+  for (const [key, value] of incoming) {
+    if (!(value instanceof Tensor)) {
+      problems.push(`value of key ${JSON.stringify(key)} is ${describe(value)}, not a Tensor`);
+    } else if (value.isDisposed) {
+      problems.push(
+        `value of key ${JSON.stringify(key)} was disposed; it had shape ` +
+          `${showShape(value.shape)} on ${value.device.name}`,
+      );
+    }
+  }
   const missingKeys = [...own.keys()].filter((k) => !incoming.has(k));
   const unexpectedKeys = [...incoming.keys()].filter((k) => !own.has(k));
   for (const [key, target] of own) {
     const source = incoming.get(key);
-    if (source && showShape(source.shape) !== showShape(target.shape)) {
+    if (source instanceof Tensor && showShape(source.shape) !== showShape(target.shape)) {
       problems.push(
         `size mismatch for ${key}: copying a tensor of shape ${showShape(source.shape)}, ` +
           `but the module's tensor has shape ${showShape(target.shape)}`,
+      );
+    }
+    // Never converted silently: int32 ids read as floats (or back) are wrong values.
+    if (source instanceof Tensor && source.dtype !== target.dtype) {
+      problems.push(
+        `dtype mismatch for ${key}: copying a tensor of dtype ${source.dtype}, ` +
+          `but the module's tensor has dtype ${target.dtype}`,
       );
     }
   }
@@ -185,7 +219,7 @@ export async function loadStateDict<M extends Module>(
   try {
     for (const [key, target] of own) {
       const source = incoming.get(key);
-      if (!source) continue;
+      if (!(source instanceof Tensor)) continue;
       const placed = await toDevice(source, target.device);
       if (placed !== source) created.push(placed);
       replacements.set(target, placed);

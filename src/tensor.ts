@@ -8,6 +8,7 @@
 import { cpu, type Device, runtimeOf, type WebGpuDevice } from "./device.ts";
 import { DTypeError, ShapeError, UseAfterDisposeError } from "./errors.ts";
 import type { GpuBufferHandle, GpuRuntime } from "./gpu/runtime.ts";
+import { trackTensor } from "./scope.ts";
 
 /**
  * Element types: `float32` (the default) for values, and `int32` for token
@@ -139,10 +140,8 @@ export class Tensor {
   dispose(): void {
     const state = states.get(this)!;
     if (state.disposed) return;
-    state.disposed = true;
-    const storage = state.storage;
-    if (--storage.refs > 0) return;
-    if (storage.kind === "webgpu" && storage.handle) storage.runtime.release(storage.handle);
+    if (state.storage.kind === "webgpu") finalizer.unregister(state);
+    releaseState(state);
   }
 
   /** A short description such as `Tensor(shape=[2, 3], dtype=float32, device=cpu)`. */
@@ -159,9 +158,30 @@ function make(
   storage: Storage,
   dtype: DType = "float32",
 ): Tensor {
-  constructing = { storage, disposed: false, dtype };
-  return new Tensor(shape, device);
+  const state: TensorState = { storage, disposed: false, dtype };
+  constructing = state;
+  const t = new Tensor(shape, device);
+  trackTensor(t);
+  // The backstop for GPU memory the caller never disposed; CPU memory is the
+  // garbage collector's already. The state (not the tensor) is the token, so
+  // the registry keeps nothing alive.
+  if (storage.kind === "webgpu") finalizer.register(t, state, state);
+  return t;
 }
+
+/** Drops one tensor's reference to its storage; the last reference frees GPU memory. */
+function releaseState(state: TensorState): void {
+  state.disposed = true;
+  const storage = state.storage;
+  if (--storage.refs > 0) return;
+  if (storage.kind === "webgpu" && storage.handle) storage.runtime.release(storage.handle);
+}
+
+// Runs some time after an undisposed GPU tensor became unreachable: between
+// event-loop turns, after a garbage collection, never inside synchronous code.
+const finalizer = new FinalizationRegistry<TensorState>((state) => {
+  if (!state.disposed) releaseState(state);
+});
 
 /** The storage behind a tensor; throws `UseAfterDisposeError` naming the op and tensor. */
 export function storageOf(t: Tensor, op: string, name: string): Storage {
@@ -238,6 +258,27 @@ export function gpuTensor(
 }
 
 /**
+ * A WebGPU tensor over a buffer (or buffer range) it does not own, such as
+ * one bindable row range of a tensor larger than a binding (`big_buffer.ts`):
+ * disposing it, or the garbage collector dropping it, never releases the
+ * buffer. The owner must stay alive until the work recorded with it is done.
+ */
+export function borrowedGpuTensor(
+  device: WebGpuDevice,
+  handle: GpuBufferHandle,
+  shape: readonly number[],
+  dtype: DType = "float32",
+): Tensor {
+  // Infinite references: no dispose can bring the count to zero.
+  return make(shape, device, {
+    kind: "webgpu",
+    runtime: runtimeOf(device),
+    handle,
+    refs: Infinity,
+  }, dtype);
+}
+
+/**
  * The float32 host array behind a CPU tensor (not a copy: callers must not
  * write to it). Throws `DTypeError` for other dtypes, so float-only ops
  * reject int32 inputs by using it.
@@ -265,7 +306,8 @@ export function cpuRaw(t: Tensor, op: string, name: string): Float32Array | Int3
 /**
  * The GPU buffer behind a WebGPU tensor, or null for an empty tensor. Only
  * `dtypes` are accepted (float32 unless said otherwise), so float kernels
- * never read int32 bits as floats.
+ * never read int32 bits as floats, and a buffer over the device's binding
+ * limit throws `DeviceLimitError` naming the op, tensor, bytes and limit.
  */
 export function gpuBuffer(
   t: Tensor,
@@ -276,6 +318,11 @@ export function gpuBuffer(
   const storage = storageOf(t, op, name);
   if (storage.kind !== "webgpu") throw new TypeError(`${op}: ${name} is not on webgpu`);
   checkDType(op, name, t, dtypes);
+  // Kernels bind the whole buffer: only ops written for it (embedding,
+  // linear) take tensors larger than one binding, through big_buffer.ts.
+  if (storage.handle) {
+    storage.runtime.checkBinding(op, `${name} [${t.shape.join(", ")}]`, storage.handle.bytes);
+  }
   return storage.handle;
 }
 

@@ -6,6 +6,8 @@
  */
 
 import type { Device } from "./device.ts";
+import { ArgumentError } from "./errors.ts";
+import { describe } from "./ops/checks.ts";
 import { cpuRaw, fromHost, Tensor } from "./tensor.ts";
 
 /**
@@ -43,6 +45,9 @@ export function* treeLeaves(tree: unknown, prefix = ""): Generator<[string, Tens
  * ```
  */
 export function mapTree<T>(tree: T, fn: (leaf: Tensor, path: string) => Tensor): T {
+  if (typeof fn !== "function") {
+    throw new ArgumentError(`mapTree: fn must be a function, but got ${describe(fn)}`);
+  }
   return mapAt(tree, fn, "") as T;
 }
 
@@ -83,6 +88,14 @@ function mapAt(tree: unknown, fn: (leaf: Tensor, path: string) => Tensor, path: 
  * ```
  */
 export async function toDevice<T>(tree: T, device: Device): Promise<T> {
+  if (
+    device === null || typeof device !== "object" ||
+    (device.kind !== "cpu" && device.kind !== "webgpu")
+  ) {
+    throw new ArgumentError(
+      `toDevice: device must be cpu or a device from webgpu(), but got ${describe(device)}`,
+    );
+  }
   const moved = new Map<Tensor, Tensor>();
   try {
     for (const [path, leaf] of treeLeaves(tree)) {

@@ -7,9 +7,11 @@
 import "./gpu/attention_torch_test.ts";
 import "./gpu/autograd_test.ts";
 import "./gpu/device_test.ts";
+import "./gpu/extrema_test.ts";
 import "./gpu/fused_attention_test.ts";
 import "./gpu/gpu_runtime_test.ts";
 import "./gpu/matmul_kernel_test.ts";
+import "./gpu/numerics_test.ts";
 import "./gpu/ops_gpu_test.ts";
 import "./gpu/optim_test.ts";
 import "./gpu/perf_counters_test.ts";

@@ -54,7 +54,7 @@ function f32Bytes(values: number[]): Uint8Array {
   return new Uint8Array(new Float32Array(values).buffer);
 }
 
-function bitsOf(data: Float32Array): number[] {
+function bitsOf(data: Float32Array | Int32Array): number[] {
   return [...new Uint32Array(data.buffer, data.byteOffset, data.length)];
 }
 
@@ -257,7 +257,6 @@ const UNSUPPORTED: [string, number[], number][] = [
   ["F8_E5M2FNUZ", [3], 3],
   ["I16", [3], 6],
   ["U16", [3], 6],
-  ["I32", [3], 12],
   ["U32", [3], 12],
   ["C64", [3], 24],
   ["F64", [3], 24],
@@ -265,18 +264,18 @@ const UNSUPPORTED: [string, number[], number][] = [
   ["U64", [3], 24],
 ];
 
-Deno.test("R9: every known dtype besides F32, F16, BF16 is UnsupportedDtypeError", () => {
+Deno.test("R9: every known dtype besides F32, F16, BF16, I32 is UnsupportedDtypeError", () => {
   for (const [dtype, shape, nbytes] of UNSUPPORTED) {
     const bytes = craft({ ids: info(dtype, shape, [0, nbytes]) }, new Uint8Array(nbytes));
     assert.throws(() => parseSafetensors(bytes), (e: unknown) => {
       assert.ok(e instanceof UnsupportedDtypeError, String(e));
       assert.equal(e.tensorName, "ids");
       assert.equal(e.dtype, dtype);
-      assert.deepEqual(e.supported, ["F32", "F16", "BF16"]);
+      assert.deepEqual(e.supported, ["F32", "F16", "BF16", "I32"]);
       assert.equal(
         e.message,
         `Cannot load tensor "ids": dtype ${dtype} is not supported; ` +
-          `supported dtypes are F32, F16, BF16`,
+          `supported dtypes are F32, F16, BF16, I32`,
       );
       return true;
     });
@@ -486,7 +485,7 @@ function allHalves(dtype: "F16" | "BF16"): Float32Array {
     { all: info(dtype, [0x10000], [0, 0x20000]) },
     new Uint8Array(halves.buffer),
   );
-  return parseSafetensors(bytes).tensors.get("all")!.data;
+  return parseSafetensors(bytes).tensors.get("all")!.data as Float32Array;
 }
 
 Deno.test("F16 widens exactly for all 65536 bit patterns", () => {

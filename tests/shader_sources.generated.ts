@@ -3,24 +3,45 @@
 import shader_adamw from "../shaders/adamw.wgsl" with { type: "text" };
 import shader_attention_fused from "../shaders/attention_fused.wgsl" with { type: "text" };
 import shader_attention_softmax from "../shaders/attention_softmax.wgsl" with { type: "text" };
+import shader_bias_gelu from "../shaders/bias_gelu.wgsl" with { type: "text" };
 import shader_binary from "../shaders/binary.wgsl" with { type: "text" };
 import shader_cross_entropy from "../shaders/cross_entropy.wgsl" with { type: "text" };
 import shader_cross_entropy_backward from "../shaders/cross_entropy_backward.wgsl" with { type: "text" };
 import shader_dropout from "../shaders/dropout.wgsl" with { type: "text" };
+import shader_elementwise_header from "../shaders/elementwise_header.wgsl" with { type: "text" };
+import shader_embedding from "../shaders/embedding.wgsl" with { type: "text" };
+import shader_embedding_backward_link from "../shaders/embedding_backward_link.wgsl" with { type: "text" };
+import shader_embedding_backward_sum from "../shaders/embedding_backward_sum.wgsl" with { type: "text" };
+import shader_layer_norm from "../shaders/layer_norm.wgsl" with { type: "text" };
+import shader_layer_norm_backward from "../shaders/layer_norm_backward.wgsl" with { type: "text" };
 import shader_masked_fill from "../shaders/masked_fill.wgsl" with { type: "text" };
 import shader_matmul from "../shaders/matmul.wgsl" with { type: "text" };
 import shader_mse from "../shaders/mse.wgsl" with { type: "text" };
 import shader_mse_backward from "../shaders/mse_backward.wgsl" with { type: "text" };
 import shader_philox from "../shaders/philox.wgsl" with { type: "text" };
 import shader_reduce_sum from "../shaders/reduce_sum.wgsl" with { type: "text" };
+import shader_select_append from "../shaders/select_append.wgsl" with { type: "text" };
+import shader_select_argmax from "../shaders/select_argmax.wgsl" with { type: "text" };
+import shader_select_argmax_final from "../shaders/select_argmax_final.wgsl" with { type: "text" };
+import shader_select_keys from "../shaders/select_keys.wgsl" with { type: "text" };
+import shader_select_sample from "../shaders/select_sample.wgsl" with { type: "text" };
+import shader_select_sample_chunk from "../shaders/select_sample_chunk.wgsl" with { type: "text" };
+import shader_select_topk_hist from "../shaders/select_topk_hist.wgsl" with { type: "text" };
+import shader_select_topk_scan from "../shaders/select_topk_scan.wgsl" with { type: "text" };
+import shader_select_weights from "../shaders/select_weights.wgsl" with { type: "text" };
 import shader_sgd from "../shaders/sgd.wgsl" with { type: "text" };
 import shader_sgd_momentum from "../shaders/sgd_momentum.wgsl" with { type: "text" };
 import shader_slice_backward from "../shaders/slice_backward.wgsl" with { type: "text" };
-import shader_softmax from "../shaders/softmax.wgsl" with { type: "text" };
-import shader_softmax_backward from "../shaders/softmax_backward.wgsl" with { type: "text" };
+import shader_softmax_apply from "../shaders/softmax_apply.wgsl" with { type: "text" };
+import shader_softmax_stats from "../shaders/softmax_stats.wgsl" with { type: "text" };
 import shader_strided_copy from "../shaders/strided_copy.wgsl" with { type: "text" };
+import shader_topk_backward from "../shaders/topk_backward.wgsl" with { type: "text" };
+import shader_topk_select from "../shaders/topk_select.wgsl" with { type: "text" };
 import shader_triangle from "../shaders/triangle.wgsl" with { type: "text" };
 import shader_unary from "../shaders/unary.wgsl" with { type: "text" };
+import shader_unary_backward from "../shaders/unary_backward.wgsl" with { type: "text" };
+import shader_unary_math from "../shaders/unary_math.wgsl" with { type: "text" };
+import shader_where from "../shaders/where.wgsl" with { type: "text" };
 import shader_workgroup_reduce from "../shaders/workgroup_reduce.wgsl" with { type: "text" };
 
 /** Every shaders/*.wgsl file's text, keyed by name without `.wgsl`. */
@@ -28,23 +49,44 @@ export const SHADER_FILES: Record<string, string> = {
   "adamw": shader_adamw,
   "attention_fused": shader_attention_fused,
   "attention_softmax": shader_attention_softmax,
+  "bias_gelu": shader_bias_gelu,
   "binary": shader_binary,
   "cross_entropy": shader_cross_entropy,
   "cross_entropy_backward": shader_cross_entropy_backward,
   "dropout": shader_dropout,
+  "elementwise_header": shader_elementwise_header,
+  "embedding": shader_embedding,
+  "embedding_backward_link": shader_embedding_backward_link,
+  "embedding_backward_sum": shader_embedding_backward_sum,
+  "layer_norm": shader_layer_norm,
+  "layer_norm_backward": shader_layer_norm_backward,
   "masked_fill": shader_masked_fill,
   "matmul": shader_matmul,
   "mse": shader_mse,
   "mse_backward": shader_mse_backward,
   "philox": shader_philox,
   "reduce_sum": shader_reduce_sum,
+  "select_append": shader_select_append,
+  "select_argmax": shader_select_argmax,
+  "select_argmax_final": shader_select_argmax_final,
+  "select_keys": shader_select_keys,
+  "select_sample": shader_select_sample,
+  "select_sample_chunk": shader_select_sample_chunk,
+  "select_topk_hist": shader_select_topk_hist,
+  "select_topk_scan": shader_select_topk_scan,
+  "select_weights": shader_select_weights,
   "sgd": shader_sgd,
   "sgd_momentum": shader_sgd_momentum,
   "slice_backward": shader_slice_backward,
-  "softmax": shader_softmax,
-  "softmax_backward": shader_softmax_backward,
+  "softmax_apply": shader_softmax_apply,
+  "softmax_stats": shader_softmax_stats,
   "strided_copy": shader_strided_copy,
+  "topk_backward": shader_topk_backward,
+  "topk_select": shader_topk_select,
   "triangle": shader_triangle,
   "unary": shader_unary,
+  "unary_backward": shader_unary_backward,
+  "unary_math": shader_unary_math,
+  "where": shader_where,
   "workgroup_reduce": shader_workgroup_reduce,
 };

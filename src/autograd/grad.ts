@@ -9,6 +9,7 @@ import { ShapeError } from "../errors.ts";
 import { showShape } from "../ops/checks.ts";
 import { Tensor, viewOf } from "../tensor.ts";
 import { mapTree, treeLeaves } from "../tree.ts";
+import { tidy } from "../scope.ts";
 import { withRecording } from "./recording.ts";
 import { filledLike, Tape } from "./tape.ts";
 
@@ -43,10 +44,13 @@ export interface ValueAndGrad<P> {
  * - On webgpu the backward pass records kernels into the same command stream
  *   as the forward pass: nothing is read back, and nothing is submitted
  *   until the caller reads a result.
- * - Memory: every tensor an op produces while `fn` runs is disposed when the
- *   call returns, except the value itself. Tensors passed in (params, rest,
- *   closed-over tensors) are never disposed. The caller owns `value` and
- *   `grads` and disposes them.
+ * - Memory: every tensor created while `fn` runs (op outputs, and also
+ *   `zeros`, `full`, `tensor`, `toDevice` copies) is disposed when the call
+ *   returns, except the value itself: do not stash such a tensor for later.
+ *   Tensors passed in (params, rest, closed-over tensors) are never
+ *   disposed. The caller owns `value` and `grads` and disposes them (or
+ *   calls `valueAndGrad` inside `tidy`). A custom kernel run while tracing
+ *   needs a `backward` (see `compileKernel`).
  * - Leaves are tensors, not paths: a tensor found at several paths of
  *   `params` (a tied weight) is one leaf, and every such entry receives its
  *   total gradient (each as its own handle).
@@ -64,38 +68,46 @@ export interface ValueAndGrad<P> {
 export function valueAndGrad<P, R extends unknown[]>(
   fn: (params: P, ...rest: R) => Tensor,
 ): (params: P, ...rest: R) => ValueAndGrad<P> {
-  return (params: P, ...rest: R): ValueAndGrad<P> => {
-    const leaves = [...treeLeaves(params)].map(([, t]) => t);
-    const inputs = new Set<Tensor>([...leaves, ...[...treeLeaves(rest)].map(([, t]) => t)]);
-    const tape = new Tape(leaves);
-    let value: Tensor | undefined;
-    let grads = new Map<Tensor, Tensor>();
-    try {
-      const traced = withRecording(() => fn(params, ...rest), tape);
-      checkScalar(traced);
-      // The caller owns the value; a tensor passed in stays the caller's own.
-      value = inputs.has(traced) ? viewOf(traced, traced.shape, "valueAndGrad") : traced;
-      grads = tape.backward(traced, filledLike(traced, 1, "valueAndGrad"));
-      const given = new Map<Tensor, Tensor>();
-      const out = mapTree(params, (leaf) => {
-        // A leaf that appears twice in the tree gets a second handle, so that
-        // each entry of the result can be disposed on its own.
-        const earlier = given.get(leaf);
-        if (earlier) return viewOf(earlier, earlier.shape, "valueAndGrad");
-        const g = grads.get(leaf) ?? filledLike(leaf, 0, "valueAndGrad");
-        grads.delete(leaf);
-        given.set(leaf, g);
-        return g;
-      });
-      return { value, grads: out };
-    } catch (error) {
-      if (value && !inputs.has(value)) value.dispose();
-      throw error;
-    } finally {
-      for (const g of grads.values()) g.dispose();
-      tape.release(value && !value.isDisposed ? new Set([...inputs, value]) : inputs);
-    }
-  };
+  // The whole trace runs in a scope: whatever `fn` creates besides ops'
+  // outputs (zeros, full, tensor(), toDevice copies) is freed with them.
+  return (params: P, ...rest: R): ValueAndGrad<P> => tidy(() => trace(fn, params, rest));
+}
+
+function trace<P, R extends unknown[]>(
+  fn: (params: P, ...rest: R) => Tensor,
+  params: P,
+  rest: R,
+): ValueAndGrad<P> {
+  const leaves = [...treeLeaves(params)].map(([, t]) => t);
+  const inputs = new Set<Tensor>([...leaves, ...[...treeLeaves(rest)].map(([, t]) => t)]);
+  const tape = new Tape(leaves);
+  let value: Tensor | undefined;
+  let grads = new Map<Tensor, Tensor>();
+  try {
+    const traced = withRecording(() => fn(params, ...rest), tape);
+    checkScalar(traced);
+    // The caller owns the value; a tensor passed in stays the caller's own.
+    value = inputs.has(traced) ? viewOf(traced, traced.shape, "valueAndGrad") : traced;
+    grads = tape.backward(traced, filledLike(traced, 1, "valueAndGrad"));
+    const given = new Map<Tensor, Tensor>();
+    const out = mapTree(params, (leaf) => {
+      // A leaf that appears twice in the tree gets a second handle, so that
+      // each entry of the result can be disposed on its own.
+      const earlier = given.get(leaf);
+      if (earlier) return viewOf(earlier, earlier.shape, "valueAndGrad");
+      const g = grads.get(leaf) ?? filledLike(leaf, 0, "valueAndGrad");
+      grads.delete(leaf);
+      given.set(leaf, g);
+      return g;
+    });
+    return { value, grads: out };
+  } catch (error) {
+    if (value && !inputs.has(value)) value.dispose();
+    throw error;
+  } finally {
+    for (const g of grads.values()) g.dispose();
+    tape.release(value && !value.isDisposed ? new Set([...inputs, value]) : inputs);
+  }
 }
 
 /**

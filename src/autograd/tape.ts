@@ -15,6 +15,7 @@
 import { ShapeError } from "../errors.ts";
 import { add } from "../ops/elementwise.ts";
 import { showShape } from "../ops/checks.ts";
+import { keep } from "../scope.ts";
 import { fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
 import { type Backward, pauseRecording, type Recorder, type Saved } from "./recording.ts";
 
@@ -65,6 +66,17 @@ export class Tape implements Recorder {
    */
   backward(value: Tensor, seed: Tensor): Map<Tensor, Tensor> {
     const grads = new Map<Tensor, Tensor>([[value, seed]]);
+    try {
+      this.#propagate(grads);
+    } catch (error) {
+      // A failing rule (a custom kernel without a backward) leaks nothing.
+      for (const g of grads.values()) g.dispose();
+      throw error;
+    }
+    return grads;
+  }
+
+  #propagate(grads: Map<Tensor, Tensor>): void {
     pauseRecording(() => {
       for (let i = this.#nodes.length - 1; i >= 0; i--) {
         const node = this.#nodes[i];
@@ -86,7 +98,6 @@ export class Tape implements Recorder {
         });
       }
     });
-    return grads;
   }
 
   /**
@@ -103,7 +114,9 @@ export class Tape implements Recorder {
   }
 
   #ref(t: Tensor, op: string): Tensor {
-    const ref = viewOf(t, t.shape, op);
+    // The tape releases its handles itself: no `tidy` scope (such as a
+    // layer's own) may free them before the backward pass has run.
+    const ref = keep(viewOf(t, t.shape, op));
     this.#refs.push(ref);
     return ref;
   }

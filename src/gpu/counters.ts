@@ -10,7 +10,8 @@
  *   dispatches: 0, submits: 0, readbacks: 0, pipelinesCompiled: 0, buffersCreated: 0,
  *   buffersReused: 0, uniformBuffersCreated: 0, bindGroupsCreated: 0, buffersInUse: 0,
  *   bytesInUse: 0, peakBytesInUse: 0, buffersAllocated: 0, bytesAllocated: 0,
- *   stagingBuffersCreated: 0,
+ *   stagingBuffersCreated: 0, buffersCached: 0, bytesCached: 0, stagingBuffersCached: 0,
+ *   buffersEvicted: 0, pipelinesCached: 0,
  * };
  * console.log(c.submits);
  * ```
@@ -44,6 +45,20 @@ export interface GpuCounters {
   bytesAllocated: number;
   /** Readback (`MAP_READ`) staging buffers created (pool misses; they are reused by size). */
   stagingBuffersCreated: number;
+  /** Storage buffers in the pool: released by tensors, kept for reuse. */
+  buffersCached: number;
+  /**
+   * Bytes kept for reuse: pooled storage buffers plus idle staging buffers.
+   * Bounded by `setMaxCachedBytes` (default 256 MiB); past it the least
+   * recently released buffers are destroyed.
+   */
+  bytesCached: number;
+  /** Idle readback staging buffers kept for reuse (at most 8). */
+  stagingBuffersCached: number;
+  /** Pooled storage buffers destroyed to keep `bytesCached` within its bound. */
+  buffersEvicted: number;
+  /** Compiled pipelines in the cache (at most 256, least recently used evicted). */
+  pipelinesCached: number;
 }
 
 /** Returns a counters record with every field at zero. */
@@ -63,5 +78,10 @@ export function zeroCounters(): GpuCounters {
     buffersAllocated: 0,
     bytesAllocated: 0,
     stagingBuffersCreated: 0,
+    buffersCached: 0,
+    bytesCached: 0,
+    stagingBuffersCached: 0,
+    buffersEvicted: 0,
+    pipelinesCached: 0,
   };
 }

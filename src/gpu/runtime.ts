@@ -18,6 +18,14 @@ export interface GpuBufferHandle {
   readonly buffer: GPUBuffer;
   /** Allocated size in bytes (a multiple of 16). */
   readonly bytes: number;
+  /**
+   * Binds only `[offset, offset + size)` of the buffer (set on the range views
+   * `big_buffer.ts` makes for tensors larger than one binding); the whole
+   * buffer when absent.
+   */
+  readonly offset?: number;
+  /** Bytes bound from `offset`; see `offset`. */
+  readonly size?: number;
 }
 
 /** What a kernel needs to be compiled: source, entry point and override constants. */
@@ -30,7 +38,23 @@ export interface KernelSource {
   readonly entryPoint?: string;
   /** Values for the shader's `override` declarations. */
   readonly constants?: Readonly<Record<string, number>>;
+  /**
+   * An explicit layout for bind group 0, one entry per binding in order
+   * (custom kernels). Without it the layout is derived from the shader
+   * (`"auto"`), which leaves out bindings the entry point never uses.
+   */
+  readonly layout?: readonly BindingKind[];
 }
+
+/** The kind of one binding of an explicit layout. */
+export type BindingKind = "uniform" | "read-only-storage" | "storage";
+
+/** Default bound on pooled plus staging bytes kept for reuse (see `setMaxCachedBytes`). */
+export const DEFAULT_MAX_CACHED_BYTES = 256 * 1024 * 1024;
+/** Compiled pipelines kept, least recently used evicted first. */
+const PIPELINE_CACHE_SIZE = 256;
+/** Readback staging buffers kept for reuse. */
+const STAGING_CACHE_SIZE = 8;
 
 /** Dispatches recorded before a submit is forced, bounding one submission's work. */
 const MAX_DISPATCHES_PER_SUBMIT = 1024;
@@ -44,6 +68,18 @@ const BIND_GROUP_CACHE_SIZE = 1024;
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 };
 const MAP_MODE_READ = 0x1;
 const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+const SHADER_STAGE_COMPUTE = 0x4;
+
+function pipelineKey(source: KernelSource): string {
+  return `${source.name}|${source.entryPoint ?? "main"}|${JSON.stringify(source.constants ?? {})}|${
+    source.layout?.join(",") ?? "auto"
+  }|${source.code}`;
+}
+
+/** Staging sizes are powers of two (at least 256 bytes), so reads of nearby sizes share one. */
+function stagingSize(bytes: number): number {
+  return Math.max(256, 2 ** Math.ceil(Math.log2(bytes)));
+}
 
 /** The first meaningful line of a compiler message, without wgpu's preamble. */
 function summarize(message: string): string {
@@ -73,17 +109,27 @@ export class GpuRuntime {
    * the 2-D folding on small inputs.
    */
   maxWorkgroupsPerDimension: number;
+  /**
+   * The most bytes one storage binding may hold. Defaults to the device's
+   * `maxStorageBufferBindingSize`; tests lower it to exercise the chunking of
+   * tensors larger than one binding on small inputs.
+   */
+  maxBindingBytes: number;
 
   #nextId = 1;
   #lost: { reason: string; message: string } | undefined;
   #lostPromise: Promise<never>;
+  #rejectLost!: (error: unknown) => void;
+  #maxCachedBytes = DEFAULT_MAX_CACHED_BYTES;
   // Free buffers keyed by size. `#free` buffers were released before the
   // current batch and are safe for queue.writeBuffer; buffers released during
   // the batch may still be read by recorded commands, and writeBuffer runs
   // ahead of those, so they only serve kernel outputs until the next submit.
   #free = new Map<number, GpuBufferHandle[]>();
   #freedThisBatch = new Map<number, GpuBufferHandle[]>();
-  #staging = new Map<number, GPUBuffer[]>();
+  /** Every pooled buffer (`#free` and `#freedThisBatch`), least recently released first. */
+  #pooled = new Set<GpuBufferHandle>();
+  #staging = new Map<GPUBuffer, number>();
   #pipelines = new Map<string, GPUComputePipeline>();
   #uniforms = new Map<string, { buffer: GPUBuffer; id: number }>();
   #bindGroups = new Map<string, GPUBindGroup>();
@@ -91,20 +137,33 @@ export class GpuRuntime {
   #encoder: GPUCommandEncoder | undefined;
   #pass: GPUComputePassEncoder | undefined;
   #batchDispatches = 0;
+  #batchOps = new Set<string>();
   #scopeOpen = false;
-  #pendingErrors: Promise<GPUError | null>[] = [];
+  #pendingErrors: { error: Promise<GPUError | null>; ops: readonly string[] }[] = [];
 
   /** Wraps a device; `name` is what tensors print as their device. */
   constructor(device: GPUDevice, name: string) {
     this.device = device;
     this.name = name;
     this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
-    this.#lostPromise = device.lost.then((info) => {
-      this.#lost = { reason: info.reason ?? "unknown", message: info.message ?? "" };
-      throw new DeviceLostError("readback", this.#lost.reason, this.#lost.message);
-    });
+    this.maxBindingBytes = device.limits.maxStorageBufferBindingSize;
+    this.#lostPromise = new Promise<never>((_, reject) => this.#rejectLost = reject);
     // Keep the rejection handled even when nothing is waiting on it.
     this.#lostPromise.catch(() => {});
+    device.lost.then((info) => this.#markLost(info.reason ?? "unknown", info.message ?? ""));
+    // `device.lost` settles a task later: without this, an op in the same
+    // tick as `destroy()` would reach WebGPU and fail with a raw error.
+    const destroy = device.destroy;
+    device.destroy = () => {
+      this.#markLost("destroyed", "GPUDevice.destroy() was called");
+      destroy.call(device);
+    };
+  }
+
+  #markLost(reason: string, message: string): void {
+    if (this.#lost) return;
+    this.#lost = { reason, message };
+    this.#rejectLost(new DeviceLostError("readback", reason, message));
   }
 
   /** Whether the device has been lost. */
@@ -117,15 +176,26 @@ export class GpuRuntime {
     if (this.#lost) throw new DeviceLostError(op, this.#lost.reason, this.#lost.message);
   }
 
-  /** Checks a storage allocation against the device's limits before any GPU call. */
-  checkSize(op: string, what: string, bytes: number): void {
+  /** The bound on pooled plus staging bytes kept for reuse. */
+  get maxCachedBytes(): number {
+    return this.#maxCachedBytes;
+  }
+
+  /** Sets the bound on cached bytes and evicts (destroys) buffers past it, oldest first. */
+  setMaxCachedBytes(bytes: number): void {
+    this.#maxCachedBytes = bytes;
+    this.#trimStaging();
+    this.#trimPool();
+  }
+
+  /**
+   * Checks a storage allocation against the device's limits before any GPU
+   * call: `maxBufferSize` always, and the binding limit when the buffer will
+   * be bound whole (a kernel output); uploads and copies only need the former.
+   */
+  checkSize(op: string, what: string, bytes: number, bindable = true): void {
     const limits = this.device.limits;
-    if (bytes > limits.maxStorageBufferBindingSize) {
-      throw new DeviceLimitError(
-        `${op}: ${what} needs ${bytes} bytes, over the device's maxStorageBufferBindingSize ` +
-          `of ${limits.maxStorageBufferBindingSize} bytes`,
-      );
-    }
+    if (bindable) this.checkBinding(op, what, bytes);
     if (bytes > limits.maxBufferSize) {
       throw new DeviceLimitError(
         `${op}: ${what} needs ${bytes} bytes, over the device's maxBufferSize of ` +
@@ -134,17 +204,38 @@ export class GpuRuntime {
     }
   }
 
+  /** Throws `DeviceLimitError` when `bytes` cannot be bound as one storage binding. */
+  checkBinding(op: string, what: string, bytes: number): void {
+    if (bytes > this.maxBindingBytes) {
+      throw new DeviceLimitError(
+        `${op}: ${what} needs ${bytes} bytes, over the device's maxStorageBufferBindingSize ` +
+          `of ${this.maxBindingBytes} bytes`,
+      );
+    }
+  }
+
   /**
    * Takes a storage buffer of at least `bytes` bytes from the pool, or creates
    * one. `forUpload` restricts the pool to buffers no recorded command reads.
+   * Only `bindable` buffers (kernel outputs: the default except for uploads)
+   * are held to the binding limit.
    */
-  acquire(op: string, what: string, bytes: number, forUpload = false): GpuBufferHandle {
+  acquire(
+    op: string,
+    what: string,
+    bytes: number,
+    forUpload = false,
+    bindable = !forUpload,
+  ): GpuBufferHandle {
     this.ensureAlive(op);
     const size = allocationSize(bytes);
-    this.checkSize(op, what, size);
+    this.checkSize(op, what, size, bindable);
     let handle = this.#free.get(size)?.pop();
     if (!handle && !forUpload) handle = this.#freedThisBatch.get(size)?.pop();
     if (handle) {
+      this.#pooled.delete(handle);
+      this.counters.buffersCached--;
+      this.counters.bytesCached -= size;
       this.counters.buffersReused++;
     } else {
       this.#openScope();
@@ -175,9 +266,22 @@ export class GpuRuntime {
       this.#forget(handle);
       return;
     }
-    const list = this.#freedThisBatch.get(handle.bytes) ?? [];
+    // With nothing recorded since the last submit no pending command can read
+    // the buffer, so uploads may reuse it at once.
+    const pool = this.#encoder ? this.#freedThisBatch : this.#free;
+    const list = pool.get(handle.bytes) ?? [];
     list.push(handle);
-    this.#freedThisBatch.set(handle.bytes, list);
+    if (pool === this.#free) list.sort((a, b) => a.id - b.id);
+    pool.set(handle.bytes, list);
+    this.#pooled.add(handle);
+    this.counters.buffersCached++;
+    this.counters.bytesCached += handle.bytes;
+    if (this.counters.bytesCached > this.#maxCachedBytes) {
+      // Buffers recorded commands may read cannot be destroyed before those
+      // commands are submitted: submit first (an extra submit, only past the bound).
+      if (this.#encoder) this.flush();
+      else this.#trimPool();
+    }
   }
 
   /** Copies host data into a new device buffer. */
@@ -196,40 +300,89 @@ export class GpuRuntime {
 
   /** Returns the cached pipeline for a kernel and its constants, compiling it on first use. */
   pipeline(source: KernelSource): GPUComputePipeline {
-    const entryPoint = source.entryPoint ?? "main";
-    const constants = source.constants ?? {};
-    const key = `${source.name}|${entryPoint}|${JSON.stringify(constants)}|${source.code}`;
+    const key = pipelineKey(source);
     let pipeline = this.#pipelines.get(key);
-    if (!pipeline) {
-      this.#openScope();
-      const module = this.device.createShaderModule({ code: source.code, label: source.name });
-      pipeline = this.device.createComputePipeline({
-        layout: "auto",
-        label: source.name,
-        compute: { module, entryPoint, constants: constants as Record<string, number> },
-      });
-      this.#pipelines.set(key, pipeline);
-      this.counters.pipelinesCompiled++;
+    if (pipeline) {
+      this.#touchPipeline(key, pipeline);
+      return pipeline;
     }
+    this.#openScope();
+    const module = this.device.createShaderModule({ code: source.code, label: source.name });
+    pipeline = this.device.createComputePipeline(this.#pipelineDescriptor(source, module));
+    this.#cachePipeline(key, pipeline);
     return pipeline;
+  }
+
+  #pipelineDescriptor(source: KernelSource, module: GPUShaderModule): GPUComputePipelineDescriptor {
+    const layout: GPUPipelineLayout | "auto" = source.layout
+      ? this.device.createPipelineLayout({
+        bindGroupLayouts: [
+          this.device.createBindGroupLayout({
+            label: source.name,
+            entries: source.layout.map((type, binding) => ({
+              binding,
+              visibility: SHADER_STAGE_COMPUTE,
+              buffer: { type },
+            })),
+          }),
+        ],
+      })
+      : "auto";
+    return {
+      layout,
+      label: source.name,
+      compute: {
+        module,
+        entryPoint: source.entryPoint ?? "main",
+        constants: (source.constants ?? {}) as Record<string, number>,
+      },
+    };
+  }
+
+  #touchPipeline(key: string, pipeline: GPUComputePipeline): void {
+    this.#pipelines.delete(key);
+    this.#pipelines.set(key, pipeline);
+  }
+
+  #cachePipeline(key: string, pipeline: GPUComputePipeline): void {
+    this.#pipelines.set(key, pipeline);
+    this.counters.pipelinesCompiled++;
+    // Pipelines have no destroy(): dropping the reference lets WebGPU free it
+    // once no recorded command uses it.
+    if (this.#pipelines.size > PIPELINE_CACHE_SIZE) {
+      this.#pipelines.delete(this.#pipelines.keys().next().value!);
+    }
+    this.counters.pipelinesCached = this.#pipelines.size;
   }
 
   /**
    * Compiles a kernel ahead of use and reports WGSL errors as `GpuError`
    * naming the shader file and `line:column`. The pipeline lands in the same
-   * cache `pipeline()` reads, so later dispatches compile nothing.
+   * cache `pipeline()` reads, so later dispatches compile nothing. A device
+   * lost before or during the compile gives `DeviceLostError`.
    */
   async compileChecked(source: KernelSource): Promise<GPUComputePipeline> {
-    this.ensureAlive(`compile ${source.name}`);
-    const entryPoint = source.entryPoint ?? "main";
-    const constants = source.constants ?? {};
-    const key = `${source.name}|${entryPoint}|${JSON.stringify(constants)}|${source.code}`;
+    const op = `compile ${source.name}`;
+    this.ensureAlive(op);
+    const key = pipelineKey(source);
     const cached = this.#pipelines.get(key);
     if (cached) return cached;
     // Submit recorded work first: its error scope must not swallow ours.
     this.flush();
+    // Whatever WebGPU says about a lost device (a rejection, an empty result,
+    // or never settling), the caller gets DeviceLostError.
+    const alive = <T>(promise: Promise<T>): Promise<T> =>
+      Promise.race([promise, this.#lostPromise]).then((value) => {
+        this.ensureAlive(op);
+        return value;
+      }, (cause) => {
+        if (this.#lost) {
+          throw new DeviceLostError(op, this.#lost.reason, this.#lost.message, { cause });
+        }
+        throw cause;
+      });
     const module = this.device.createShaderModule({ code: source.code, label: source.name });
-    const info = await module.getCompilationInfo();
+    const info = await alive(module.getCompilationInfo());
     const errors = info.messages.filter((m) => m.type === "error");
     if (errors.length > 0) {
       throw new GpuError(
@@ -242,15 +395,14 @@ export class GpuRuntime {
     let pipeline: GPUComputePipeline | undefined;
     let failure: unknown;
     try {
-      pipeline = await this.device.createComputePipelineAsync({
-        layout: "auto",
-        label: source.name,
-        compute: { module, entryPoint, constants: constants as Record<string, number> },
-      });
+      pipeline = await alive(
+        this.device.createComputePipelineAsync(this.#pipelineDescriptor(source, module)),
+      );
     } catch (error) {
+      if (error instanceof DeviceLostError) throw error;
       failure = error;
     }
-    const scoped = await this.device.popErrorScope();
+    const scoped = await alive(this.device.popErrorScope());
     if (failure || scoped || !pipeline) {
       const detail = scoped?.message ??
         (failure instanceof Error ? failure.message : String(failure));
@@ -258,8 +410,7 @@ export class GpuRuntime {
         cause: failure,
       });
     }
-    this.#pipelines.set(key, pipeline);
-    this.counters.pipelinesCompiled++;
+    this.#cachePipeline(key, pipeline);
     return pipeline;
   }
 
@@ -286,6 +437,7 @@ export class GpuRuntime {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     this.counters.dispatches++;
+    this.#batchOps.add(op);
     if (++this.#batchDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
   }
 
@@ -302,6 +454,7 @@ export class GpuRuntime {
     if (bytes === 0) return;
     this.#endPass();
     this.#commandEncoder().copyBufferToBuffer(from.buffer, fromOffset, to.buffer, toOffset, bytes);
+    this.#batchOps.add(op);
   }
 
   /** Submits everything recorded so far. A no-op when nothing is pending. */
@@ -316,6 +469,7 @@ export class GpuRuntime {
     }
     this.#batchDispatches = 0;
     this.#closeScope();
+    this.#batchOps.clear();
     for (const buffer of this.#retireAfterSubmit) buffer.destroy();
     this.#retireAfterSubmit = [];
     for (const [size, list] of this.#freedThisBatch) {
@@ -328,6 +482,7 @@ export class GpuRuntime {
       this.#free.set(size, free);
     }
     this.#freedThisBatch.clear();
+    this.#trimPool();
   }
 
   /**
@@ -338,15 +493,7 @@ export class GpuRuntime {
   async read(op: string, handle: GpuBufferHandle, bytes: number): Promise<ArrayBuffer> {
     this.ensureAlive(op);
     const size = allocationSize(bytes);
-    let staging = this.#staging.get(size)?.pop();
-    if (!staging) {
-      staging = this.device.createBuffer({
-        size,
-        usage: USAGE.MAP_READ | USAGE.COPY_DST,
-        label: "tessera staging",
-      });
-      this.counters.stagingBuffersCreated++;
-    }
+    const staging = this.#takeStaging(size);
     this.#endPass();
     this.#openScope();
     this.#commandEncoder().copyBufferToBuffer(handle.buffer, 0, staging, 0, size);
@@ -360,14 +507,13 @@ export class GpuRuntime {
       if (this.#lost) {
         throw new DeviceLostError(op, this.#lost.reason, this.#lost.message, { cause });
       }
+      staging.destroy();
       throw new GpuError(`${op}: reading back ${bytes} bytes failed: ${cause}`, { cause });
     }
     // getMappedRange's ArrayBuffer is detached by unmap, so copy it first.
     const copy = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
-    const list = this.#staging.get(size) ?? [];
-    list.push(staging);
-    this.#staging.set(size, list);
+    this.#returnStaging(staging);
     await this.#throwRecordedErrors(op, errors);
     return copy;
   }
@@ -375,13 +521,75 @@ export class GpuRuntime {
   /** Destroys pooled buffers and cached uniforms; live tensors are untouched. */
   releaseCached(): void {
     this.flush();
-    for (const list of this.#free.values()) for (const h of list) this.#forget(h);
+    for (const h of this.#pooled) this.#forget(h);
+    this.#pooled.clear();
     this.#free.clear();
-    for (const list of this.#staging.values()) for (const b of list) b.destroy();
+    this.counters.buffersCached = 0;
+    this.counters.bytesCached = 0;
+    for (const b of this.#staging.keys()) b.destroy();
     this.#staging.clear();
+    this.counters.stagingBuffersCached = 0;
     for (const { buffer } of this.#uniforms.values()) buffer.destroy();
     this.#uniforms.clear();
     this.#bindGroups.clear();
+  }
+
+  #takeStaging(size: number): GPUBuffer {
+    const wanted = stagingSize(size);
+    for (const [buffer, bytes] of this.#staging) {
+      if (bytes !== wanted) continue;
+      this.#staging.delete(buffer);
+      this.counters.stagingBuffersCached--;
+      this.counters.bytesCached -= bytes;
+      return buffer;
+    }
+    this.counters.stagingBuffersCreated++;
+    return this.device.createBuffer({
+      size: wanted,
+      usage: USAGE.MAP_READ | USAGE.COPY_DST,
+      label: "tessera staging",
+    });
+  }
+
+  #returnStaging(buffer: GPUBuffer): void {
+    if (this.#lost) return buffer.destroy();
+    this.#staging.set(buffer, buffer.size);
+    this.counters.stagingBuffersCached++;
+    this.counters.bytesCached += buffer.size;
+    this.#trimStaging();
+    this.#trimPool();
+  }
+
+  /** Keeps at most `STAGING_CACHE_SIZE` staging buffers and half the byte bound, oldest out first. */
+  #trimStaging(): void {
+    for (const [buffer, bytes] of this.#staging) {
+      const stagingBytes = [...this.#staging.values()].reduce((a, b) => a + b, 0);
+      if (
+        this.#staging.size <= STAGING_CACHE_SIZE && stagingBytes <= this.#maxCachedBytes / 2
+      ) break;
+      this.#staging.delete(buffer);
+      buffer.destroy();
+      this.counters.stagingBuffersCached--;
+      this.counters.bytesCached -= bytes;
+    }
+  }
+
+  /** Destroys the least recently released pooled buffers until the cache fits its bound. */
+  #trimPool(): void {
+    for (const handle of this.#pooled) {
+      if (this.counters.bytesCached <= this.#maxCachedBytes) break;
+      const list = this.#free.get(handle.bytes);
+      const at = list?.indexOf(handle) ?? -1;
+      // Buffers released in this batch may still be read by recorded commands.
+      if (at < 0) continue;
+      list!.splice(at, 1);
+      if (list!.length === 0) this.#free.delete(handle.bytes);
+      this.#pooled.delete(handle);
+      this.counters.buffersCached--;
+      this.counters.bytesCached -= handle.bytes;
+      this.counters.buffersEvicted++;
+      this.#forget(handle);
+    }
   }
 
   #forget(handle: GpuBufferHandle): void {
@@ -390,11 +598,17 @@ export class GpuRuntime {
     this.counters.bytesAllocated -= handle.bytes;
   }
 
-  async #throwRecordedErrors(op: string, errors: Promise<GPUError | null>[]): Promise<void> {
+  async #throwRecordedErrors(
+    op: string,
+    errors: { error: Promise<GPUError | null>; ops: readonly string[] }[],
+  ): Promise<void> {
     for (const pending of errors) {
-      const error = await pending.catch(() => null);
+      const error = await pending.error.catch(() => null);
       if (error) {
-        throw new GpuError(`${op}: WebGPU reported an error in recorded work: ${error.message}`);
+        const ops = pending.ops.length > 0 ? ` (ops in that batch: ${pending.ops.join(", ")})` : "";
+        throw new GpuError(
+          `${op}: WebGPU reported an error in recorded work${ops}: ${error.message}`,
+        );
       }
     }
   }
@@ -409,7 +623,11 @@ export class GpuRuntime {
   #closeScope(): void {
     if (!this.#scopeOpen) return;
     this.#scopeOpen = false;
-    this.#pendingErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
+    const ops = [...this.#batchOps];
+    this.#pendingErrors.push(
+      { error: this.device.popErrorScope(), ops },
+      { error: this.device.popErrorScope(), ops },
+    );
   }
 
   #commandEncoder(): GPUCommandEncoder {
@@ -473,13 +691,20 @@ export class GpuRuntime {
     const uniform = uniforms ? this.#uniformBuffer(uniforms) : undefined;
     // Keyed by buffer identities, so an evicted and recreated uniform buffer
     // can never be served through a stale bind group.
-    const key = `${pipelineId}|${uniform?.id ?? "-"}|${buffers.map((b) => b.id).join(",")}`;
+    const key = `${pipelineId}|${uniform?.id ?? "-"}|${
+      buffers.map((b) => `${b.id}@${b.offset ?? 0}+${b.size ?? "all"}`).join(",")
+    }`;
     let group = this.#bindGroups.get(key);
     if (group) return group;
     const entries: GPUBindGroupEntry[] = [];
     if (uniform) entries.push({ binding: 0, resource: { buffer: uniform.buffer } });
     const first = uniform ? 1 : 0;
-    buffers.forEach((b, i) => entries.push({ binding: first + i, resource: { buffer: b.buffer } }));
+    buffers.forEach((b, i) =>
+      entries.push({
+        binding: first + i,
+        resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
+      })
+    );
     this.#openScope();
     group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.counters.bindGroupsCreated++;

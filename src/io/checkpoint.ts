@@ -7,7 +7,7 @@
 
 import { cpu, type Device } from "../device.ts";
 import type { StateDict } from "../state_dict.ts";
-import { checkDType, fromHost, type Tensor } from "../tensor.ts";
+import { fromHost, type Tensor } from "../tensor.ts";
 import { type HostTensor, parseSafetensors, serializeSafetensors } from "./safetensors_format.ts";
 
 /** Host tensors to a state dict on `device`; atomic on failure. */
@@ -45,17 +45,13 @@ export async function toHost(
 ): Promise<Map<string, HostTensor>> {
   const entries = dict instanceof Map ? [...dict] : Object.entries(dict);
   const host = new Map<string, HostTensor>();
-  for (const [name, t] of entries) {
-    const data = await t.data();
-    // TODO(int32 checkpoints): written as I32 once the serializer takes Int32Array.
-    if (!(data instanceof Float32Array)) checkDType("stateDictToSafetensors", name, t, ["float32"]);
-    host.set(name, { shape: [...t.shape], data: data as Float32Array });
-  }
+  for (const [name, t] of entries) host.set(name, { shape: [...t.shape], data: await t.data() });
   return host;
 }
 
 /**
- * Serializes a state dict to safetensors bytes (F32), readable by
+ * Serializes a state dict to safetensors bytes (F32 for float32 tensors, I32
+ * for int32 ones), readable by
  * `safetensors.torch.load_file`.
  *
  * @example

@@ -55,24 +55,27 @@ export type SafetensorsDtype =
   | "U64";
 
 /**
- * A tensor on the host: a row-major shape and its float32 values.
+ * A tensor on the host: a row-major shape and its values, float32 (written as
+ * `F32`) or int32 (written as `I32`).
  *
  * @example
  * ```ts
  * import type { HostTensor } from "@tessera/core";
  * const t: HostTensor = { shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) };
+ * const ids: HostTensor = { shape: [3], data: new Int32Array([50256, 0, -1]) };
  * ```
  */
 export interface HostTensor {
   /** Dimensions, outermost first; `[]` is a scalar holding one value. */
   shape: number[];
   /** The values in row-major order; its length is the product of `shape`. */
-  data: Float32Array;
+  data: Float32Array | Int32Array;
 }
 
 /**
- * The content of a safetensors file. Tensors are widened to float32 and keep
- * the dtype they were stored with.
+ * The content of a safetensors file. Float tensors are widened to float32,
+ * `I32` tensors stay int32 (an `Int32Array`); each keeps the dtype it was
+ * stored with.
  *
  * @example
  * ```ts
@@ -84,7 +87,7 @@ export interface HostTensor {
  */
 export interface ParsedSafetensors {
   /** Tensors by name, in the order their data appears in the file. */
-  tensors: Map<string, HostTensor & { dtype: "F32" | "F16" | "BF16" }>;
+  tensors: Map<string, HostTensor & { dtype: "F32" | "F16" | "BF16" | "I32" }>;
   /** The `__metadata__` string map; empty when the file has none. */
   metadata: Map<string, string>;
 }
@@ -111,7 +114,7 @@ export interface ParseSafetensorsOptions {
 /** The reference implementation's limit; a larger header is a sign of a hostile file. */
 const MAX_HEADER_SIZE = 100_000_000;
 const METADATA_KEY = "__metadata__";
-const LOADABLE_DTYPES = ["F32", "F16", "BF16"] as const;
+const LOADABLE_DTYPES = ["F32", "F16", "BF16", "I32"] as const;
 type LoadableDtype = typeof LOADABLE_DTYPES[number];
 
 // A Map rather than an object literal, so that names such as "constructor"
@@ -215,7 +218,8 @@ function looksLikeSafetensors(bytes: Uint8Array): boolean {
 
 /**
  * Parses the bytes of a safetensors file. F32, F16 and BF16 tensors are
- * widened to float32 exactly; the data is copied, so `bytes` may be reused.
+ * widened to float32 exactly, I32 tensors come back as `Int32Array`s; the
+ * data is copied, so `bytes` may be reused.
  *
  * Throws {@link UnsupportedFormatError} for pickle and zip checkpoints,
  * {@link SafetensorsFormatError} (with the broken rule as `code`) for a
@@ -514,7 +518,14 @@ function halfToFloatBits(h: number): number {
   return (sign | ((113 - shifts) << 23) | ((mantissa & 0x3ff) << 13)) >>> 0;
 }
 
-function widen(dtype: LoadableDtype, raw: Uint8Array, count: number): Float32Array {
+function widen(dtype: LoadableDtype, raw: Uint8Array, count: number): Float32Array | Int32Array {
+  if (dtype === "I32") {
+    const ints = new Int32Array(count);
+    const intBytes = new Uint8Array(ints.buffer);
+    intBytes.set(raw);
+    if (!HOST_IS_LITTLE_ENDIAN) swapBytes(intBytes, 4);
+    return ints;
+  }
   const out = new Float32Array(count);
   if (dtype === "F32") {
     // Copying into a fresh buffer also fixes data that is not 4-byte aligned.
@@ -632,9 +643,9 @@ function compareCodePoints(a: string, b: string): number {
 }
 
 /**
- * Serializes tensors to safetensors bytes, as float32 (`F32`). The output
- * matches what the Python `safetensors` library writes for the same float32
- * tensors: tensors sorted by name, compact JSON with `__metadata__` first,
+ * Serializes tensors to safetensors bytes: a `Float32Array` as `F32`, an
+ * `Int32Array` as `I32`. The output matches what the Python `safetensors`
+ * library writes for the same float32 and int32 tensors: tensors sorted by name, compact JSON with `__metadata__` first,
  * and the header padded with spaces to a multiple of 8 bytes so that the data
  * is aligned. Metadata keys are sorted too, so the output is deterministic.
  *
@@ -694,7 +705,9 @@ export function serializeSafetensors(
       fail("ValidationOverflow", `the data reaches past ${Number.MAX_SAFE_INTEGER} bytes`);
     }
     fields.push(
-      `${JSON.stringify(name)}:{"dtype":"F32","shape":[${shape.join(",")}],` +
+      `${JSON.stringify(name)}:{"dtype":"${
+        data instanceof Int32Array ? "I32" : "F32"
+      }","shape":[${shape.join(",")}],` +
         `"data_offsets":[${offset},${end}]}`,
     );
     offset = end;
@@ -737,8 +750,8 @@ function checkName(name: unknown, what: string, fail: Fail): void {
 
 function checkHostTensor(name: string, tensor: HostTensor, fail: Fail): void {
   const label = `tensor ${JSON.stringify(name)}`;
-  if (!(tensor?.data instanceof Float32Array)) {
-    fail("InvalidTensorInfo", `${label} must hold its values in a Float32Array`);
+  if (!(tensor?.data instanceof Float32Array) && !(tensor?.data instanceof Int32Array)) {
+    fail("InvalidTensorInfo", `${label} must hold its values in a Float32Array or Int32Array`);
   }
   const { shape, data } = tensor;
   if (!Array.isArray(shape) || !shape.every(isIndex)) {

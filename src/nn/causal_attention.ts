@@ -22,7 +22,8 @@ import { matmul } from "../ops/matmul.ts";
 import { maskedFillCorner } from "../ops/mask.ts";
 import { softmax } from "../ops/softmax.ts";
 import { type Generator, globalGenerator } from "../random.ts";
-import { cpuTensor, fromHost, type Tensor } from "../tensor.ts";
+import { tidy } from "../scope.ts";
+import { cpuTensor, fromHost, storageOf, type Tensor } from "../tensor.ts";
 import { treeLeaves } from "../tree.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
 
@@ -182,7 +183,11 @@ export interface AttentionStages {
 /** Validates devices and shapes before anything is recorded, so a failure leaves no work behind. */
 function checkInputs(params: CausalAttentionParams, mask: Tensor, x: Tensor): void {
   const op = "causalAttention";
-  const leaves: Named[] = [...treeLeaves(params)];
+  const leaves: Named[] = [...treeLeaves(params)].map(([path, t]) => [`params.${path}`, t]);
+  // A disposed tensor found halfway through would leave earlier passes recorded.
+  for (const [name, t] of [...leaves, ["buffers.mask", mask], ["input", x]] as Named[]) {
+    storageOf(t, op, name);
+  }
   assertSameDevice(op, ["input", x], ...leaves);
   // PyTorch's wording for the seed's bug: the scores live where the input does.
   assertSameDevice(op, ["scores", x], ["mask", mask]);
@@ -444,7 +449,10 @@ export const causalAttention: {
     };
   },
   apply(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): Tensor {
-    return forwardOnly(module.params, module.buffers.mask, x, module.config.dropout, options);
+    // The scope frees intermediates on error paths too.
+    return tidy(() =>
+      forwardOnly(module.params, module.buffers.mask, x, module.config.dropout, options)
+    );
   },
   forward(
     params: CausalAttentionParams,
@@ -453,13 +461,13 @@ export const causalAttention: {
     config: Pick<CausalAttentionConfig, "dropout">,
     options: ApplyOptions = {},
   ): Tensor {
-    return forwardOnly(params, mask, x, config.dropout, options);
+    return tidy(() => forwardOnly(params, mask, x, config.dropout, options));
   },
   stages(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): AttentionStages {
-    return run(module.params, module.buffers.mask, x, module.config.dropout, options);
+    return tidy(() => run(module.params, module.buffers.mask, x, module.config.dropout, options));
   },
   core(q: Tensor, k: Tensor, v: Tensor, options: CoreOptions = {}): Tensor {
-    return attentionCore(q, k, v, options);
+    return tidy(() => attentionCore(q, k, v, options));
   },
   causalMask(contextLength: number): Tensor {
     if (!Number.isSafeInteger(contextLength) || contextLength < 1) {

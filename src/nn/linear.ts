@@ -8,7 +8,8 @@
 import type { Module } from "../module.ts";
 import { linear as linearOp } from "../ops/matmul.ts";
 import { type Generator, globalGenerator, linearInitValues } from "../random.ts";
-import { cpuTensor, type Tensor } from "../tensor.ts";
+import { tidy } from "../scope.ts";
+import { cpuTensor, storageOf, type Tensor } from "../tensor.ts";
 
 /**
  * Sizes of a linear layer.
@@ -110,6 +111,12 @@ export const linear: {
     };
   },
   apply(module: Linear, x: Tensor): Tensor {
-    return linearOp(x, module.params.weight, module.params.bias);
+    const { weight, bias } = module.params;
+    // Every tensor is checked before the matmul is recorded: a disposed bias
+    // found after it would leave the product allocated.
+    storageOf(x, "nn.linear", "input");
+    storageOf(weight, "nn.linear", "params.weight");
+    if (bias) storageOf(bias, "nn.linear", "params.bias");
+    return tidy(() => linearOp(x, weight, bias));
   },
 };

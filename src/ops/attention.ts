@@ -26,12 +26,20 @@ import type { Tensor } from "../tensor.ts";
  */
 export const FUSED_MAX_HEAD_SIZE = 64;
 
+/**
+ * Longest sequence the fused kernel takes: an invocation loops once per key,
+ * and llvmpipe stops shader loops after 65,535 iterations.
+ */
+const FUSED_MAX_TOKENS = 4096;
+
 /** Threads per row of the attention-weights kernel (its `WG`). */
 const WEIGHTS_WG = 64;
 
 /**
- * Whether the fused kernel can run `[batch, T, d]` attention on `device`:
- * the head fits its registers and the grid fits the device's limits.
+ * Whether the fused kernel can run `[batch, T, d]` attention on `device`
+ * (`batch` counts batch entries times heads: one workgroup column each):
+ * the head fits its registers, T is at most 4096, and the grid fits the
+ * device's limits.
  *
  * @example
  * ```ts ignore
@@ -49,7 +57,7 @@ export function fusedAttentionSupported(
   const { wg, rows } = attentionTiles(device);
   const limit = runtimeOf(device).maxWorkgroupsPerDimension;
   return headSize >= 1 && headSize <= FUSED_MAX_HEAD_SIZE && batch >= 1 && batch <= limit &&
-    Math.ceil(tokens / (wg * rows)) <= limit;
+    tokens <= FUSED_MAX_TOKENS && Math.ceil(tokens / (wg * rows)) <= limit;
 }
 
 /**
@@ -80,9 +88,13 @@ export function fusedAttention(
 
 /**
  * {@linkcode fusedAttention} reading queries, keys and values from one packed
- * projection `[batch, T, 3 * headSize]` (each row is `q | k | v`, as computed
- * by a single `linear` with the three weights stacked), so a forward pass
- * projects with one matmul instead of three.
+ * projection `[batch, T, 3 * heads * headSize]` (each row is `q | k | v`, as
+ * computed by a single `linear` with the three weights stacked), so a forward
+ * pass projects with one matmul instead of three. With `heads > 1` each of
+ * `q`, `k`, `v` holds the heads side by side (the book's
+ * `view(b, T, heads, headSize)`); head h reads its columns in place and
+ * writes columns `h * headSize ...` of the merged `[batch, T, heads *
+ * headSize]` output, so no head split or merge copies are made.
  *
  * @example
  * ```ts ignore
@@ -97,14 +109,17 @@ export function fusedAttentionPacked(
   headSize: number,
   mask: Tensor | undefined,
   scale: number,
+  heads = 1,
 ): Tensor {
+  const width = heads * headSize;
   return launchFused(
     [qkv, qkv, qkv],
     headSize,
-    3 * headSize,
-    [0, headSize, 2 * headSize],
+    3 * width,
+    [0, width, 2 * width],
     mask,
     scale,
+    heads,
   );
 }
 
@@ -115,10 +130,12 @@ function launchFused(
   offsets: readonly [number, number, number],
   mask: Tensor | undefined,
   scale: number,
+  heads = 1,
 ): Tensor {
   const device = q.device as WebGpuDevice;
   const [batch, tokens] = q.shape;
   const { wg, rows } = attentionTiles(device);
+  // Head h starts h * headSize floats into its row: aligned when headSize is.
   const aligned = [headSize, stride, ...offsets].every((n) => n % 4 === 0);
   return launch(device, {
     op: "causalAttention",
@@ -137,11 +154,15 @@ function launchFused(
       { f32: scale },
       stride,
       ...offsets,
+      heads,
+      heads * headSize,
+      0x7fc00000,
+      0,
     ),
     // Without a mask any read-only buffer fills the binding; the kernel never reads it.
     inputs: [["queries", q], ["keys", k], ["values", v], ["mask", mask ?? q]],
-    outShape: [batch, tokens, headSize],
-    workgroups: [batch, Math.ceil(tokens / (wg * rows)), 1],
+    outShape: [batch, tokens, heads * headSize],
+    workgroups: [batch * heads, Math.ceil(tokens / (wg * rows)), 1],
   });
 }
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { DeviceMismatchError, ShapeError } from "../errors.ts";
-import type { Tensor } from "../tensor.ts";
+import { ArgumentError, DeviceMismatchError, ShapeError, UseAfterDisposeError } from "../errors.ts";
+import { Tensor } from "../tensor.ts";
 
 /** A tensor with the name errors should call it. */
 export type Named = readonly [string, Tensor];
@@ -33,6 +33,8 @@ export function showShape(shape: readonly number[]): string {
 export function broadcastShapes(op: string, a: Named, b: Named): number[] {
   const sa = a[1].shape;
   const sb = b[1].shape;
+  checkRank(op, a[0], sa);
+  checkRank(op, b[0], sb);
   const rank = Math.max(sa.length, sb.length);
   const out: number[] = [];
   for (let i = 0; i < rank; i++) {
@@ -71,13 +73,159 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
   });
 }
 
-/** Resolves a possibly negative dimension index; throws naming the op. */
+/**
+ * Resolves a possibly negative dimension index; throws `ArgumentError`
+ * naming the op for anything but a whole number in `[-rank, rank)`.
+ */
 export function normalizeDim(op: string, dim: number, rank: number): number {
-  const d = dim < 0 ? dim + rank : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= rank) {
-    throw new RangeError(
-      `${op}: dimension ${dim} is out of range for a tensor of rank ${rank}`,
+  const d = typeof dim === "number" && dim < 0 ? dim + rank : dim;
+  if (typeof d !== "number" || !Number.isInteger(d) || d < 0 || d >= rank) {
+    throw new ArgumentError(
+      `${op}: dimension ${describe(dim)} is out of range for a tensor of rank ${rank}`,
     );
   }
   return d;
+}
+
+/**
+ * The most dimensions a tensor may have in an op that indexes it dimension by
+ * dimension. The WGSL kernels pack shapes and strides into 8 uniform words,
+ * and the CPU path refuses the same ranks so both devices agree.
+ */
+export const MAX_RANK = 8;
+
+/** Throws `ShapeError` when `shape` has more than {@linkcode MAX_RANK} dimensions. */
+export function checkRank(op: string, name: string, shape: readonly number[]): void {
+  if (shape.length > MAX_RANK) {
+    throw new ShapeError(
+      `${op}: ${name} has ${shape.length} dimensions ${showShape(shape)}, ` +
+        `but at most ${MAX_RANK} are supported`,
+    );
+  }
+}
+
+/** A short description of any value for error messages: `a string "x"`, `null`, `3.5`. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (value instanceof Tensor) return value.toString();
+  switch (typeof value) {
+    case "string":
+      return `a string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)}`;
+    case "number":
+    case "bigint":
+      return String(value);
+    case "boolean":
+      return `a boolean ${value}`;
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+  }
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
+  return ctor && ctor !== "Object" ? `a ${ctor}` : "a plain object";
+}
+
+/**
+ * Throws `ArgumentError` unless `value` is a `Tensor`, and
+ * `UseAfterDisposeError` (naming op, argument and shape) if it was disposed.
+ * Call it first thing in every public function that takes tensors, so a wrong
+ * argument never surfaces as an internal `TypeError`.
+ */
+export function checkTensor(op: string, name: string, value: unknown): asserts value is Tensor {
+  if (!(value instanceof Tensor)) {
+    throw new ArgumentError(`${op}: ${name} must be a Tensor, but got ${describe(value)}`);
+  }
+  if (value.isDisposed) {
+    throw new UseAfterDisposeError(
+      `${op}: ${name} was disposed; it had shape ${showShape(value.shape)} on ` +
+        value.device.name,
+    );
+  }
+}
+
+/**
+ * Returns `value` if it is a safe integer within `[min, max]`; otherwise
+ * throws `ArgumentError` naming the op, the argument and the bounds.
+ */
+export function checkInteger(
+  op: string,
+  name: string,
+  value: unknown,
+  bounds: { min?: number; max?: number } = {},
+): number {
+  const { min, max } = bounds;
+  const range = min !== undefined && max !== undefined
+    ? ` in [${min}, ${max}]`
+    : min !== undefined
+    ? ` >= ${min}`
+    : max !== undefined
+    ? ` <= ${max}`
+    : "";
+  if (
+    typeof value !== "number" || !Number.isSafeInteger(value) ||
+    (min !== undefined && value < min) || (max !== undefined && value > max)
+  ) {
+    throw new ArgumentError(
+      `${op}: ${name} must be a whole number${range}, but got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Returns `value` if it is a finite number; otherwise throws `ArgumentError`. */
+export function checkFiniteNumber(op: string, name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new ArgumentError(`${op}: ${name} must be a finite number, but got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Returns `value` if it is a number (NaN and infinities allowed); otherwise throws `ArgumentError`. */
+export function checkNumber(op: string, name: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new ArgumentError(`${op}: ${name} must be a number, but got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Returns `shape` as a plain `number[]` if it is an array of safe integers
+ * >= 0 whose product is a safe integer; otherwise throws `ArgumentError`, e.g.
+ * `zeros: shape must be an array of whole numbers >= 0, but got 3`.
+ */
+export function checkShapeArg(op: string, name: string, shape: unknown): number[] {
+  const fail = (got: string): never => {
+    throw new ArgumentError(
+      `${op}: ${name} must be an array of whole numbers >= 0, but got ${got}`,
+    );
+  };
+  if (!Array.isArray(shape)) fail(describe(shape));
+  const dims = shape as unknown[];
+  let size = 1;
+  for (let i = 0; i < dims.length; i++) {
+    const d = dims[i];
+    if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
+      fail(`${describe(d)} at index ${i} of [${dims.map((x) => String(x)).join(", ")}]`);
+    }
+    size *= d as number;
+  }
+  if (!Number.isSafeInteger(size)) {
+    throw new ArgumentError(
+      `${op}: ${name} [${dims.join(", ")}] has ${size} elements, more than any array can hold`,
+    );
+  }
+  return [...dims] as number[];
+}
+
+/**
+ * Throws `ArgumentError` unless `options` is `undefined` (use the defaults)
+ * or a plain object, e.g. `format: options must be an object, but got null`.
+ */
+export function checkOptions(op: string, options: unknown, name = "options"): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new ArgumentError(`${op}: ${name} must be an object, but got ${describe(options)}`);
+  }
 }

@@ -1,17 +1,21 @@
 /**
- * Layout ops: reshape (zero-copy), transpose, slice and stack.
+ * Layout ops. Views that keep the element order (`reshape`, `unsqueeze`,
+ * `squeeze`, and a `permute` that only moves size-1 dimensions) share the
+ * input's storage; `permute`, `transpose`, `slice`, `cat` and `stack` copy
+ * through the strided gather or buffer copies, which move 32-bit words
+ * unchanged, so every dtype (float32, int32) keeps its exact bits.
  *
  * @module
  */
 
 import {
+  catBackward,
+  permuteBackward,
   reshapeBackward,
   sliceBackward,
-  stackBackward,
-  transposeBackward,
 } from "../autograd/backward/layout.ts";
 import { record } from "../autograd/recording.ts";
-import { ShapeError } from "../errors.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
 import { runtimeOf } from "../device.ts";
 import {
   checkDType,
@@ -24,7 +28,14 @@ import {
   type Tensor,
   viewOf,
 } from "../tensor.ts";
-import { assertSameDevice, contiguousStrides, normalizeDim, showShape } from "./checks.ts";
+import {
+  assertSameDevice,
+  checkTensor,
+  contiguousStrides,
+  describe,
+  normalizeDim,
+  showShape,
+} from "./checks.ts";
 import { gather } from "./gather.ts";
 
 /**
@@ -39,6 +50,7 @@ import { gather } from "./gather.ts";
  * ```
  */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor("reshape", "x", x);
   const inferred = shape.indexOf(-1);
   let target = [...shape];
   if (inferred !== -1) {
@@ -61,6 +73,81 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 /**
+ * Inserts a dimension of size 1 at `dim` (from `-(rank + 1)` to `rank`), like
+ * `torch.unsqueeze`. Zero-copy: the result shares memory with `x`.
+ *
+ * @example
+ * ```ts
+ * import { tensor, unsqueeze } from "@tessera/core";
+ * console.log(unsqueeze(tensor([1, 2, 3]), 0).shape); // [1, 3]
+ * console.log(unsqueeze(tensor([1, 2, 3]), -1).shape); // [3, 1]
+ * ```
+ */
+export function unsqueeze(x: Tensor, dim: number): Tensor {
+  checkTensor("unsqueeze", "x", x);
+  const d = normalizeDim("unsqueeze", dim, x.shape.length + 1);
+  const shape = [...x.shape];
+  shape.splice(d, 0, 1);
+  return record("unsqueeze", [x], viewOf(x, shape, "unsqueeze"), reshapeBackward);
+}
+
+/**
+ * Removes size-1 dimensions, like `torch.squeeze`: every one of them, or
+ * only `dim` (a dimension of another size is then kept, as in torch).
+ * Zero-copy: the result shares memory with `x`.
+ *
+ * @example
+ * ```ts
+ * import { squeeze, zeros } from "@tessera/core";
+ * const x = zeros([2, 1, 3, 1]);
+ * console.log(squeeze(x).shape); // [2, 3]
+ * console.log(squeeze(x, 1).shape); // [2, 3, 1]
+ * console.log(squeeze(x, 0).shape); // [2, 1, 3, 1]
+ * ```
+ */
+export function squeeze(x: Tensor, dim?: number): Tensor {
+  checkTensor("squeeze", "x", x);
+  let shape: number[];
+  if (dim === undefined) {
+    shape = x.shape.filter((d) => d !== 1);
+  } else {
+    // A scalar takes dim 0 or -1, as in torch.
+    const d = normalizeDim("squeeze", dim, Math.max(1, x.shape.length));
+    shape = x.shape.filter((size, i) => i !== d || size !== 1);
+  }
+  return record("squeeze", [x], viewOf(x, shape, "squeeze"), reshapeBackward);
+}
+
+/**
+ * Reorders the dimensions: dimension k of the result is dimension `dims[k]`
+ * of `x`, like `torch.permute`. The result is a new contiguous tensor (a
+ * shared-storage view when only size-1 dimensions move).
+ *
+ * @example
+ * ```ts
+ * import { permute, zeros } from "@tessera/core";
+ * console.log(permute(zeros([2, 3, 4]), [2, 0, 1]).shape); // [4, 2, 3]
+ * ```
+ */
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  checkTensor("permute", "x", x);
+  const rank = x.shape.length;
+  if (!Array.isArray(dims) || dims.length !== rank) {
+    throw new ArgumentError(
+      `permute: dims must list each of the ${rank} dimensions of x (shape ` +
+        `${showShape(x.shape)}) once, but got ${describe(dims)}`,
+    );
+  }
+  const order = dims.map((d) => normalizeDim("permute", d, rank));
+  if (new Set(order).size !== rank) {
+    throw new ArgumentError(
+      `permute: dims [${dims.join(", ")}] repeats a dimension (x has shape ${showShape(x.shape)})`,
+    );
+  }
+  return permuted("permute", x, order);
+}
+
+/**
  * Swaps two dimensions (default: the last two), like `torch.transpose`. The
  * result is a new contiguous tensor.
  *
@@ -72,35 +159,57 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
  * ```
  */
 export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
+  checkTensor("transpose", "x", x);
   const rank = x.shape.length;
   const d0 = normalizeDim("transpose", dim0, rank);
   const d1 = normalizeDim("transpose", dim1, rank);
-  const shape = [...x.shape];
+  const order = x.shape.map((_, d) => d);
+  [order[d0], order[d1]] = [order[d1], order[d0]];
+  return permuted("transpose", x, order);
+}
+
+function permuted(op: string, x: Tensor, order: readonly number[]): Tensor {
+  const shape = order.map((d) => x.shape[d]);
+  const moving = order.filter((d) => x.shape[d] !== 1);
+  const inOrder = moving.every((d, i) => i === 0 || moving[i - 1] < d);
   const strides = contiguousStrides(x.shape);
-  [shape[d0], shape[d1]] = [shape[d1], shape[d0]];
-  [strides[d0], strides[d1]] = [strides[d1], strides[d0]];
-  const out = gather("transpose", x, shape, strides, 0);
-  return record("transpose", [x], out, transposeBackward(d0, d1));
+  const out = inOrder
+    ? viewOf(x, shape, op)
+    : gather(op, x, shape, order.map((d) => strides[d]), 0);
+  return record(op, [x], out, permuteBackward(order));
 }
 
 /**
  * Slices leading dimensions: `ranges[k] = [start, end)` applies to dimension
  * k, and dimensions without a range are kept whole, like `x[s0:e0, s1:e1]`.
- * Negative bounds count from the end; bounds are clamped like Python's.
+ * Bounds must be whole numbers; negative ones count from the end, and bounds
+ * past either end are clamped, as in Python.
  *
  * @example
  * ```ts
  * import { ones, slice, triu } from "@tessera/core";
  * const mask = triu(ones([6, 6]), 1);
  * console.log(slice(mask, [0, 4], [0, 4]).shape); // [4, 4]
+ * console.log(slice(mask, [-2, 99]).shape); // [2, 6]
  * ```
  */
 export function slice(x: Tensor, ...ranges: readonly [number, number][]): Tensor {
+  checkTensor("slice", "x", x);
   if (ranges.length > x.shape.length) {
     throw new ShapeError(
       `slice: ${ranges.length} ranges given for a tensor of shape ${showShape(x.shape)}`,
     );
   }
+  ranges.forEach((range, d) => {
+    const whole = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v);
+    if (!Array.isArray(range) || range.length !== 2 || !whole(range[0]) || !whole(range[1])) {
+      const got = Array.isArray(range) ? `[${range.join(", ")}]` : describe(range);
+      throw new ArgumentError(
+        `slice: the range for dimension ${d} must be two whole numbers [start, end), ` +
+          `but got ${got} (x has shape ${showShape(x.shape)})`,
+      );
+    }
+  });
   const strides = contiguousStrides(x.shape);
   const shape = [...x.shape];
   const starts = x.shape.map(() => 0);
@@ -122,8 +231,43 @@ function clamp(v: number, size: number): number {
 }
 
 /**
+ * Joins tensors along an existing dimension `dim` (default 0), like
+ * `torch.cat`. Every tensor has the same rank, dtype and device, and the same
+ * size in every other dimension; float32 and int32 both work.
+ *
+ * @example
+ * ```ts
+ * import { cat, tensor } from "@tessera/core";
+ * const a = tensor([[1, 2], [3, 4]]);
+ * const b = tensor([[5], [6]]);
+ * console.log(await cat([a, b], 1).toArray()); // [[1, 2, 5], [3, 4, 6]]
+ * ```
+ */
+export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  const parts = checkParts("cat", tensors);
+  const first = parts[0];
+  if (first.shape.length === 0) {
+    throw new ShapeError("cat: zero-dimensional tensors cannot be concatenated; use stack");
+  }
+  const d = normalizeDim("cat", dim, first.shape.length);
+  parts.forEach((t, i) => {
+    const fits = t.shape.length === first.shape.length &&
+      t.shape.every((size, k) => k === d || size === first.shape[k]);
+    if (!fits) {
+      throw new ShapeError(
+        `cat: tensors[${i}] has shape ${showShape(t.shape)}, but tensors[0] has shape ` +
+          `${showShape(first.shape)}: every dimension but ${d} must match`,
+      );
+    }
+  });
+  const sizes = parts.map((t) => t.shape[d]);
+  const out = joined("cat", parts, d, sizes, first.shape);
+  return record("cat", parts, out, catBackward(d, sizes));
+}
+
+/**
  * Stacks tensors of one shape along a new dimension `dim` (default 0), like
- * `torch.stack`.
+ * `torch.stack`; float32 and int32 both work.
  *
  * @example
  * ```ts
@@ -133,15 +277,9 @@ function clamp(v: number, size: number): number {
  * ```
  */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
-  const out = stacked(tensors, dim);
-  return record("stack", tensors, out, stackBackward(normalizeDim("stack", dim, out.ndim)));
-}
-
-function stacked(tensors: readonly Tensor[], dim: number): Tensor {
-  if (tensors.length === 0) throw new ShapeError("stack: expected a non-empty list of tensors");
-  const first = tensors[0];
-  tensors.forEach((t, i) => {
-    assertSameDevice("stack", ["tensors[0]", first], [`tensors[${i}]`, t]);
+  const parts = checkParts("stack", tensors);
+  const first = parts[0];
+  parts.forEach((t, i) => {
     if (showShape(t.shape) !== showShape(first.shape)) {
       throw new ShapeError(
         `stack: expected every tensor to have shape ${showShape(first.shape)}, but ` +
@@ -150,39 +288,93 @@ function stacked(tensors: readonly Tensor[], dim: number): Tensor {
     }
   });
   const d = normalizeDim("stack", dim, first.shape.length + 1);
-  const stackedShape = [tensors.length, ...first.shape];
-  const joined = concatenate("stack", tensors, stackedShape);
-  if (d === 0) return joined;
-  // Move the new leading dimension into place.
-  const outShape = [...first.shape];
-  outShape.splice(d, 0, tensors.length);
-  const src = contiguousStrides(stackedShape);
-  const strides = src.slice(1);
-  strides.splice(d, 0, src[0]);
-  try {
-    return gather("stack", joined, outShape, strides, 0);
-  } finally {
-    joined.dispose();
-  }
+  // Each part is read as having size 1 along the new dimension.
+  const like = [...first.shape];
+  like.splice(d, 0, 1);
+  const sizes = parts.map(() => 1);
+  const out = joined("stack", parts, d, sizes, like);
+  return record("stack", parts, out, catBackward(d, sizes));
 }
 
-// Lays equally sized tensors end to end: host copies on cpu, in-stream
-// buffer copies on webgpu (no kernel needed).
-function concatenate(op: string, parts: readonly Tensor[], shape: readonly number[]): Tensor {
-  const n = parts[0].size;
+/** Checks the tensor list of cat/stack: non-empty, tensors on one device with one dtype. */
+function checkParts(op: string, tensors: readonly Tensor[]): readonly Tensor[] {
+  if (!Array.isArray(tensors) || tensors.length === 0) {
+    throw new ArgumentError(
+      `${op}: expected a non-empty array of tensors, but got ${describe(tensors)}`,
+    );
+  }
+  tensors.forEach((t, i) => checkTensor(op, `tensors[${i}]`, t));
+  const first = tensors[0];
+  tensors.forEach((t, i) => {
+    assertSameDevice(op, ["tensors[0]", first], [`tensors[${i}]`, t]);
+    checkDType(op, `tensors[${i}]`, t, [first.dtype]);
+  });
+  return tensors;
+}
+
+/** Largest number of buffer copies a GPU join records before it transposes instead. */
+const MAX_COPIES = 64;
+
+/**
+ * Concatenates `parts` along `dim`, each read under `like` with `sizes[i]`
+ * in place of `like[dim]`: the blocks of every part are laid end to end
+ * inside each of the `outer` leading slabs.
+ */
+function joined(
+  op: string,
+  parts: readonly Tensor[],
+  dim: number,
+  sizes: readonly number[],
+  like: readonly number[],
+): Tensor {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const outShape = [...like];
+  outShape[dim] = total;
+  const outer = numel(like.slice(0, dim));
+  const inner = numel(like.slice(dim + 1));
   const device = parts[0].device;
   const dtype = parts[0].dtype;
-  parts.forEach((t, i) => checkDType(op, `tensors[${i}]`, t, [dtype]));
+  const n = numel(outShape);
   if (device.kind === "cpu") {
-    const out = new (dtype === "int32" ? Int32Array : Float32Array)(n * parts.length);
-    parts.forEach((t, i) => out.set(cpuRaw(t, op, `tensors[${i}]`), i * n));
-    return cpuTensor(out, shape);
+    const out = new (dtype === "int32" ? Int32Array : Float32Array)(n);
+    let start = 0;
+    parts.forEach((t, i) => {
+      const src = cpuRaw(t, op, `tensors[${i}]`);
+      const block = sizes[i] * inner;
+      for (let o = 0; o < outer; o++) {
+        out.set(src.subarray(o * block, (o + 1) * block), (o * total + start) * inner);
+      }
+      start += sizes[i];
+    });
+    return cpuTensor(out, outShape);
   }
   const runtime = runtimeOf(device);
   runtime.ensureAlive(op);
   const sources = parts.map((t, i) => gpuBuffer(t, op, `tensors[${i}]`, [dtype]));
-  if (n === 0) return gpuTensor(device, null, shape, dtype);
-  const out = runtime.acquire(op, `${op} output`, n * parts.length * 4);
-  sources.forEach((h, i) => runtime.copy(op, h!, out, n * 4, 0, i * n * 4));
-  return gpuTensor(device, out, shape, dtype);
+  if (n === 0) return gpuTensor(device, null, outShape, dtype);
+  if (outer > 1 && outer * parts.length > MAX_COPIES) {
+    // Many small blocks: move dim to the front, join whole buffers, move it back.
+    const front = (t: Tensor, size: number) =>
+      gather(op, t, [size, outer, inner], [inner, size * inner, 1], 0);
+    const moved = parts.map((t, i) => front(t, sizes[i]));
+    const flat = joined(op, moved, 0, sizes, [1, outer, inner]);
+    moved.forEach((t) => t.dispose());
+    const back = gather(op, flat, [outer, total, inner], [inner, outer * inner, 1], 0);
+    flat.dispose();
+    const out = viewOf(back, outShape, op);
+    back.dispose();
+    return out;
+  }
+  const out = runtime.acquire(op, `${op} output`, n * 4);
+  let start = 0;
+  sources.forEach((h, i) => {
+    const block = sizes[i] * inner;
+    if (h) {
+      for (let o = 0; o < outer; o++) {
+        runtime.copy(op, h, out, block * 4, o * block * 4, (o * total + start) * inner * 4);
+      }
+    }
+    start += sizes[i];
+  });
+  return gpuTensor(device, out, outShape, dtype);
 }

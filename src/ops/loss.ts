@@ -1,22 +1,26 @@
 /**
  * Loss functions with PyTorch's mean reduction: `mse` and `crossEntropy`.
- * Each reduces to one number on the device in a single pass, and its
- * gradient reads the loss gradient from device memory (no readback).
+ * Each reduces to one number on the device in bounded parallel passes (over
+ * chunks of elements, rows and classes), and its gradient reads the loss
+ * gradient from device memory (no readback).
  *
  * @module
  */
 
 import { ShapeError } from "../errors.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record, type Saved } from "../autograd/recording.ts";
-import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { checkDType, cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
 import { assertSameDevice, showShape } from "./checks.ts";
 import { scale } from "./elementwise.ts";
+import { reduceOver } from "./reduce.ts";
+import { rowStats } from "./softmax.ts";
 
-/** Threads of the single-workgroup loss kernels. */
+/** Threads per chunk of the mse partial-sum kernel. */
 const LOSS_WG = 256;
-/** Threads per row of the cross-entropy gradient kernel. */
-const ROW_WG = 64;
+const NAN_BITS = 0x7fc00000;
+const INF_BITS = 0x7f800000;
 
 /**
  * Mean squared error `mean((pred - target)^2)` over every element, like
@@ -50,16 +54,21 @@ export function mse(pred: Tensor, target: Tensor): Tensor {
     }
     out = cpuTensor(new Float32Array([Math.fround(acc) * invN]), []);
   } else {
-    out = launch(pred.device, {
+    // Bounded partial sums, then the bounded reduction over the partials.
+    const chunk = LOSS_WG * itemsPerInvocation(1, 16);
+    const chunks = Math.ceil(pred.size / chunk);
+    const partials = launch(pred.device, {
       op: "mse",
       shader: "mse",
       includes: ["workgroup_reduce"],
       constants: { WG: LOSS_WG },
-      uniforms: words(pred.size, { f32: invN }, 0, 0),
+      uniforms: words(pred.size, { f32: chunks === 1 ? invN : 1 }, chunk, chunks),
       inputs: [["pred", pred], ["target", target]],
-      outShape: [],
-      workgroups: 1,
+      outShape: chunks === 1 ? [] : [chunks],
+      workgroups: chunks,
     });
+    out = chunks === 1 ? partials : reduceOver("mse", partials, [0], invN, false);
+    if (out !== partials) partials.dispose();
   }
   return record("mse", [pred, target], out, mseBackward);
 }
@@ -96,8 +105,10 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
  * `torch.nn.functional.cross_entropy(logits, targets)` (reduction "mean").
  * Returns a scalar of shape `[]`.
  *
- * `targets` is a float32 tensor `[N]` of whole numbers in `[0, C)` on the
- * logits' device, so that it moves with `toDevice` like any other input.
+ * `targets` is an int32 tensor `[N]` of class indices in `[0, C)` (or a
+ * float32 one of whole numbers) on the logits' device, so that it moves with
+ * `toDevice` like any other input. NaN and infinite logits give PyTorch's
+ * results (a NaN in a row makes the loss NaN).
  * On cpu, other values throw a `RangeError`; on webgpu they cannot be
  * checked without a readback, so they are clamped into range and the loss
  * is unspecified.
@@ -111,6 +122,8 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
  */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   assertSameDevice("crossEntropy", ["logits", logits], ["targets", targets]);
+  checkDType("crossEntropy", "logits", logits, ["float32"]);
+  checkDType("crossEntropy", "targets", targets, ["float32", "int32"]);
   const [rows, cols] = logits.shape;
   if (logits.shape.length !== 2 || targets.shape.length !== 1 || targets.shape[0] !== rows) {
     throw new ShapeError(
@@ -125,24 +138,25 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   let out: Tensor;
   if (logits.device.kind === "cpu") {
     const x = cpuData(logits, "crossEntropy", "logits");
-    const t = classIndices(cpuData(targets, "crossEntropy", "targets"), cols);
+    const t = classIndices(cpuRaw(targets, "crossEntropy", "targets"), cols);
     let acc = 0;
-    for (let r = 0; r < rows; r++) {
-      const { max, total } = rowStats(x, r * cols, cols);
-      acc += max + Math.log(total) - x[r * cols + t[r]];
-    }
+    for (let r = 0; r < rows; r++) acc += rowLoss(x, r * cols, cols, t[r]);
     out = cpuTensor(new Float32Array([Math.fround(acc) * invRows]), []);
   } else {
-    out = launch(logits.device, {
+    const stats = rowStats("crossEntropy", logits.device, logits, rows, cols, 1, 1);
+    const losses = launch(logits.device, {
       op: "crossEntropy",
       shader: "cross_entropy",
-      includes: ["workgroup_reduce"],
-      constants: { WG: LOSS_WG },
-      uniforms: words(rows, cols, { f32: invRows }, 0),
-      inputs: [["logits", logits], ["targets", targets]],
-      outShape: [],
-      workgroups: 1,
+      constants: { WG: ELEMENTWISE_WG, INT_TARGETS: targets.dtype === "int32" ? 1 : 0 },
+      uniforms: words(rows, cols, NAN_BITS, INF_BITS),
+      inputs: [["logits", logits], ["targets", targets], ["row stats", stats]],
+      dtypes: ["float32", "int32"],
+      outShape: [rows],
+      workgroups: Math.ceil(rows / ELEMENTWISE_WG),
     });
+    stats.dispose();
+    out = reduceOver("crossEntropy", losses, [0], invRows, false);
+    losses.dispose();
   }
   return record("crossEntropy", [logits, targets], out, crossEntropyBackward);
 }
@@ -152,43 +166,70 @@ function crossEntropyBackward(g: Tensor, s: Saved): (Tensor | null)[] {
   const [rows, cols] = logits.shape;
   const invRows = Math.fround(1 / rows);
   if (logits.device.kind !== "cpu") {
+    const stats = rowStats("crossEntropy backward", logits.device, logits, rows, cols, 1, 1);
     const grad = launch(logits.device, {
       op: "crossEntropy backward",
       shader: "cross_entropy_backward",
-      includes: ["workgroup_reduce"],
-      constants: { WG: ROW_WG },
-      uniforms: words(rows, cols, { f32: invRows }, 0),
-      inputs: [["logits", logits], ["targets", targets], ["gradient", g]],
+      constants: { WG: ELEMENTWISE_WG, INT_TARGETS: targets.dtype === "int32" ? 1 : 0 },
+      uniforms: words(logits.size, cols, { f32: invRows }, NAN_BITS),
+      inputs: [["logits", logits], ["targets", targets], ["row stats", stats], ["gradient", g]],
+      dtypes: ["float32", "int32"],
       outShape: logits.shape,
-      workgroups: rows,
+      workgroups: Math.ceil(logits.size / ELEMENTWISE_WG),
     });
+    stats.dispose();
     return [grad, null];
   }
   const x = cpuData(logits, "crossEntropy backward", "logits");
-  const t = classIndices(cpuData(targets, "crossEntropy backward", "targets"), cols);
+  const t = classIndices(cpuRaw(targets, "crossEntropy backward", "targets"), cols);
   const factor = Math.fround(cpuData(g, "crossEntropy backward", "gradient")[0] * invRows);
   const out = new Float32Array(x.length);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
-    const { max, total } = rowStats(x, base, cols);
+    const { max, total, special } = rowStats64(x, base, cols);
     for (let j = 0; j < cols; j++) {
-      const prob = Math.fround(Math.exp(x[base + j] - max) / total);
+      const v = x[base + j];
+      const prob = special ? NaN : v === -Infinity ? 0 : Math.fround(Math.exp(v - max) / total);
       out[base + j] = factor * Math.fround(prob - (j === t[r] ? 1 : 0));
     }
   }
   return [cpuTensor(out, logits.shape), null];
 }
 
-/** The row's max and `sum(exp(x - max))`, in float64. */
-function rowStats(x: Float32Array, base: number, cols: number): { max: number; total: number } {
-  let max = -Infinity;
-  for (let j = 0; j < cols; j++) max = Math.max(max, x[base + j]);
-  let total = 0;
-  for (let j = 0; j < cols; j++) total += Math.exp(x[base + j] - max);
-  return { max, total };
+/** -logSoftmax(x_row)[target], with PyTorch's special values (see cross_entropy.wgsl). */
+function rowLoss(x: Float32Array, base: number, cols: number, target: number): number {
+  const { max, total, nan, posInf } = rowStats64(x, base, cols);
+  const v = x[base + target];
+  if (nan) return NaN;
+  if (posInf) return v === Infinity ? NaN : Infinity;
+  if (v === -Infinity) return Infinity;
+  return max + Math.log(total) - v;
 }
 
-function classIndices(values: Float32Array, cols: number): Int32Array {
+/** The row's largest finite value and `sum(exp(x - max))` over finite values, in float64. */
+function rowStats64(
+  x: Float32Array,
+  base: number,
+  cols: number,
+): { max: number; total: number; nan: boolean; posInf: boolean; special: boolean } {
+  let max = -Infinity;
+  let nan = false;
+  let posInf = false;
+  for (let j = 0; j < cols; j++) {
+    const v = x[base + j];
+    if (Number.isNaN(v)) nan = true;
+    else if (v === Infinity) posInf = true;
+    else if (v !== -Infinity) max = Math.max(max, v);
+  }
+  let total = 0;
+  for (let j = 0; j < cols; j++) {
+    const v = x[base + j];
+    if (Number.isFinite(v)) total += Math.exp(v - max);
+  }
+  return { max, total, nan, posInf, special: nan || posInf };
+}
+
+function classIndices(values: Float32Array | Int32Array, cols: number): Int32Array {
   const out = new Int32Array(values.length);
   values.forEach((v, i) => {
     if (!Number.isInteger(v) || v < 0 || v >= cols) {

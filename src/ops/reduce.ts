@@ -5,8 +5,10 @@
  * @module
  */
 
+import type { WebGpuDevice } from "../device.ts";
 import { ShapeError } from "../errors.ts";
 import { dims8, launch, words } from "../gpu/launch.ts";
+import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record } from "../autograd/recording.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
 import { broadcastStrides, contiguousStrides, normalizeDim, showShape } from "./checks.ts";
@@ -140,7 +142,7 @@ function spread(op: string, x: Tensor, like: readonly number[], shape: readonly 
   return gather(op, x, shape, broadcastStrides(like, shape), 0);
 }
 
-function reducedDims(op: string, x: Tensor, dims?: number | readonly number[]): number[] {
+export function reducedDims(op: string, x: Tensor, dims?: number | readonly number[]): number[] {
   if (dims === undefined) return x.shape.map((_, d) => d);
   const list = typeof dims === "number" ? [dims] : dims;
   const out = list.map((d) => normalizeDim(op, d, x.shape.length));
@@ -151,12 +153,17 @@ function reducedDims(op: string, x: Tensor, dims?: number | readonly number[]): 
 }
 
 /** x's shape with every reduced dimension set to 1. */
-function keptShape(x: Tensor, reduced: readonly number[]): number[] {
+export function keptShape(x: Tensor, reduced: readonly number[]): number[] {
   return x.shape.map((d, i) => reduced.includes(i) ? 1 : d);
 }
 
-/** `alpha * sum` over `reduced`; the result has `keptShape` or drops the reduced dims. */
-function reduceOver(
+/**
+ * `alpha * sum` over `reduced`, with no autograd record: the result has
+ * `keptShape` (keepDim) or drops the reduced dims. Other ops (losses,
+ * split-K matmul, softmax's gradient) reduce through it; on webgpu it is
+ * bounded by {@linkcode loopBound}, taking several passes for long sums.
+ */
+export function reduceOver(
   op: string,
   x: Tensor,
   reduced: readonly number[],
@@ -182,27 +189,90 @@ function reduceOver(
     return cpuTensor(out, outShape);
   }
   if (count === 0 || nOut === 0) {
-    // Nothing to read: an empty sum is 0, as in PyTorch.
-    return fromHost(new Float32Array(nOut), outShape, x.device, op, `${op} output`);
+    // Nothing to read: an empty sum is 0 as in PyTorch, and an empty mean
+    // (alpha = 1/0) is 0 * Infinity = NaN, also as in PyTorch.
+    const fill = new Float32Array(nOut).fill(factor * 0);
+    return fromHost(fill, outShape, x.device, op, `${op} output`);
   }
-  return launch(x.device, {
+  const rank = x.shape.length;
+  const flat = isFlat(x.shape, reduced);
+  // A flat pass costs one loop iteration per element; otherwise each element
+  // also decodes its index (rank more iterations).
+  const chunk = REDUCE_WG * itemsPerInvocation(flat ? 1 : rank + 1, 2 * rank + 16);
+  const chunks = Math.ceil(count / chunk);
+  const first = launch(x.device, {
     op,
     shader: "reduce_sum",
     includes: ["workgroup_reduce"],
     constants: { WG: REDUCE_WG },
     uniforms: words(
       nOut,
-      x.shape.length,
+      rank,
       count,
-      { f32: factor },
+      { f32: chunks === 1 ? factor : 1 },
+      chunk,
+      chunks,
+      flat ? 1 : 0,
+      0,
       ...dims8(kept),
       ...dims8(extents),
       ...dims8(strides),
     ),
     inputs: [["input", x]],
-    outShape,
-    workgroups: nOut,
+    outShape: chunks === 1 ? outShape : [nOut, chunks],
+    workgroups: nOut * chunks,
   });
+  return chunks === 1 ? first : reducePartials(op, first, nOut, chunks, factor, outShape);
+}
+
+/** Sums partials `[nOut, chunks]` (contiguous) down to `outShape`, pass after pass. */
+function reducePartials(
+  op: string,
+  partials: Tensor,
+  nOut: number,
+  chunks: number,
+  factor: number,
+  outShape: readonly number[],
+): Tensor {
+  let input = partials;
+  let count = chunks;
+  for (;;) {
+    const chunk = REDUCE_WG * itemsPerInvocation(1, 20);
+    const next = Math.ceil(count / chunk);
+    const last = next === 1;
+    const out = launch(partials.device as WebGpuDevice, {
+      op,
+      shader: "reduce_sum",
+      includes: ["workgroup_reduce"],
+      constants: { WG: REDUCE_WG },
+      uniforms: words(
+        nOut,
+        2,
+        count,
+        { f32: last ? factor : 1 },
+        chunk,
+        next,
+        1,
+        0,
+        ...dims8([]),
+        ...dims8([]),
+        ...dims8([]),
+      ),
+      inputs: [["input", input]],
+      outShape: last ? outShape : [nOut, next],
+      workgroups: nOut * next,
+    });
+    input.dispose();
+    if (last) return out;
+    input = out;
+    count = next;
+  }
+}
+
+/** True when the reduced dimensions are the trailing ones (size-1 dims aside). */
+function isFlat(shape: readonly number[], reduced: readonly number[]): boolean {
+  const firstReduced = Math.min(...reduced);
+  return shape.every((d, i) => d === 1 || reduced.includes(i) || i < firstReduced);
 }
 
 function offsetOf(i: number, extents: readonly number[], strides: readonly number[]): number {

@@ -1,93 +1,233 @@
 /**
- * Softmax over the last dimension, safe for masked scores.
+ * Softmax and logSoftmax along any dimension, safe for masked scores, with
+ * their backward rules beside them.
  *
  * @module
  */
 
-import { softmaxBackward } from "../autograd/backward/softmax.ts";
-import { record } from "../autograd/recording.ts";
-import { launch, words } from "../gpu/launch.ts";
-import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { type Backward, record, type Saved } from "../autograd/recording.ts";
+import type { WebGpuDevice } from "../device.ts";
+import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { itemsPerInvocation } from "../gpu/loop_bound.ts";
+import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
+import { normalizeDim } from "./checks.ts";
+import { mul, scale, sub } from "./elementwise.ts";
+import { reduceOver } from "./reduce.ts";
 
 /**
- * Options for {@linkcode softmax}.
+ * Options for {@linkcode softmax} and {@linkcode logSoftmax}.
  *
  * @example
  * ```ts
  * import type { SoftmaxOptions } from "@tessera/core";
- * const o: SoftmaxOptions = { scale: 1 / Math.sqrt(64) };
+ * const o: SoftmaxOptions = { scale: 1 / Math.sqrt(64), dim: -1 };
  * ```
  */
 export interface SoftmaxOptions {
   /** Multiply the input by this factor first (attention's 1/sqrt(d)); default 1. */
   scale?: number;
+  /** The dimension to normalise over (negative counts from the end); default -1. */
+  dim?: number;
 }
 
-/** Threads per row in the GPU kernel (its `WG`; a power of two). */
-const SOFTMAX_WG = 64;
+/** Threads per (row, chunk) in the stats kernel (its `WG`; a power of two). */
+const STATS_WG = 64;
+const NAN_BITS = 0x7fc00000;
+const NEG_INF_BITS = 0xff800000;
 
 /**
- * Softmax over the last dimension of `scale * x`. Entries equal to `-Infinity`
- * (masked scores) get weight exactly 0, as in PyTorch. A row whose entries
- * are all `-Infinity` gives all zeros (PyTorch gives NaN there; zeros match
- * its `scaled_dot_product_attention` and keep later ops finite).
+ * Softmax of `scale * x` along `dim` (default: the last), like
+ * `torch.softmax(scale * x, dim)`. Entries equal to `-Infinity` (masked
+ * scores) get weight exactly 0, as in PyTorch; a NaN anywhere in a row makes
+ * the whole row NaN, as in PyTorch. One deliberate difference: a row whose
+ * entries are all `-Infinity` gives all zeros (PyTorch gives NaN there;
+ * zeros match its `scaled_dot_product_attention` and keep later ops finite).
  *
  * @example
  * ```ts
  * import { softmax, tensor } from "@tessera/core";
  * console.log(await softmax(tensor([[0, 0], [1, -Infinity]])).toArray()); // [[0.5, 0.5], [1, 0]]
+ * console.log(await softmax(tensor([[0, 0], [0, 0]]), { dim: 0 }).toArray()); // [[0.5, 0.5], [0.5, 0.5]]
  * ```
  */
 export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
   const alpha = Math.fround(options.scale ?? 1);
-  return record("softmax", [x], rowSoftmax(x, alpha), softmaxBackward(alpha));
+  const dim = normalizeDim("softmax", options.dim ?? -1, Math.max(1, x.shape.length));
+  const out = normalise("softmax", x, dim, alpha, false);
+  return record("softmax", [x], out, softmaxBackward(dim, alpha));
 }
 
-function rowSoftmax(x: Tensor, alpha: number): Tensor {
-  const cols = x.shape.at(-1) ?? 1;
-  const rows = cols === 0 ? 0 : x.size / cols;
+/**
+ * Log of the softmax of `scale * x` along `dim` (default: the last), like
+ * `torch.log_softmax(scale * x, dim)`, computed stably as
+ * `scale * x - max - log(sum(exp(scale * x - max)))`. Special values as in
+ * PyTorch: `-Infinity` entries give `-Infinity`, a NaN makes the row NaN, and
+ * a row of all `-Infinity` gives NaN.
+ *
+ * @example
+ * ```ts
+ * import { logSoftmax, tensor } from "@tessera/core";
+ * console.log(await logSoftmax(tensor([0, 0])).toArray()); // [-0.6931472, -0.6931472]
+ * ```
+ */
+export function logSoftmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
+  const alpha = Math.fround(options.scale ?? 1);
+  const dim = normalizeDim("logSoftmax", options.dim ?? -1, Math.max(1, x.shape.length));
+  const out = normalise("logSoftmax", x, dim, alpha, true);
+  return record("logSoftmax", [x], out, logSoftmaxBackward(dim, alpha));
+}
+
+/** x viewed as [outer, cols, inner] around `dim`. */
+function around(x: Tensor, dim: number): { outer: number; cols: number; inner: number } {
+  const shape = x.shape.length === 0 ? [1] : x.shape;
+  const cols = shape[dim];
+  let outer = 1;
+  let inner = 1;
+  for (let d = 0; d < dim; d++) outer *= shape[d];
+  for (let d = dim + 1; d < shape.length; d++) inner *= shape[d];
+  return { outer, cols, inner };
+}
+
+function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boolean): Tensor {
+  const { outer, cols, inner } = around(x, dim);
+  const rows = outer * inner;
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, "softmax", "input");
+    const src = cpuData(x, op, "input");
     const out = new Float32Array(src.length);
-    for (let r = 0; r < rows; r++) softmaxRow(src, out, r * cols, cols, alpha);
+    for (let r = 0; r < rows; r++) {
+      const base = Math.floor(r / inner) * cols * inner + (r % inner);
+      normaliseRow(src, out, base, cols, inner, alpha, log);
+    }
     return cpuTensor(out, x.shape);
   }
-  return launch(x.device, {
-    op: "softmax",
-    shader: "softmax",
-    includes: ["workgroup_reduce"],
-    constants: { WG: SOFTMAX_WG },
-    uniforms: words(rows, cols, { f32: alpha }, 0),
-    inputs: [["input", x]],
+  if (x.size === 0) return fromHost(new Float32Array(0), x.shape, x.device, op, `${op} output`);
+  const stats = rowStats(op, x.device, x, rows, cols, inner, alpha);
+  const out = launch(x.device, {
+    op,
+    shader: "softmax_apply",
+    constants: { WG: ELEMENTWISE_WG, LOG: log ? 1 : 0 },
+    uniforms: words(x.size, cols, inner, { f32: alpha }, NAN_BITS, NEG_INF_BITS, 0, 0),
+    inputs: [["input", x], ["row stats", stats]],
     outShape: x.shape,
-    workgroups: rows,
+    workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });
+  stats.dispose();
+  return out;
 }
 
-/** One row of softmax, in float32 steps like the kernel. */
-export function softmaxRow(
+/**
+ * Per-row stats `[rows, 4]` (max, sum of exp(alpha x - max), has NaN, has
+ * +inf) of x viewed as [outer, cols, inner], in as many bounded passes as
+ * the loop budget needs. Cross-entropy reads them too.
+ */
+export function rowStats(
+  op: string,
+  device: WebGpuDevice,
+  x: Tensor,
+  rows: number,
+  cols: number,
+  inner: number,
+  alpha: number,
+): Tensor {
+  let input = x;
+  let count = cols;
+  let pairs = false;
+  for (;;) {
+    // Two loops over the chunk per invocation, plus three tree reductions.
+    const chunk = STATS_WG * itemsPerInvocation(2, 32);
+    const chunks = Math.ceil(count / chunk);
+    const out = launch(device, {
+      op,
+      shader: "softmax_stats",
+      includes: ["workgroup_reduce"],
+      constants: { WG: STATS_WG, PAIRS: pairs ? 1 : 0 },
+      uniforms: words(rows, count, pairs ? 1 : inner, { f32: pairs ? 1 : alpha }, chunk, chunks),
+      inputs: [["input", input]],
+      outShape: [rows, chunks, 4],
+      workgroups: rows * chunks,
+    });
+    if (input !== x) input.dispose();
+    if (chunks === 1) return out;
+    input = out;
+    count = chunks;
+    pairs = true;
+  }
+}
+
+/** One row of softmax (or logSoftmax), in float32 steps like the kernels. */
+function normaliseRow(
   src: Float32Array,
   out: Float32Array,
   base: number,
   cols: number,
+  stride: number,
   alpha: number,
+  log: boolean,
 ): void {
   let max = -3.4028234663852886e38;
+  let nan = false;
+  let posInf = false;
   for (let j = 0; j < cols; j++) {
-    const v = src[base + j];
-    if (v !== -Infinity) max = Math.max(max, Math.fround(alpha * v));
+    const v = src[base + j * stride];
+    if (Number.isNaN(v)) nan = true;
+    else if (v === Infinity) posInf = true;
+    else if (v !== -Infinity) max = Math.max(max, Math.fround(alpha * v));
   }
   let sum = 0;
   for (let j = 0; j < cols; j++) {
-    const v = src[base + j];
-    if (v !== -Infinity) sum += Math.fround(Math.exp(Math.fround(Math.fround(alpha * v) - max)));
+    const v = src[base + j * stride];
+    if (Number.isFinite(v)) sum += Math.fround(Math.exp(Math.fround(Math.fround(alpha * v) - max)));
   }
   const total = Math.fround(sum);
-  const inv = total > 0 ? Math.fround(1 / total) : 0;
+  const logTotal = Math.fround(Math.log(total));
   for (let j = 0; j < cols; j++) {
-    const v = src[base + j];
-    out[base + j] = v === -Infinity
-      ? 0
-      : Math.fround(Math.exp(Math.fround(Math.fround(alpha * v) - max))) * inv;
+    const v = src[base + j * stride];
+    let r: number;
+    if (nan || Number.isNaN(v)) r = NaN;
+    else if (posInf) r = v === Infinity ? NaN : log ? -Infinity : 0;
+    else if (v === -Infinity) r = log ? (total > 0 ? -Infinity : NaN) : 0;
+    else if (log) r = Math.fround(Math.fround(alpha * v) - max) - logTotal;
+    else r = Math.fround(Math.exp(Math.fround(Math.fround(alpha * v) - max))) / total;
+    out[base + j * stride] = r;
   }
+}
+
+/**
+ * dx = alpha * y * (g - sum(g * y)) along `dim`, from the saved output y.
+ * Masked entries have y = 0, so they get exactly 0. Built from elementwise
+ * kernels and the bounded reduction, so any row length works.
+ */
+function softmaxBackward(dim: number, alpha: number): Backward {
+  return (g: Tensor, s: Saved) => {
+    const y = s.output;
+    if (y.shape.length === 0) return [scale(g, 0)];
+    const gy = mul(g, y);
+    const dot = reduceOver("softmax backward", gy, [dim], 1, true);
+    gy.dispose();
+    const centred = sub(g, dot);
+    dot.dispose();
+    const prod = mul(y, centred);
+    centred.dispose();
+    const dx = scale(prod, alpha);
+    prod.dispose();
+    return [dx];
+  };
+}
+
+/** dx = alpha * (g - softmax(alpha x) * sum(g)) along `dim`. */
+function logSoftmaxBackward(dim: number, alpha: number): Backward {
+  return (g: Tensor, s: Saved) => {
+    const x = s.inputs[0];
+    if (x.shape.length === 0) return [scale(g, 0)];
+    const p = normalise("logSoftmax backward", x, dim, alpha, false);
+    const total = reduceOver("logSoftmax backward", g, [dim], 1, true);
+    const share = mul(p, total);
+    p.dispose();
+    total.dispose();
+    const diff = sub(g, share);
+    share.dispose();
+    const dx = scale(diff, alpha);
+    diff.dispose();
+    return [dx];
+  };
 }

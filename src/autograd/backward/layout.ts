@@ -1,42 +1,94 @@
 /**
- * Backward rules of the layout ops: reshape and transpose undo themselves,
- * slice pads its gradient back with zeros, stack slices its gradient apart.
+ * Backward rules of the layout ops. They use kernels only (strided gathers,
+ * the slice-padding kernel, shared-storage views) and import no op file, so
+ * `ops/layout.ts` can import them without a cycle.
  *
  * @module
  */
 
 import { dims8, ELEMENTWISE_WG, launch, words } from "../../gpu/launch.ts";
 import type { Backward, Saved } from "../recording.ts";
-import { reshape, slice, transpose } from "../../ops/layout.ts";
 import { contiguousStrides } from "../../ops/checks.ts";
-import { cpuData, cpuTensor, fromHost, numel, type Tensor } from "../../tensor.ts";
+import { gather } from "../../ops/gather.ts";
+import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../../tensor.ts";
 
-/** The backward rule of `reshape`: the gradient read under the input's shape (no copy). */
-export const reshapeBackward: Backward = (g: Tensor, s: Saved) => [reshape(g, s.inputs[0].shape)];
+/**
+ * The backward rule of every zero-copy reshape (`reshape`, `unsqueeze`,
+ * `squeeze`): the gradient read under the input's shape, sharing storage.
+ *
+ * @example
+ * ```ts
+ * import { reshapeBackward } from "./layout.ts";
+ * console.log(typeof reshapeBackward); // "function"
+ * ```
+ */
+export const reshapeBackward: Backward = (g: Tensor, s: Saved) => [
+  viewOf(g, s.inputs[0].shape, "reshape backward"),
+];
 
-/** The backward rule of `transpose(x, d0, d1)`: the same swap. */
-export function transposeBackward(d0: number, d1: number): Backward {
-  return (g: Tensor) => [transpose(g, d0, d1)];
+/**
+ * The backward rule of `permute(x, dims)`: the inverse permutation, as a
+ * strided gather of the gradient.
+ *
+ * @example
+ * ```ts
+ * import { permuteBackward } from "./layout.ts";
+ * const rule = permuteBackward([1, 2, 0]);
+ * console.log(typeof rule); // "function"
+ * ```
+ */
+export function permuteBackward(dims: readonly number[]): Backward {
+  return (g: Tensor, s: Saved) => {
+    const shape = s.inputs[0].shape;
+    // Input dimension dims[k] is gradient dimension k.
+    const gStrides = contiguousStrides(g.shape);
+    const strides = shape.map((_, d) => gStrides[dims.indexOf(d)]);
+    return [gather("permute backward", g, shape, strides, 0)];
+  };
 }
 
-/** The backward rule of a slice starting at `starts` (one entry per dimension). */
-export function sliceBackward(starts: readonly number[]): Backward {
-  return (g: Tensor, s: Saved) => [padSlice(g, s.inputs[0].shape, starts)];
-}
-
-/** The backward rule of `stack(tensors, dim)`: slice i of the gradient along `dim`. */
-export function stackBackward(dim: number): Backward {
-  return (g: Tensor, s: Saved) =>
-    s.inputs.map((input, i) => {
+/**
+ * The backward rule of `cat(tensors, dim)` (and of `stack`, whose parts are
+ * read as having size 1 along `dim`): part i of the gradient, gathered from
+ * its block along `dim`.
+ *
+ * @example
+ * ```ts
+ * import { catBackward } from "./layout.ts";
+ * console.log(typeof catBackward(0, [2, 3])); // "function"
+ * ```
+ */
+export function catBackward(dim: number, sizes: readonly number[]): Backward {
+  return (g: Tensor, s: Saved) => {
+    const gStrides = contiguousStrides(g.shape);
+    let start = 0;
+    return s.inputs.map((input, i) => {
+      const offset = start * gStrides[dim];
+      start += sizes[i];
       if (!s.needs[i]) return null;
-      const ranges: [number, number][] = g.shape.slice(0, dim + 1).map((d, k) =>
-        k === dim ? [i, i + 1] : [0, d]
-      );
-      const part = slice(g, ...ranges);
-      const out = reshape(part, input.shape);
+      // The part read in g's rank (size sizes[i] along dim), then viewed as the input.
+      const shape = [...g.shape];
+      shape[dim] = sizes[i];
+      const part = gather("cat backward", g, shape, gStrides, input.size === 0 ? 0 : offset);
+      if (part.shape.length === input.shape.length) return part;
+      const out = viewOf(part, input.shape, "cat backward");
       part.dispose();
       return out;
     });
+  };
+}
+
+/**
+ * The backward rule of a slice starting at `starts` (one entry per dimension).
+ *
+ * @example
+ * ```ts
+ * import { sliceBackward } from "./layout.ts";
+ * console.log(typeof sliceBackward([1, 0])); // "function"
+ * ```
+ */
+export function sliceBackward(starts: readonly number[]): Backward {
+  return (g: Tensor, s: Saved) => [padSlice(g, s.inputs[0].shape, starts)];
 }
 
 /** A zero tensor of `shape` holding `g` in the window that starts at `starts`. */

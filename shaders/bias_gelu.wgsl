@@ -1,0 +1,29 @@
+// Fused `out = gelu(x + bias)` for a bias over the last dimension (the GPT
+// feed-forward layer's first linear output), in one pass instead of two.
+// The sum is rounded to f32 before gelu, exactly as add then gelu would.
+// Needs `elementwise_header` and `unary_math` in front.
+
+// 1 for the tanh approximation, 0 for the erf form.
+override TANH: bool = false;
+
+struct Params {
+  n: u32,
+  features: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= p.n) {
+    return;
+  }
+  let v = x[i] + bias[i % p.features];
+  out[i] = select(gelu_f32(v), gelu_tanh_f32(v), TANH);
+}

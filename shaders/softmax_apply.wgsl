@@ -1,0 +1,55 @@
+// Elementwise second half of softmax / logSoftmax (LOG), from the row stats
+// of softmax_stats.wgsl (vec4 per row: max, sum, nan, posinf), one
+// invocation per element, no loops. PyTorch's results for special values:
+// a NaN anywhere in the row makes the row NaN; with a +inf in the row the
+// +inf entries are NaN and the others 0 (softmax) or -inf (logSoftmax); a
+// -inf entry (a masked score) is exactly 0 (softmax) or -inf (logSoftmax).
+// Deliberate difference: a softmax row with every entry -inf gives zeros
+// (PyTorch: NaN); logSoftmax gives NaN there like PyTorch. NaN and -inf come
+// from uniform bit patterns, never from literals or arithmetic on them.
+
+override WG: u32 = 256;
+override LOG: bool = false;
+
+struct Params {
+  n: u32,
+  cols: u32,
+  inner: u32,
+  alpha: f32,
+  nan_bits: u32,
+  neg_inf_bits: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) {
+    return;
+  }
+  let row = (i / (p.cols * p.inner)) * p.inner + i % p.inner;
+  let s = stats[row];
+  let v = x[i];
+  let b = bitcast<u32>(v);
+  let nan = bitcast<f32>(p.nan_bits);
+  let neg_inf = bitcast<f32>(p.neg_inf_bits);
+  var r: f32;
+  if (s.z > 0.0 || (b & 0x7fffffffu) > 0x7f800000u) {
+    r = nan;
+  } else if (s.w > 0.0) {
+    r = select(select(0.0, neg_inf, LOG), nan, b == 0x7f800000u);
+  } else if (b == 0xff800000u) {
+    r = select(0.0, select(neg_inf, nan, s.y <= 0.0), LOG);
+  } else if (LOG) {
+    r = p.alpha * v - s.x - log(s.y);
+  } else {
+    r = exp(p.alpha * v - s.x) / s.y;
+  }
+  out[i] = r;
+}

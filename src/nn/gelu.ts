@@ -1,0 +1,85 @@
+/**
+ * `nn.gelu`: the book's `GELU` module (the tanh approximation) as an
+ * `init`/`apply` pair; it has no parameters.
+ *
+ * @module
+ */
+
+import { ArgumentError } from "../errors.ts";
+import type { Module } from "../module.ts";
+import { checkTensor, describe } from "../ops/checks.ts";
+import { record } from "../autograd/recording.ts";
+import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+
+/**
+ * Which GELU formula: `"tanh"` (the book's and GPT-2's,
+ * `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`) or `"none"` (the exact
+ * erf form, PyTorch's default).
+ *
+ * @example
+ * ```ts
+ * import type { nn } from "@tessera/core";
+ * const c: nn.GeluConfig = { approximate: "tanh" };
+ * ```
+ */
+export interface GeluConfig {
+  /** Default `"tanh"`, as in the book. */
+  approximate?: "tanh" | "none";
+}
+
+/**
+ * A GELU module record (no parameters or buffers).
+ *
+ * @example
+ * ```ts
+ * import { nn } from "@tessera/core";
+ * const g: nn.Gelu = nn.gelu.init();
+ * ```
+ */
+export type Gelu = Module<Record<string, never>, Record<string, never>, Required<GeluConfig>>;
+
+/**
+ * The book's `GELU()`: `init()` makes the (empty) module, `apply(m, x)`
+ * applies the activation elementwise.
+ *
+ * @example
+ * ```ts
+ * import { nn, tensor } from "@tessera/core";
+ * const y = nn.gelu.apply(nn.gelu.init(), tensor([-1, 0, 1]));
+ * console.log(await y.toArray()); // [-0.1588..., 0, 0.8411...]
+ * ```
+ */
+export const gelu: {
+  init(config?: GeluConfig): Gelu;
+  apply(module: Gelu, x: Tensor): Tensor;
+} = {
+  init(config: GeluConfig = {}): Gelu {
+    const approximate = config.approximate ?? "tanh";
+    if (approximate !== "tanh" && approximate !== "none") {
+      throw new ArgumentError(
+        `gelu.init: config.approximate must be "tanh" or "none", but got ${describe(approximate)}`,
+      );
+    }
+    return { params: {}, buffers: {}, config: { approximate } };
+  },
+  apply(module: Gelu, x: Tensor): Tensor {
+    checkTensor("gelu.apply", "x", x);
+    return geluOp(x, { approximate: module.config.approximate });
+  },
+};
+
+// TEMPORARY (until H5's src/ops/unary.ts lands): cpu-only tanh GELU.
+function geluOp(x: Tensor, _options: { approximate: "tanh" | "none" }): Tensor {
+  const src = cpuData(x, "gelu", "x");
+  const c = Math.sqrt(2 / Math.PI);
+  const out = src.map((v) => 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v))));
+  return record("gelu", [x], cpuTensor(out, x.shape), (g) => {
+    const gd = cpuData(g, "gelu backward", "gradient");
+    const dx = src.map((v, i) => {
+      const t = Math.tanh(c * (v + 0.044715 * v * v * v));
+      const dt = (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
+      return gd[i] * (0.5 * (1 + t) + 0.5 * v * dt);
+    });
+    return [cpuTensor(dx, x.shape)];
+  });
+}

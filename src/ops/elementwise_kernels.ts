@@ -1,0 +1,96 @@
+/**
+ * The kernels behind the broadcasting elementwise ops, with no autograd:
+ * both the ops (src/ops/elementwise.ts) and their backward rules
+ * (src/autograd/backward/elementwise.ts) call these, so neither file imports
+ * the other.
+ *
+ * @module
+ */
+
+import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { cpuData, cpuTensor, numel, type Tensor } from "../tensor.ts";
+import { assertSameDevice, broadcastShapes, broadcastStrides } from "./checks.ts";
+import { UNARY_OPS } from "./unary_kernels.ts";
+
+const BINARY_OPS = {
+  add: { code: 0, fn: (x: number, y: number) => x + y },
+  sub: { code: 1, fn: (x: number, y: number) => x - y },
+  mul: { code: 2, fn: (x: number, y: number) => x * y },
+  div: { code: 3, fn: (x: number, y: number) => x / y },
+} as const;
+
+/** The broadcasting binary ops. */
+export type BinaryOp = keyof typeof BINARY_OPS;
+
+/** `a op b` with NumPy broadcasting, on a's device (float32 only). */
+export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  assertSameDevice(op, ["a", a], ["b", b]);
+  const outShape = broadcastShapes(op, ["a", a], ["b", b]);
+  const aStrides = broadcastStrides(a.shape, outShape);
+  const bStrides = broadcastStrides(b.shape, outShape);
+  const n = numel(outShape);
+  const same = a.shape.length === b.shape.length && a.size === n && b.size === n;
+  if (a.device.kind === "cpu") {
+    const x = cpuData(a, op, "a");
+    const y = cpuData(b, op, "b");
+    const out = new Float32Array(n);
+    const fn = BINARY_OPS[op].fn;
+    if (same) {
+      for (let i = 0; i < n; i++) out[i] = fn(x[i], y[i]);
+    } else {
+      const rank = outShape.length;
+      for (let i = 0; i < n; i++) {
+        let rest = i, ia = 0, ib = 0;
+        for (let d = rank - 1; d >= 0; d--) {
+          const index = rest % outShape[d];
+          rest = Math.floor(rest / outShape[d]);
+          ia += index * aStrides[d];
+          ib += index * bStrides[d];
+        }
+        out[i] = fn(x[ia], y[ib]);
+      }
+    }
+    return cpuTensor(out, outShape);
+  }
+  return launch(a.device, {
+    op,
+    shader: "binary",
+    includes: ["elementwise_header"],
+    constants: { OP: BINARY_OPS[op].code, BROADCAST: same ? 0 : 1 },
+    uniforms: words(
+      n,
+      outShape.length,
+      0,
+      0,
+      ...dims8(outShape),
+      ...dims8(aStrides),
+      ...dims8(bStrides),
+    ),
+    inputs: [["a", a], ["b", b]],
+    outShape,
+    workgroups: Math.ceil(n / ELEMENTWISE_WG),
+  });
+}
+
+/** `alpha * x + beta` in float32 on x's device (`op` names it in errors). */
+export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Tensor {
+  const a = Math.fround(alpha);
+  const b = Math.fround(beta);
+  if (x.device.kind === "cpu") {
+    const src = cpuData(x, op, "input");
+    const out = new Float32Array(src.length);
+    if (b === 0) for (let i = 0; i < src.length; i++) out[i] = a * src[i];
+    else for (let i = 0; i < src.length; i++) out[i] = Math.fround(a * src[i]) + b;
+    return cpuTensor(out, x.shape);
+  }
+  return launch(x.device, {
+    op,
+    shader: "unary",
+    includes: ["elementwise_header", "unary_math"],
+    constants: { OP: UNARY_OPS.affine },
+    uniforms: words(x.size, { f32: a }, { f32: b }, 0),
+    inputs: [["input", x]],
+    outShape: x.shape,
+    workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
+  });
+}

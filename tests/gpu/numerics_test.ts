@@ -1,0 +1,271 @@
+// No silently wrong numbers at the API edge: every case from the hostile-user
+// audit, run on cpu AND webgpu, with the same answer (or the same error) on
+// both. Expected values come from a naive reference written here, not from
+// the library's CPU path.
+
+import assert from "node:assert/strict";
+import {
+  add,
+  arange,
+  ArgumentError,
+  checkModule,
+  cpu,
+  type Device,
+  DeviceMismatchError,
+  gpuStats,
+  grad,
+  loadStateDict,
+  maskedFill,
+  nn,
+  ones,
+  ShapeError,
+  StateDictError,
+  sum,
+  type Tensor,
+  tensor,
+  toDevice,
+  tril,
+  triu,
+  UseAfterDisposeError,
+  zeros,
+} from "../../mod.ts";
+import { bits, gpu, randomData, randomTensor } from "../helpers.ts";
+
+async function devices(): Promise<Device[]> {
+  return [cpu, await gpu()];
+}
+
+/** Strides reading `shape` broadcast to `out` (0 on broadcast dimensions). */
+function readIndex(shape: readonly number[], out: readonly number[], flat: number): number {
+  let rest = flat;
+  let index = 0;
+  let stride = 1;
+  for (let d = out.length - 1; d >= 0; d--) {
+    const i = rest % out[d];
+    rest = Math.floor(rest / out[d]);
+    const k = d - (out.length - shape.length);
+    if (k >= 0) {
+      if (shape[k] !== 1) index += i * stride;
+      stride *= shape[k];
+    }
+  }
+  return index;
+}
+
+function broadcast(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    return da === 1 ? db : da;
+  });
+}
+
+/** torch.masked_fill(x, mask.bool(), value), the slow and obvious way. */
+function referenceFill(
+  x: Float32Array,
+  xShape: number[],
+  mask: Float32Array | Int32Array,
+  maskShape: number[],
+  value: number,
+): Float32Array {
+  const out = broadcast(xShape, maskShape);
+  const n = out.reduce((a, b) => a * b, 1);
+  const result = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = mask[readIndex(maskShape, out, i)];
+    result[i] = m !== 0 ? value : x[readIndex(xShape, out, i)];
+  }
+  return result;
+}
+
+/** A mask with zeros, ones, NaN, -0, negatives and huge values. */
+function awkwardMask(
+  n: number,
+  seed: number,
+  dtype: "float32" | "int32",
+): Float32Array | Int32Array {
+  const r = randomData(n, seed);
+  if (dtype === "int32") return Int32Array.from(r, (v) => v < 0 ? 0 : v < 1 ? -7 : 2 ** 30);
+  const special = [NaN, -0, 0, 1, -1e-30, Infinity];
+  return Float32Array.from(r, (v, i) => v < 0 ? 0 : special[i % special.length]);
+}
+
+Deno.test("maskedFill: a NaN in the mask means masked, on cpu and webgpu", async () => {
+  for (const device of await devices()) {
+    const x = await toDevice(tensor([[1, 2, 3], [4, 5, 6]]), device);
+    const mask = await toDevice(tensor([NaN, 0, -0]), device);
+    const out = maskedFill(x, mask, 9);
+    assert.deepEqual(await out.toArray(), [[9, 2, 3], [9, 5, 6]], device.name);
+    for (const t of [x, mask, out]) t.dispose();
+  }
+});
+
+Deno.test("maskedFill: any broadcastable mask, float32 or int32, matches the reference", async () => {
+  const cases: [number[], number[]][] = [
+    [[1], [1]],
+    [[3], [3]],
+    [[7, 17], [17]],
+    [[7, 17], [7, 1]],
+    [[2, 3, 65], [3, 1]],
+    [[2, 3, 65], [2, 1, 65]],
+    [[257], [1]],
+    [[3, 1, 17], [1, 5, 1]], // both broadcast: out [3, 5, 17]
+    [[17], [2, 3, 17]], // the mask adds leading dimensions
+    [[2, 1, 3, 1, 2, 1, 3, 2], [2, 1, 2, 1, 3, 1]], // rank 8
+    [[0, 3], [3]],
+    [[], [4]],
+  ];
+  const device = await gpu();
+  let seed = 11;
+  for (const [xShape, maskShape] of cases) {
+    for (const dtype of ["float32", "int32"] as const) {
+      const xs = randomData(xShape.reduce((a, b) => a * b, 1), seed++);
+      const ms = awkwardMask(maskShape.reduce((a, b) => a * b, 1), seed++, dtype);
+      for (const value of [-Infinity, NaN, 0.5]) {
+        const expected = referenceFill(xs, xShape, ms, maskShape, value);
+        const x = tensor(xs, xShape);
+        const mask = tensor(ms, maskShape);
+        const [gx, gm] = [await toDevice(x, device), await toDevice(mask, device)];
+        const what = `x ${xShape}, ${dtype} mask ${maskShape}, value ${value}`;
+        for (const out of [maskedFill(x, mask, value), maskedFill(gx, gm, value)]) {
+          assert.deepEqual(out.shape, broadcast(xShape, maskShape), what);
+          const got = await out.data() as Float32Array;
+          // Bitwise except NaN payloads, which the GPU may canonicalise.
+          for (let i = 0; i < got.length; i++) {
+            if (Number.isNaN(expected[i])) assert.ok(Number.isNaN(got[i]), `${what} [${i}]`);
+            else {assert.equal(
+                bits(got)[i],
+                bits(expected)[i],
+                `${what} [${i}] on ${out.device.name}`,
+              );}
+          }
+          out.dispose();
+        }
+        for (const t of [x, mask, gx, gm]) t.dispose();
+      }
+    }
+  }
+});
+
+Deno.test("maskedFill: NaN inputs stay NaN where unmasked and are replaced where masked", async () => {
+  for (const device of await devices()) {
+    const x = await toDevice(tensor([NaN, NaN, 1, Infinity]), device);
+    const mask = await toDevice(tensor([1, 0, 0, 1], undefined, { dtype: "int32" }), device);
+    const got = await maskedFill(x, mask, -1).data();
+    assert.equal(got[0], -1, device.name);
+    assert.ok(Number.isNaN(got[1]), device.name);
+    assert.deepEqual([got[2], got[3]], [1, -1], device.name);
+  }
+});
+
+Deno.test("maskedFill: gradient is zero where masked, summed over broadcast x", async () => {
+  for (const device of await devices()) {
+    const mask = await toDevice(tensor([[1], [0], [NaN]]), device); // [3, 1]
+    const x = await toDevice(randomTensor([2, 1, 4], 5), device); // out [2, 3, 4]
+    const g = grad((p: Tensor) => sum(maskedFill(p, mask, 7)))(x);
+    assert.deepEqual(g.shape, [2, 1, 4]);
+    // Only row 1 of the 3 mask rows lets the gradient through.
+    assert.deepEqual(Array.from(await g.data()), new Array(8).fill(1), device.name);
+    const same = await toDevice(randomTensor([3, 4], 6), device);
+    const g2 = grad((p: Tensor) => sum(maskedFill(p, mask, 7)))(same);
+    assert.deepEqual(await g2.toArray(), [[0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], device.name);
+  }
+});
+
+Deno.test("maskedFill: a mask that does not broadcast, or of another device, is refused", async () => {
+  const device = await gpu();
+  const x = await toDevice(ones([2, 3]), device);
+  assert.throws(() => maskedFill(x, ones([2, 3]), 0), DeviceMismatchError);
+  assert.throws(() => maskedFill(x, x, "0" as unknown as number), ArgumentError);
+  const wrong = await toDevice(ones([2]), device);
+  assert.throws(() => maskedFill(x, wrong, 0), /maskedFill: input \[2, 3\] and mask \[2\]/);
+});
+
+Deno.test("triu / tril: huge diagonals act like torch, fractional ones are refused, on both devices", async () => {
+  for (const device of await devices()) {
+    const x = await toDevice(randomTensor([2, 3, 5], 9), device);
+    const values = await x.data();
+    for (const diagonal of [2 ** 32, -(2 ** 32), 2 ** 31, -(2 ** 31), 2 ** 53 - 1, -4, 6, 5, -3]) {
+      for (const [fn, upper] of [[triu, true], [tril, false]] as const) {
+        const got = await fn(x, diagonal).data();
+        for (let i = 0; i < got.length; i++) {
+          const offset = (i % 5) - (Math.floor(i / 5) % 3);
+          const keep = upper ? offset >= diagonal : offset <= diagonal;
+          assert.equal(
+            got[i],
+            keep ? values[i] : 0,
+            `${fn.name} ${diagonal} [${i}] ${device.name}`,
+          );
+        }
+      }
+    }
+    for (const diagonal of [0.5, NaN, Infinity, -1.5]) {
+      assert.throws(() => triu(x, diagonal), ArgumentError);
+      assert.throws(() => tril(x, diagonal), /tril: diagonal must be a whole number/);
+    }
+  }
+});
+
+Deno.test("rank-9 tensors are refused the same way on both devices; rank 8 works", async () => {
+  const shape9 = [1, 2, 1, 2, 1, 2, 1, 2, 1];
+  const shape8 = [1, 2, 1, 2, 1, 2, 1, 3];
+  for (const device of await devices()) {
+    const a9 = await toDevice(ones(shape9), device);
+    assert.throws(() => add(a9, a9), ShapeError, device.name);
+    assert.throws(() => add(a9, a9), /add: a has 9 dimensions/);
+    assert.throws(() => maskedFill(a9, a9, 0), ShapeError, device.name);
+    const a8 = await toDevice(randomTensor(shape8, 3), device);
+    const b = await toDevice(randomTensor([2, 1], 4), device);
+    const got = await add(a8, b).data();
+    const av = await a8.data();
+    const bv = await b.data();
+    assert.equal(got[5], av[5] + bv[readIndex([2, 1], shape8, 5)]);
+  }
+});
+
+Deno.test("arange / zeros with NaN or infinite sizes throw, and never poison gpuStats", async () => {
+  const device = await gpu();
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    assert.throws(() => arange(bad, undefined, 1, { device }), ArgumentError);
+    assert.throws(() => arange(0, bad, 1, { device }), /arange: end must be a finite number/);
+    assert.throws(() => arange(0, 3, bad, { device }), /arange: step/);
+    assert.throws(() => zeros([bad], { device }), /zeros: shape must be/);
+  }
+  assert.throws(() => zeros([2 ** 26, 2 ** 26], { device }), /zeros: cannot allocate/);
+  const t = arange(0, 5, 1, { device });
+  t.dispose();
+  for (const [key, value] of Object.entries(gpuStats(device))) {
+    assert.ok(Number.isFinite(value), `gpuStats.${key} is ${value}`);
+  }
+});
+
+Deno.test("checkModule names the path of a disposed or misplaced parameter", async () => {
+  const device = await gpu();
+  const m = await toDevice(nn.linear.init({ inFeatures: 3, outFeatures: 2 }), device);
+  checkModule("linear.apply", m, device);
+  assert.throws(() => checkModule("linear.apply", m, cpu), DeviceMismatchError);
+  const mixed = { ...m, params: { ...m.params, bias: zeros([2]) } };
+  assert.throws(() => checkModule("linear.apply", mixed), /params\.bias/);
+  m.params.weight.dispose();
+  assert.throws(
+    () => checkModule("linear.apply", m),
+    (e: Error) =>
+      e instanceof UseAfterDisposeError &&
+      e.message.startsWith("linear.apply: params.weight was disposed"),
+  );
+});
+
+Deno.test("loadStateDict: an undefined entry is an error naming the key, for a GPU module", async () => {
+  const device = await gpu();
+  const m = await toDevice(nn.linear.init({ inFeatures: 3, outFeatures: 2 }), device);
+  const dict = new Map<string, Tensor>([
+    ["weight", zeros([2, 3])],
+    ["bias", undefined as unknown as Tensor],
+  ]);
+  await assert.rejects(
+    loadStateDict(m, dict),
+    (e: Error) => e instanceof StateDictError && /key "bias" is undefined/.test(e.message),
+  );
+  await assert.rejects(loadStateDict(m, dict, { strict: false }), StateDictError);
+});
