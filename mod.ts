@@ -58,7 +58,25 @@ export {
 export { format } from "./src/format.ts";
 export type { FormatOptions } from "./src/format_values.ts";
 export { add, div, mul, scale, sub } from "./src/ops/elementwise.ts";
+export {
+  abs,
+  clamp,
+  type ClampOptions,
+  exp,
+  gelu,
+  type GeluOptions,
+  log,
+  neg,
+  pow,
+  relu,
+  rsqrt,
+  sigmoid,
+  sqrt,
+  tanh,
+} from "./src/ops/unary.ts";
+export { where } from "./src/ops/where.ts";
 export { linear, matmul, type MatmulOptions } from "./src/ops/matmul.ts";
+export { embedding } from "./src/ops/embedding.ts";
 export {
   cat,
   permute,
@@ -72,6 +90,7 @@ export {
 export { maskedFill, tril, triu } from "./src/ops/mask.ts";
 export { logSoftmax, softmax, type SoftmaxOptions } from "./src/ops/softmax.ts";
 export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
+export { layerNorm } from "./src/ops/layer_norm.ts";
 export {
   DEFAULT_SEED,
   Generator,
@@ -138,3 +157,4 @@ export { grad, type ValueAndGrad, valueAndGrad } from "./src/autograd/grad.ts";
 export type { Optimizer } from "./src/optim/optimizer.ts";
 export { sgd, type SgdOptions, type SgdState } from "./src/optim/sgd.ts";
 export { adamw, type AdamWOptions, type AdamWState } from "./src/optim/adamw.ts";
+export { generate, type GenerateOptions, type LanguageModel } from "./src/generate.ts";

@@ -7,11 +7,13 @@
 
 import {
   compileKernel,
+  dispose,
   format,
   linear,
   manualSeed,
   randn,
   tensor,
+  tidy,
   toDevice,
   webgpu,
 } from "../mod.ts";
@@ -39,10 +41,17 @@ const gelu = await compileKernel(gpu, {
 manualSeed(0);
 const x = await toDevice(tensor(randn([4, 8]), [4, 8]), gpu);
 const w = await toDevice(tensor(randn([8, 8]), [8, 8]), gpu);
-const hidden = linear(x, w); // built-in op
-const [activated] = gelu.run([hidden], {
-  outputs: [hidden.shape],
-  workgroups: Math.ceil(hidden.size / 64),
-  uniforms: new Uint32Array([hidden.size]),
+// The scope frees `hidden` once the kernel has read it; only the result survives.
+const activated = tidy(() => {
+  const hidden = linear(x, w); // built-in op, [4, 8]
+  // run() checks the launch against the shader's bindings (1 input, 1 output,
+  // a 4-byte uniform block) before recording anything.
+  const [y] = gelu.run([hidden], {
+    outputs: [hidden.shape],
+    workgroups: Math.ceil(hidden.size / 64),
+    uniforms: new Uint32Array([hidden.size]),
+  });
+  return y;
 });
 console.log(await format(activated)); // one submit for both passes, at readback
+dispose([x, w, activated]);

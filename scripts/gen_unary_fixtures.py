@@ -38,10 +38,18 @@ def inputs(positive):
     return torch.cat([body, torch.tensor(SPECIALS)]).float()
 
 
-def case(name, fn, kwargs, positive=False):
+def case(name, fn, kwargs, positive=False, per_element=False):
     x = inputs(positive).requires_grad_(True)
-    y = fn(x)
-    g = torch.randn(y.shape)
+    g = torch.randn(x.shape)
+    if per_element:
+        # PyTorch 1.13's vectorized CPU gelu uses an erf approximation with
+        # about 1.5e-7 absolute error (relative 4e-5 where 1 + erf cancels,
+        # x < -2); on one element it takes the scalar path, std::erf, which
+        # is accurate. The fixture holds the accurate values.
+        parts = [fn(x[i:i + 1]) for i in range(x.shape[0])]
+        y = torch.cat(parts)
+    else:
+        y = fn(x)
     y.backward(g)
     return {
         "op": name,
@@ -62,9 +70,9 @@ cases = [
     case("tanh", torch.tanh, {}),
     case("sigmoid", torch.sigmoid, {}),
     case("relu", torch.relu, {}),
-    case("gelu", lambda x: F.gelu(x), {}),
-    case("gelu", lambda x: F.gelu(x, approximate="none"), {"approximate": "none"}),
-    case("gelu", lambda x: F.gelu(x, approximate="tanh"), {"approximate": "tanh"}),
+    case("gelu", lambda x: F.gelu(x), {}, per_element=True),
+    case("gelu", lambda x: F.gelu(x, approximate="none"), {"approximate": "none"}, per_element=True),
+    case("gelu", lambda x: F.gelu(x, approximate="tanh"), {"approximate": "tanh"}, per_element=True),
     case("neg", torch.neg, {}),
     case("abs", torch.abs, {}),
 ]

@@ -2,8 +2,7 @@
 // per row: max, sum of exp(x - max), has NaN, has +inf), one invocation per
 // row, no loops: loss[r] = max + log(sum) - x[r, t_r], i.e. -logSoftmax at
 // the target. The host then averages the rows with the bounded reduction.
-// PyTorch's special values: a NaN in the row gives NaN; with a +inf in the
-// row the loss is NaN where the target is +inf and +inf otherwise; a -inf
+// PyTorch's special values: a NaN or +inf in the row gives NaN; a -inf
 // target logit gives +inf. Targets are float32 or int32 (INT_TARGETS), read
 // as raw words; indices outside [0, cols) are clamped (validating them
 // would need a readback), so their loss is unspecified.
@@ -44,10 +43,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let nan = bitcast<f32>(p.nan_bits);
   let inf = bitcast<f32>(p.inf_bits);
   var loss: f32;
-  if (s.z > 0.0) {
+  if (s.z > 0.0 || s.w > 0.0) {
     loss = nan;
-  } else if (s.w > 0.0) {
-    loss = select(inf, nan, b == 0x7f800000u);
   } else if (b == 0xff800000u) {
     loss = inf;
   } else {

@@ -1,7 +1,7 @@
 // Sampling, pass 3: one workgroup per row finishes the inverse CDF inside
 // the chunk chosen by pass 2. Each invocation sums its PER weights; then one
 // invocation walks the WG partial sums and the PER weights of the invocation
-// where the running sum passes the target (bounded loops: WG + PER steps),
+// where the running sum passes the goal (bounded loops: WG + PER steps),
 // and writes the token id, or -1 for a row that cannot be sampled.
 
 struct Params {
@@ -59,7 +59,7 @@ fn main(
     ids[row] = 0xffffffffu;
     return;
   }
-  let target = bitcast<f32>(pick[row * 2u + 1u]);
+  let goal = bitcast<f32>(pick[row * 2u + 1u]);
   var running = 0.0;
   var lane = 0xffffffffu;
   var last_lane = 0u;
@@ -68,18 +68,18 @@ fn main(
     if (s > 0.0) {
       last_lane = l;
     }
-    if (lane == 0xffffffffu && running + s > target) {
+    if (lane == 0xffffffffu && running + s > goal) {
       lane = l;
     }
     if (lane == 0xffffffffu) {
       running += s;
     }
   }
-  var inner_target = target - running;
+  var inner_goal = goal - running;
   if (lane == 0xffffffffu) {
     // Rounding ran past the end: the last element with mass.
     lane = last_lane;
-    inner_target = lane_sums[last_lane];
+    inner_goal = lane_sums[last_lane];
   }
   var inner = 0.0;
   var chosen = 0xffffffffu;
@@ -89,7 +89,7 @@ fn main(
     if (w > 0.0) {
       last_j = j;
     }
-    if (chosen == 0xffffffffu && inner + w > inner_target) {
+    if (chosen == 0xffffffffu && inner + w > inner_goal) {
       chosen = j;
     }
     inner += w;

@@ -2,7 +2,7 @@
 // (at most WG * PER of them), scales its uniform draw u in [0, 1) by the
 // total, and finds the chunk where the running sum first exceeds it: the
 // inverse CDF at the chunk level. Writes (chunk, what is left of the
-// target) or chunk 0xffffffff for a row that cannot be sampled.
+// goal) or chunk 0xffffffff for a row that cannot be sampled.
 
 struct Params {
   rows: u32,
@@ -34,7 +34,7 @@ fn main(
   for (var c = 0u; c < p.chunks; c++) {
     total += sums[row * p.chunks + c];
   }
-  let target = draws[row] * total;
+  let goal = draws[row] * total;
   var running = 0.0;
   var chosen = 0xffffffffu;
   var left = 0.0;
@@ -44,14 +44,14 @@ fn main(
     if (s > 0.0) {
       last_positive = c;
     }
-    if (chosen == 0xffffffffu && running + s > target) {
+    if (chosen == 0xffffffffu && running + s > goal) {
       chosen = c;
-      left = target - running;
+      left = goal - running;
     }
     running += s;
   }
   if (chosen == 0xffffffffu) {
-    // Rounding put the target at the very end: take the last chunk with mass.
+    // Rounding put the goal at the very end: take the last chunk with mass.
     chosen = last_positive;
     left = sums[row * p.chunks + last_positive];
   }

@@ -1,9 +1,8 @@
 // Elementwise second half of softmax / logSoftmax (LOG), from the row stats
 // of softmax_stats.wgsl (vec4 per row: max, sum, nan, posinf), one
 // invocation per element, no loops. PyTorch's results for special values:
-// a NaN anywhere in the row makes the row NaN; with a +inf in the row the
-// +inf entries are NaN and the others 0 (softmax) or -inf (logSoftmax); a
-// -inf entry (a masked score) is exactly 0 (softmax) or -inf (logSoftmax).
+// a NaN or +inf anywhere in the row makes the row NaN; a -inf entry (a
+// masked score) is exactly 0 (softmax) or -inf (logSoftmax).
 // Deliberate difference: a softmax row with every entry -inf gives zeros
 // (PyTorch: NaN); logSoftmax gives NaN there like PyTorch. NaN and -inf come
 // from uniform bit patterns, never from literals or arithmetic on them.
@@ -40,10 +39,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let nan = bitcast<f32>(p.nan_bits);
   let neg_inf = bitcast<f32>(p.neg_inf_bits);
   var r: f32;
-  if (s.z > 0.0 || (b & 0x7fffffffu) > 0x7f800000u) {
+  if (s.z > 0.0 || s.w > 0.0) {
     r = nan;
-  } else if (s.w > 0.0) {
-    r = select(select(0.0, neg_inf, LOG), nan, b == 0x7f800000u);
   } else if (b == 0xff800000u) {
     r = select(0.0, select(neg_inf, nan, s.y <= 0.0), LOG);
   } else if (LOG) {

@@ -34,7 +34,62 @@ fn exp_f32(v: f32) -> f32 {
   if (v < EXP_UNDERFLOW) {
     return 0.0;
   }
-  return exp(v);
+  return exp_core(v);
+}
+
+// e^v for v in [EXP_UNDERFLOW, EXP_OVERFLOW] within about 1 ulp: e^v =
+// 2^n e^r with |r| <= ln(2)/2 (Cody-Waite), e^r by its Taylor polynomial.
+// The builtin exp's error grows with |v| (30 ulp near 80 on llvmpipe).
+fn exp_core(v: f32) -> f32 {
+  let n = round(v * LOG2_E);
+  let r = (v - n * LN2_HI) - n * LN2_LO;
+  var q = 1.0 / 40320.0;
+  q = q * r + 1.0 / 5040.0;
+  q = q * r + 1.0 / 720.0;
+  q = q * r + 1.0 / 120.0;
+  q = q * r + 1.0 / 24.0;
+  q = q * r + 1.0 / 6.0;
+  q = q * r + 0.5;
+  q = q * r + 1.0;
+  q = q * r + 1.0;
+  return q * pow2i(n);
+}
+
+// ln(2) split so that k * LN2_HI is exact for |k| < 2^11.
+const LN2_HI: f32 = 0.693145751953125;
+const LN2_LO: f32 = 1.4286068e-6;
+const LOG2_E: f32 = 1.4426950409;
+
+// x > 0 finite as m * 2^k with m in [sqrt(1/2), sqrt(2)): log then needs no
+// builtin, whose error near x = 1 is absolute (2^-21), not relative.
+struct Reduced {
+  m: f32,
+  k: f32,
+}
+
+fn reduce_log(v: f32) -> Reduced {
+  let parts = frexp(v);
+  var m = parts.fract * 2.0;
+  var k = f32(parts.exp - 1);
+  if (m > 1.4142135) {
+    m = m * 0.5;
+    k = k + 1.0;
+  }
+  return Reduced(m, k);
+}
+
+// ln(m) for m in [sqrt(1/2), sqrt(2)]: 2 atanh(s), s = (m - 1) / (m + 1),
+// |s| <= 0.172, so seven terms of the odd series reach f32 precision.
+fn log_near_one(m: f32) -> f32 {
+  let s = (m - 1.0) / (m + 1.0);
+  let s2 = s * s;
+  var r = 1.0 / 13.0;
+  r = r * s2 + 1.0 / 11.0;
+  r = r * s2 + 1.0 / 9.0;
+  r = r * s2 + 1.0 / 7.0;
+  r = r * s2 + 1.0 / 5.0;
+  r = r * s2 + 1.0 / 3.0;
+  return 2.0 * s + 2.0 * s * (s2 * r);
 }
 
 fn log_f32(v: f32) -> f32 {
@@ -47,7 +102,8 @@ fn log_f32(v: f32) -> f32 {
   if (is_inf(v)) {
     return v;
   }
-  return log(v);
+  let r = reduce_log(v);
+  return r.k * LN2_HI + (r.k * LN2_LO + log_near_one(r.m));
 }
 
 fn sqrt_f32(v: f32) -> f32 {
@@ -98,7 +154,7 @@ fn tanh_f32(v: f32) -> f32 {
     return r * v;
   }
   // tanh(9.1) already rounds to 1 in f32; clamping keeps exp finite.
-  let e = exp(2.0 * min(a, 20.0));
+  let e = exp_core(2.0 * min(a, 20.0));
   let r = 1.0 - 2.0 / (e + 1.0);
   return select(r, -r, v < 0.0);
 }
@@ -111,7 +167,7 @@ fn sigmoid_f32(v: f32) -> f32 {
   if (-v > EXP_OVERFLOW) {
     return 0.0;
   }
-  return 1.0 / (1.0 + exp(max(-v, EXP_UNDERFLOW)));
+  return 1.0 / (1.0 + exp_core(max(-v, EXP_UNDERFLOW)));
 }
 
 // erf in f32 within about 1 ulp (N. Juffa's minimax polynomials: one in x^2
@@ -133,7 +189,7 @@ fn erf_f32(v: f32) -> f32 {
     r = fma(r, t, -6.34846687e-1);
     r = fma(r, t, -1.28717512e-1);
     r = fma(r, t, -t);
-    r = 1.0 - exp(r);
+    r = 1.0 - exp_core(r);
     return select(r, -r, v < 0.0);
   }
   var r = -5.96761703e-4;
@@ -204,6 +260,14 @@ fn gelu_tanh_grad_f32(v: f32, g: f32) -> f32 {
 const POW_INTEGER: u32 = 1u;
 const POW_ODD: u32 = 2u;
 
+// 2^n for whole n in [-252, 254], as two factors built from bits (ldexp may
+// be folded into exp2 by the driver, losing the precision split above).
+fn pow2i(n: f32) -> f32 {
+  let a = i32(n) / 2;
+  let b = i32(n) - a;
+  return f32_from_bits(u32(a + 127) << 23u) * f32_from_bits(u32(b + 127) << 23u);
+}
+
 // x^e with PyTorch's special cases (x*x for 2, sqrt for 0.5, ...) and C's
 // pow rules for zeros, infinities and negative bases.
 fn pow_f32(v: f32, e: f32, flags: u32) -> f32 {
@@ -249,13 +313,20 @@ fn pow_f32(v: f32, e: f32, flags: u32) -> f32 {
   } else if (is_inf(a)) {
     m = select(inf_f32(), 0.0, e < 0.0);
   } else {
-    let l = e * log2(a);
-    if (l >= 128.0) {
+    // e * log2(a) = e * k + e * log2(m). e_hi keeps 12 significant bits,
+    // so e_hi * k (|k| <= 150) is exact and its whole part never passes
+    // through exp2, whose error grows with its argument.
+    let r = reduce_log(a);
+    let e_hi = f32_from_bits(bitcast<u32>(e) & 0xfffff000u);
+    let whole = e_hi * r.k;
+    let rest = (e - e_hi) * r.k + e * (log_near_one(r.m) * LOG2_E);
+    let n = round(whole + rest);
+    if (n > 129.0) {
       m = inf_f32();
-    } else if (l < -150.0) {
+    } else if (n < -152.0) {
       m = 0.0;
     } else {
-      m = exp2(l);
+      m = exp2((whole - n) + rest) * pow2i(n);
     }
   }
   // The sign bit, so that (-0)^3 = -0 and (-0)^-3 = -inf.

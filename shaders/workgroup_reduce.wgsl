@@ -1,5 +1,6 @@
-// Workgroup-wide tree reductions, shared by the kernels that reduce with one
-// workgroup (one row, or a whole small tensor). Compiled in front of a kernel
+// Workgroup-wide tree reductions, shared by the kernels that reduce one chunk
+// per workgroup (their per-invocation loops bounded by src/gpu/loop_bound.ts;
+// this tree itself runs log2(WG) steps). Compiled in front of a kernel
 // that declares `override WG: u32` (a power of two). Every invocation of the
 // workgroup must call these in uniform control flow; all of them get the result.
 

@@ -64,7 +64,7 @@ export function tensor(
     inferred = [data.length];
   } else if (typeof values === "number" || Array.isArray(values)) {
     inferred = inferShape(values);
-    const flat = new Float64Array(numel(inferred));
+    const flat = allocate("tensor", numel(inferred), Float64Array);
     flattenInto(values, inferred, 0, flat, 0, []);
     data = dtype === "int32" ? toInt32("tensor", flat) : Float32Array.from(flat);
   } else {
@@ -115,18 +115,19 @@ function checkOptions(op: string, options: unknown): { device: Device; dtype?: D
  */
 function allocate(op: string, n: number, Host: Float32ArrayConstructor): Float32Array;
 function allocate(op: string, n: number, Host: Int32ArrayConstructor): Int32Array;
+function allocate(op: string, n: number, Host: Float64ArrayConstructor): Float64Array;
 function allocate(op: string, n: number): Float32Array;
 function allocate(
   op: string,
   n: number,
-  Host: Float32ArrayConstructor | Int32ArrayConstructor = Float32Array,
-): Float32Array | Int32Array {
+  Host: Float32ArrayConstructor | Int32ArrayConstructor | Float64ArrayConstructor = Float32Array,
+): Float32Array | Int32Array | Float64Array {
   try {
     return new Host(n);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw new DeviceLimitError(
-      `${op}: cannot allocate ${n} elements (${n * 4} bytes) in host memory`,
+      `${op}: cannot allocate ${n} elements (${n * Host.BYTES_PER_ELEMENT} bytes) in host memory`,
       { cause: error },
     );
   }
@@ -207,7 +208,9 @@ export function arange(
     checkFiniteNumber("arange", "end", end);
   }
   checkFiniteNumber("arange", "step", step);
-  if (step === 0) throw new ArgumentError(`arange: step must be non-zero, but got 0`);
+  if (step === 0) {
+    throw new ArgumentError(`arange: step must be a finite non-zero number, but got 0`);
+  }
   const { device } = checkOptions("arange", options);
   const n = Math.max(0, Math.ceil((end - start) / step));
   if (!Number.isSafeInteger(n)) {
@@ -237,10 +240,19 @@ function toInt32(op: string, values: ArrayLike<number>): Int32Array {
   return out;
 }
 
+/** Deeper nesting than any real tensor: most likely an array that contains itself. */
+const MAX_NESTING = 64;
+
 function inferShape(values: NestedArray): number[] {
   const shape: number[] = [];
   let level: NestedArray = values;
   while (Array.isArray(level)) {
+    if (shape.length === MAX_NESTING) {
+      throw new ArgumentError(
+        `tensor: values are nested more than ${MAX_NESTING} arrays deep (an array that ` +
+          `contains itself?)`,
+      );
+    }
     shape.push(level.length);
     if (level.length === 0) break;
     level = level[0];

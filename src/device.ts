@@ -90,6 +90,13 @@ export interface WebGpuOptions {
    * {@linkcode setMaxCachedBytes}.
    */
   maxCachedBytes?: number;
+  /**
+   * Whether the buffers of GPU tensors that were garbage-collected without
+   * `dispose` return to the pool (a FinalizationRegistry backstop); default
+   * true. `false` keeps them counted in `buffersInUse` forever, so a leak
+   * shows up in `gpuStats` deterministically (test suites use it).
+   */
+  reclaimUnreachable?: boolean;
 }
 
 // Limits Tessera raises to the adapter's maximum: the defaults (128 MiB
@@ -184,6 +191,9 @@ export async function webgpu(options: WebGpuOptions = {}): Promise<WebGpuDevice>
   const device = await pick(options);
   if (options.maxCachedBytes !== undefined) {
     runtimeOf(device).setMaxCachedBytes(options.maxCachedBytes);
+  }
+  if (options.reclaimUnreachable !== undefined) {
+    runtimeOf(device).reclaimUnreachable = options.reclaimUnreachable;
   }
   return device;
 }

@@ -263,7 +263,13 @@ function makeFormatter(values: number[], opts: ResolvedOptions): Formatter {
 function intFormatter(values: number[], opts: ResolvedOptions): Formatter {
   let width = 1;
   for (const v of values) width = Math.max(width, String(v).length);
-  return { integer: true, intMode: true, sciMode: false, maxWidth: width, precision: opts.precision };
+  return {
+    integer: true,
+    intMode: true,
+    sciMode: false,
+    maxWidth: width,
+    precision: opts.precision,
+  };
 }
 
 /** Mirrors `_Formatter.format`; widths come from nonzero finite values only, so nan/inf may overflow. */

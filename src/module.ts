@@ -136,9 +136,7 @@ export function checkModuleRecord(op: string, module: unknown): asserts module i
     !("buffers" in module)
   ) {
     throw new ArgumentError(
-      `${op}: module must be a module record with params and buffers, but got ${
-        describe(module)
-      }`,
+      `${op}: module must be a module record with params and buffers, but got ${describe(module)}`,
     );
   }
 }

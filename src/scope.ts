@@ -94,12 +94,12 @@ export function tidy<T>(fn: () => T): T {
  *
  * @example
  * ```ts
- * import { keep, ones, tidy } from "@tessera/core";
- * let saved;
+ * import { keep, ones, type Tensor, tidy } from "@tessera/core";
+ * let saved: Tensor | undefined;
  * tidy(() => {
  *   saved = keep(ones([2]));
  * });
- * console.log(await saved!.toArray()); // [1, 1]
+ * console.log(await saved?.toArray()); // [1, 1]
  * ```
  */
 export function keep<T extends Disposable>(t: T): T {

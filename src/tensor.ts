@@ -170,17 +170,20 @@ function make(
 }
 
 /** Drops one tensor's reference to its storage; the last reference frees GPU memory. */
-function releaseState(state: TensorState): void {
+function releaseState(state: TensorState, reclaimed = false): void {
   state.disposed = true;
   const storage = state.storage;
   if (--storage.refs > 0) return;
-  if (storage.kind === "webgpu" && storage.handle) storage.runtime.release(storage.handle);
+  if (storage.kind !== "webgpu" || !storage.handle) return;
+  if (reclaimed) storage.runtime.reclaim(storage.handle);
+  else storage.runtime.release(storage.handle);
 }
 
 // Runs some time after an undisposed GPU tensor became unreachable: between
 // event-loop turns, after a garbage collection, never inside synchronous code.
 const finalizer = new FinalizationRegistry<TensorState>((state) => {
-  if (!state.disposed) releaseState(state);
+  if (state.disposed || state.storage.kind !== "webgpu") return;
+  if (state.storage.runtime.reclaimUnreachable) releaseState(state, true);
 });
 
 /** The storage behind a tensor; throws `UseAfterDisposeError` naming the op and tensor. */

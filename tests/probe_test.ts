@@ -154,8 +154,8 @@ const KINDS = {
 type Kind = keyof typeof KINDS;
 
 interface Probe {
-  /** Argument kinds in order. */
-  kinds: readonly Kind[];
+  /** Argument kinds in order (a kind's name, or a list of bad values of its own). */
+  kinds: readonly (Kind | readonly Bad[])[];
   /** Valid arguments; every probe replaces one of them. */
   valid: () => unknown[];
   /** The name the message must contain (defaults to the export's name). */
@@ -166,6 +166,20 @@ interface Probe {
   gpuOnly?: boolean;
 }
 
+/**
+ * Bad variants of a layer config: wrong types, then NaN, fractional and
+ * negative values in each whole-number field of the valid config.
+ */
+function configKind(valid: Record<string, unknown>, sizes: readonly string[]): Bad[] {
+  const out: Bad[] = [...WRONG_TYPES];
+  for (const field of sizes) {
+    for (const bad of [NaN, 1.5, -1]) {
+      out.push([`${field} ${bad}`, () => ({ ...valid, [field]: bad })]);
+    }
+  }
+  return out;
+}
+
 const t23 = () => tensor([[1, 2, 3], [4, 5, 6]]);
 const t22 = () => tensor([[1, 2], [3, 4]]);
 const ids = () => tensor([0, 2], undefined, { dtype: "int32" });
@@ -173,6 +187,21 @@ const linearModule = () => nn.linear.init({ inFeatures: 3, outFeatures: 2 });
 const attentionConfig = { dIn: 3, dOut: 2, contextLength: 4, dropout: 0 };
 const attention = () => nn.causalAttention.init(attentionConfig);
 const x3 = () => tensor([[[1, 2, 3], [4, 5, 6]]]);
+const x4 = () => tensor([[[1, 2, 3, 4], [4, 5, 6, 7], [0, 1, 0, 1]]]); // [1, 3, 4]
+const embeddingConfig = { numEmbeddings: 5, embeddingDim: 3 };
+const mhaConfig = { dIn: 4, dOut: 4, contextLength: 4, dropout: 0, numHeads: 2 };
+const blockConfig = { embDim: 4, contextLength: 4, nHeads: 2, dropRate: 0 };
+const gptConfig = {
+  vocabSize: 10,
+  contextLength: 4,
+  embDim: 4,
+  nHeads: 2,
+  nLayers: 1,
+  dropRate: 0,
+  qkvBias: false,
+};
+const gpt = () => nn.gptModel.init(gptConfig);
+const tokens = () => tensor([[1, 2, 3]], undefined, { dtype: "int32" });
 
 /** Things exported but not callable with arguments worth probing. */
 const EXCLUDED: Record<string, string> = {
@@ -263,6 +292,26 @@ const PROBES: Record<string, Probe> = {
   maskedFill: { kinds: ["tensor", "tensor", "number"], valid: () => [t22(), t22(), 0] },
   triu: { kinds: ["tensor", "int?"], valid: () => [t22(), 1] },
   tril: { kinds: ["tensor", "int?"], valid: () => [t22(), 1] },
+  // Unary ops.
+  exp: { kinds: ["tensor"], valid: () => [t22()] },
+  log: { kinds: ["tensor"], valid: () => [t22()] },
+  sqrt: { kinds: ["tensor"], valid: () => [t22()] },
+  rsqrt: { kinds: ["tensor"], valid: () => [t22()] },
+  tanh: { kinds: ["tensor"], valid: () => [t22()] },
+  sigmoid: { kinds: ["tensor"], valid: () => [t22()] },
+  relu: { kinds: ["tensor"], valid: () => [t22()] },
+  neg: { kinds: ["tensor"], valid: () => [t22()] },
+  abs: { kinds: ["tensor"], valid: () => [t22()] },
+  gelu: { kinds: ["tensor", "options?"], valid: () => [t22(), {}] },
+  pow: { kinds: ["tensor", "number"], valid: () => [t22(), 2] },
+  clamp: {
+    kinds: ["tensor", [...WRONG_TYPES, ["min 'a'", () => ({ min: "a" })]]],
+    valid: () => [t22(), { min: 0, max: 1 }],
+  },
+  where: {
+    kinds: ["tensor", "tensor", "tensor"],
+    valid: () => [tensor([[1], [0]], undefined, { dtype: "int32" }), t23(), t23()],
+  },
   // Reductions, softmax, losses, dropout.
   sum: { kinds: ["tensor", "dims?", "options?"], valid: () => [t23(), 1, {}] },
   mean: { kinds: ["tensor", "dims?", "options?"], valid: () => [t23(), 1, {}] },
@@ -270,6 +319,8 @@ const PROBES: Record<string, Probe> = {
   argmax: { kinds: ["tensor", "dim?", "options?"], valid: () => [t23(), 1, {}] },
   topk: { kinds: ["tensor", "size", "options?"], valid: () => [t23(), 2, {}] },
   softmax: { kinds: ["tensor", "options?"], valid: () => [t23(), {}] },
+  logSoftmax: { kinds: ["tensor", "options?"], valid: () => [t23(), {}] },
+  variance: { kinds: ["tensor", "dims?", "options?"], valid: () => [t23(), 1, {}] },
   dropout: { kinds: ["tensor", "prob", "options?"], valid: () => [t23(), 0.5, {}] },
   mse: { kinds: ["tensor", "tensor"], valid: () => [t22(), t22()] },
   crossEntropy: { kinds: ["tensor", "tensor"], valid: () => [t23(), ids()] },
@@ -303,6 +354,24 @@ const PROBES: Record<string, Probe> = {
   releaseCachedMemory: { kinds: ["device"], valid: () => [], gpuOnly: true },
   compileKernel: { kinds: ["device"], valid: () => [], gpuOnly: true },
   setMaxCachedBytes: { kinds: ["device"], valid: () => [], gpuOnly: true },
+  // GPT pieces.
+  embedding: {
+    kinds: ["tensor", "tensor"],
+    valid: () => [tensor([[1, 2], [3, 4], [5, 6]]), ids()],
+  },
+  layerNorm: {
+    kinds: ["tensor", "tensor", "tensor", "finite?"],
+    valid: () => [t23(), tensor([1, 1, 1]), tensor([0, 0, 0]), 1e-5],
+  },
+  generate: {
+    kinds: ["module", "tensor", [
+      ...WRONG_TYPES,
+      ["maxNewTokens NaN", () => ({ maxNewTokens: NaN })],
+      ["maxNewTokens 1.5", () => ({ maxNewTokens: 1.5 })],
+      ["maxNewTokens -1", () => ({ maxNewTokens: -1 })],
+    ]],
+    valid: () => [gpt(), tokens(), { maxNewTokens: 2 }],
+  },
   // Layers.
   "nn.linear.init": {
     kinds: ["linearConfig", "options?"],
@@ -333,6 +402,64 @@ const PROBES: Record<string, Probe> = {
     valid: () => [x3(), x3(), x3(), {}],
   },
   "nn.causalAttention.causalMask": { kinds: ["size"], valid: () => [4] },
+  "nn.embedding.init": {
+    kinds: [configKind(embeddingConfig, ["numEmbeddings", "embeddingDim"]), "options?"],
+    valid: () => [embeddingConfig, {}],
+  },
+  "nn.embedding.apply": {
+    kinds: ["module", "tensor"],
+    valid: () => [nn.embedding.init(embeddingConfig), ids()],
+  },
+  "nn.feedForward.init": {
+    kinds: [configKind({ embDim: 4 }, ["embDim"]), "options?"],
+    valid: () => [{ embDim: 4 }, {}],
+  },
+  "nn.feedForward.apply": {
+    kinds: ["module", "tensor"],
+    valid: () => [nn.feedForward.init({ embDim: 4 }), x4()],
+  },
+  "nn.gelu.init": {
+    kinds: [[["a string", () => "oops"], ["null", () => null], ["approximate 'nope'", () => ({
+      approximate: "nope",
+    })]]],
+    valid: () => [{}],
+  },
+  "nn.gelu.apply": { kinds: ["module", "tensor"], valid: () => [nn.gelu.init(), x4()] },
+  "nn.layerNorm.init": {
+    kinds: [configKind({ embDim: 4 }, ["embDim"]), "options?"],
+    valid: () => [{ embDim: 4 }, {}],
+  },
+  "nn.layerNorm.apply": {
+    kinds: ["module", "tensor"],
+    valid: () => [nn.layerNorm.init({ embDim: 4 }), x4()],
+  },
+  "nn.multiHeadAttention.init": {
+    kinds: [configKind(mhaConfig, ["dIn", "dOut", "contextLength", "numHeads"]), "options?"],
+    valid: () => [mhaConfig, {}],
+  },
+  "nn.multiHeadAttention.apply": {
+    kinds: ["module", "tensor", "options?"],
+    valid: () => [nn.multiHeadAttention.init(mhaConfig), x4(), {}],
+  },
+  "nn.transformerBlock.init": {
+    kinds: [configKind(blockConfig, ["embDim", "contextLength", "nHeads"]), "options?"],
+    valid: () => [blockConfig, {}],
+  },
+  "nn.transformerBlock.apply": {
+    kinds: ["module", "tensor", "options?"],
+    valid: () => [nn.transformerBlock.init(blockConfig), x4(), {}],
+  },
+  "nn.gptModel.init": {
+    kinds: [
+      configKind(gptConfig, ["vocabSize", "contextLength", "embDim", "nHeads", "nLayers"]),
+      "options?",
+    ],
+    valid: () => [gptConfig, {}],
+  },
+  "nn.gptModel.apply": {
+    kinds: ["module", "tensor", "options?"],
+    valid: () => [gpt(), tokens(), {}],
+  },
 };
 
 /** Every public callable: root exports and `nn.<layer>.<function>`. */
@@ -390,10 +517,14 @@ for (const [name, probe] of Object.entries(PROBES)) {
     }
     const failures: string[] = [];
     for (let i = 0; i < probe.kinds.length; i++) {
-      for (const [label, make] of KINDS[probe.kinds[i]] as readonly Bad[]) {
+      const kind = probe.kinds[i];
+      const bads: readonly Bad[] = typeof kind === "string" ? KINDS[kind] : kind;
+      for (const [label, make] of bads) {
         const args = probe.valid();
         args[i] = make();
-        const what = `${name} with argument ${i} (${probe.kinds[i]}) = ${label}`;
+        const what = `${name} with argument ${i} (${
+          typeof kind === "string" ? kind : "config"
+        }) = ${label}`;
         try {
           await settle(invoke(fn, probe, args));
           failures.push(`${what}: did not throw`);
@@ -413,3 +544,102 @@ for (const [name, probe] of Object.entries(PROBES)) {
     assert.deepEqual(failures, []);
   });
 }
+
+// The hostile-user audit's cases on cpu, with their exact messages (the same
+// cases run on both devices in tests/gpu/numerics_test.ts).
+
+function throwsWith(fn: () => unknown, kind: new (...a: never[]) => Error, text: string): void {
+  assert.throws(fn, (e: Error) => {
+    assert.ok(e instanceof kind, `${e.name}: ${e.message}`);
+    assert.ok(e.message.includes(text), `"${e.message}" lacks "${text}"`);
+    return true;
+  });
+}
+
+Deno.test("audit: tensor() names what is wrong and where, and takes Float64Array", async () => {
+  throwsWith(() => tensor(["a"] as never), api.ArgumentError, `values[0] must be a number`);
+  throwsWith(() => tensor(null as never), api.ArgumentError, "tensor: values must be a number");
+  throwsWith(() => tensor(undefined as never), api.ArgumentError, "but got undefined");
+  throwsWith(() => tensor([[1], [true]] as never), api.ArgumentError, "values[1][0]");
+  throwsWith(() => tensor([[1, 2], [3]]), api.ShapeError, "ragged");
+  throwsWith(() => tensor([1, 2], [3]), api.ShapeError, "holds 3 elements");
+  const t = tensor(new Float64Array([1.5, 2 ** 40, NaN]));
+  assert.equal(t.dtype, "float32");
+  const values = await t.data();
+  assert.deepEqual([values[0], values[1]], [1.5, 2 ** 40]);
+  assert.ok(Number.isNaN(values[2]));
+  assert.deepEqual(await tensor(new Float64Array([3, -4]), [2], { dtype: "int32" }).toArray(), [
+    3,
+    -4,
+  ]);
+});
+
+Deno.test("audit: shapes and sizes are checked before any allocation", () => {
+  throwsWith(
+    () => api.zeros(3 as never),
+    api.ArgumentError,
+    "zeros: shape must be an array of whole numbers >= 0, but got 3",
+  );
+  throwsWith(() => api.ones([2, NaN]), api.ArgumentError, "ones: shape must be");
+  throwsWith(() => api.full([-1], 0), api.ArgumentError, "full: shape must be");
+  throwsWith(() => api.zeros([2 ** 26, 2 ** 26]), api.DeviceLimitError, "zeros: cannot allocate");
+  throwsWith(() => api.zeros([2 ** 40]), api.DeviceLimitError, "4398046511104 bytes");
+  throwsWith(() => api.arange(NaN), api.ArgumentError, "arange: end must be a finite number");
+  throwsWith(() => api.arange(0, Infinity), api.ArgumentError, "arange: end must be a finite");
+  throwsWith(() => api.arange(-Infinity, 0), api.ArgumentError, "arange: start must be");
+  throwsWith(
+    () => api.arange(0, 1, 0),
+    api.ArgumentError,
+    "arange: step must be a finite non-zero",
+  );
+  throwsWith(() => api.arange(0, 1e300, 1e-300), api.ArgumentError, "more than any array");
+});
+
+Deno.test("audit: loadStateDict refuses an undefined entry in strict and lax mode", async () => {
+  const m = nn.linear.init({ inFeatures: 3, outFeatures: 2 });
+  const dict = new Map<string, api.Tensor>([
+    ["weight", api.zeros([2, 3])],
+    ["bias", undefined as unknown as api.Tensor],
+  ]);
+  for (const strict of [true, false]) {
+    await assert.rejects(api.loadStateDict(m, dict, { strict }), (e: Error) => {
+      assert.ok(e instanceof api.StateDictError);
+      assert.match(e.message, /loadStateDict: .*value of key "bias" is undefined, not a Tensor/s);
+      return true;
+    });
+  }
+});
+
+Deno.test("audit: maskedFill and triu / tril on cpu", async () => {
+  const x = tensor([[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(await api.maskedFill(x, tensor([NaN, 0, -0]), 9).toArray(), [[9, 2, 3], [
+    9,
+    5,
+    6,
+  ]]);
+  const rows = tensor([[0], [7]], undefined, { dtype: "int32" });
+  const filled = await api.maskedFill(x, rows, NaN).data();
+  assert.deepEqual(Array.from(filled.slice(0, 3)), [1, 2, 3]);
+  assert.ok(filled.slice(3).every(Number.isNaN));
+  throwsWith(() => api.triu(x, 0.5), api.ArgumentError, "triu: diagonal must be a whole number");
+  assert.deepEqual(await api.triu(x, -(2 ** 32)).toArray(), [[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(await api.tril(x, 2 ** 32).toArray(), [[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(await api.triu(x, 2 ** 32).toArray(), [[0, 0, 0], [0, 0, 0]]);
+});
+
+Deno.test("audit: rank-9 broadcasting is refused on cpu as on webgpu", () => {
+  const a = api.ones([1, 1, 1, 1, 1, 1, 1, 1, 2]);
+  throwsWith(() => api.add(a, a), api.ShapeError, "add: a has 9 dimensions");
+  throwsWith(() => api.maskedFill(a, a, 0), api.ShapeError, "at most 8");
+});
+
+Deno.test("audit: checkModule names the path of a disposed parameter", () => {
+  const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 4, dropout: 0 });
+  api.checkModule("causalAttention.apply", m, api.cpu);
+  m.params.W_query.weight.dispose();
+  throwsWith(
+    () => api.checkModule("causalAttention.apply", m),
+    api.UseAfterDisposeError,
+    "causalAttention.apply: params.W_query.weight was disposed",
+  );
+});

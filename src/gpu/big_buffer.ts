@@ -47,7 +47,11 @@ export function overBinding(runtime: GpuRuntime, bytes: number): boolean {
 }
 
 /** A view binding `[offset, offset + size)` of `handle`. */
-export function bufferRange(handle: GpuBufferHandle, offset: number, size: number): GpuBufferHandle {
+export function bufferRange(
+  handle: GpuBufferHandle,
+  offset: number,
+  size: number,
+): GpuBufferHandle {
   return { id: handle.id, buffer: handle.buffer, bytes: size, offset, size };
 }
 

@@ -11,7 +11,7 @@
  *   buffersReused: 0, uniformBuffersCreated: 0, bindGroupsCreated: 0, buffersInUse: 0,
  *   bytesInUse: 0, peakBytesInUse: 0, buffersAllocated: 0, bytesAllocated: 0,
  *   stagingBuffersCreated: 0, buffersCached: 0, bytesCached: 0, stagingBuffersCached: 0,
- *   buffersEvicted: 0, pipelinesCached: 0,
+ *   buffersEvicted: 0, pipelinesCached: 0, buffersReclaimed: 0,
  * };
  * console.log(c.submits);
  * ```
@@ -59,6 +59,12 @@ export interface GpuCounters {
   buffersEvicted: number;
   /** Compiled pipelines in the cache (at most 256, least recently used evicted). */
   pipelinesCached: number;
+  /**
+   * Storage buffers the FinalizationRegistry backstop returned to the pool:
+   * their tensors were garbage-collected without `dispose`. Nonzero means
+   * some code leaks and relies on garbage collection.
+   */
+  buffersReclaimed: number;
 }
 
 /** Returns a counters record with every field at zero. */
@@ -83,5 +89,6 @@ export function zeroCounters(): GpuCounters {
     stagingBuffersCached: 0,
     buffersEvicted: 0,
     pipelinesCached: 0,
+    buffersReclaimed: 0,
   };
 }

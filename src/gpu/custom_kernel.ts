@@ -47,7 +47,10 @@ export interface KernelSpec {
  * ```
  */
 export interface KernelLaunch {
-  /** Shapes of the float32 outputs, bound after the inputs (one per `read_write` binding). */
+  /**
+   * Shapes of the float32 outputs, bound after the inputs (one per
+   * `read_write` binding). Outputs start as zeros.
+   */
   outputs: readonly (readonly number[])[];
   /**
    * Workgroup count `x`, or an explicit `[x, y, z]` grid. Each dimension must
@@ -167,7 +170,12 @@ export async function compileKernel(device: WebGpuDevice, spec: KernelSpec): Pro
       const outputs: GpuBufferHandle[] = [];
       try {
         for (const [i, shape] of launch.outputs.entries()) {
-          outputs.push(runtime.acquire(op, `${op} outputs[${i}]`, numel(shape) * 4));
+          const created = runtime.counters.buffersCreated;
+          const h = runtime.acquire(op, `${op} outputs[${i}]`, numel(shape) * 4);
+          outputs.push(h);
+          // Outputs start as zeros, as new buffers do: elements a kernel
+          // leaves unwritten never show another tensor's old values.
+          if (runtime.counters.buffersCreated === created) runtime.clear(op, h);
         }
         runtime.dispatch(op, runtime.pipeline(source), [...handles, ...outputs], uniforms, grid);
       } catch (error) {
@@ -289,7 +297,7 @@ function checkInputs(
   });
 }
 
-/** Checks outputs, uniforms and the grid; returns the grid to dispatch as given. */
+/** Checks outputs, uniforms and the grid; returns the grid to dispatch as given (never folded). */
 function checkLaunch(
   op: string,
   device: WebGpuDevice,
@@ -355,10 +363,10 @@ function checkLaunch(
   const limit = device.gpu.limits.maxComputeWorkgroupsPerDimension;
   const w = launch.workgroups;
   const grid: number[] = typeof w === "number" ? [w, 1, 1] : Array.isArray(w) ? [...w] : [];
-  if (grid.length !== 3 || !grid.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+  if (grid.length !== 3 || !grid.every((n) => Number.isSafeInteger(n) && n >= 1)) {
     throw new ArgumentError(
-      `${op}: workgroups must be a whole number >= 0 or [x, y, z] of them, but got ` +
-        `${JSON.stringify(w)}`,
+      `${op}: workgroups must be a whole number >= 1 or [x, y, z] of them (an empty grid ` +
+        `would leave the outputs unwritten), but got ${JSON.stringify(w)}`,
     );
   }
   grid.forEach((n, axis) => {

@@ -258,6 +258,18 @@ export class GpuRuntime {
     this.counters.peakBytesInUse = this.counters.bytesInUse;
   }
 
+  /**
+   * Whether buffers of tensors garbage-collected without `dispose` return to
+   * the pool (the FinalizationRegistry backstop); default true.
+   */
+  reclaimUnreachable = true;
+
+  /** The backstop's release: like `release`, and counted in `buffersReclaimed`. */
+  reclaim(handle: GpuBufferHandle): void {
+    this.counters.buffersReclaimed++;
+    this.release(handle);
+  }
+
   /** Returns a buffer to the pool. Its contents stay valid for already recorded commands. */
   release(handle: GpuBufferHandle): void {
     this.counters.buffersInUse--;
@@ -454,6 +466,14 @@ export class GpuRuntime {
     if (bytes === 0) return;
     this.#endPass();
     this.#commandEncoder().copyBufferToBuffer(from.buffer, fromOffset, to.buffer, toOffset, bytes);
+    this.#batchOps.add(op);
+  }
+
+  /** Records zero-filling `handle` in stream order (a pooled buffer holds old values). */
+  clear(op: string, handle: GpuBufferHandle): void {
+    this.ensureAlive(op);
+    this.#endPass();
+    this.#commandEncoder().clearBuffer(handle.buffer, 0, handle.bytes);
     this.#batchOps.add(op);
   }
 

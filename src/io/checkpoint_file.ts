@@ -34,8 +34,9 @@ export interface LoadSafetensorsOptions extends SafetensorsFileOptions {
 
 /**
  * Reads a safetensors file into a state dict (F32, F16 and BF16 are widened
- * to float32 exactly). Needs `--allow-read` for the file; pickle checkpoints
- * (`.pt`, `.pth`, `.bin`, `.ckpt`) are refused with an explanation.
+ * to float32 exactly, I32 loads as int32). Needs `--allow-read` for the
+ * file; pickle checkpoints (`.pt`, `.pth`, `.bin`, `.ckpt`) are refused with
+ * an explanation.
  *
  * @example
  * ```ts ignore

@@ -126,7 +126,7 @@ export async function readSafetensorsFile(
 }
 
 /**
- * Serializes tensors as float32 (see `serializeSafetensors`) and writes them
+ * Serializes tensors as F32 or I32 (see `serializeSafetensors`) and writes them
  * to `path` without ever leaving a partial file there: the bytes go to a
  * temporary file in the same directory, which is then renamed over `path`,
  * and is removed if anything fails.

@@ -705,9 +705,9 @@ export function serializeSafetensors(
       fail("ValidationOverflow", `the data reaches past ${Number.MAX_SAFE_INTEGER} bytes`);
     }
     fields.push(
-      `${JSON.stringify(name)}:{"dtype":"${
-        data instanceof Int32Array ? "I32" : "F32"
-      }","shape":[${shape.join(",")}],` +
+      `${JSON.stringify(name)}:{"dtype":"${data instanceof Int32Array ? "I32" : "F32"}","shape":[${
+        shape.join(",")
+      }],` +
         `"data_offsets":[${offset},${end}]}`,
     );
     offset = end;

@@ -8,9 +8,9 @@
 import { ArgumentError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
 import { checkInteger, describe } from "../ops/checks.ts";
-import { record } from "../autograd/recording.ts";
+import { embedding as embeddingOp } from "../ops/embedding.ts";
 import { globalGenerator, randn } from "../random.ts";
-import { cpuData, cpuInts, cpuTensor, type Tensor } from "../tensor.ts";
+import { cpuTensor, type Tensor } from "../tensor.ts";
 import type { InitOptions } from "./linear.ts";
 
 /**
@@ -106,20 +106,3 @@ export const embedding: {
   },
 };
 
-// TEMPORARY (until H4's src/ops/embedding.ts lands): cpu-only lookup.
-function embeddingOp(weight: Tensor, ids: Tensor): Tensor {
-  const w = cpuData(weight, "embedding", "weight");
-  const idx = cpuInts(ids, "embedding", "ids");
-  const [, d] = weight.shape;
-  const out = new Float32Array(idx.length * d);
-  idx.forEach((id, i) => out.set(w.subarray(id * d, id * d + d), i * d));
-  const y = cpuTensor(out, [...ids.shape, d]);
-  return record("embedding", [weight, ids], y, (g) => {
-    const gd = cpuData(g, "embedding backward", "gradient");
-    const dw = new Float32Array(w.length);
-    idx.forEach((id, i) => {
-      for (let j = 0; j < d; j++) dw[id * d + j] += gd[i * d + j];
-    });
-    return [cpuTensor(dw, weight.shape), null];
-  });
-}

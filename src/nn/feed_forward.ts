@@ -5,10 +5,12 @@
  * @module
  */
 
+import { isRecording } from "../autograd/recording.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
 import { checkInteger, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { linear } from "../ops/matmul.ts";
+import { biasGelu } from "../ops/unary.ts";
 import { globalGenerator } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { gelu } from "./gelu.ts";
@@ -60,7 +62,8 @@ export type FeedForward = Module<FeedForwardParams, Record<string, never>, FeedF
  * The book's `FeedForward(cfg)`: `init` draws `layers.0` then `layers.2`
  * (weight then bias each) like PyTorch; `apply(m, x)` computes
  * `linear2(gelu(linear1(x)))` over `[..., embDim]` inputs with the tanh GELU,
- * freeing the hidden activations.
+ * freeing the hidden activations. Without a recording tape the first bias is
+ * added inside the GELU pass.
  *
  * @example
  * ```ts
@@ -98,9 +101,17 @@ export const feedForward: {
         `${op}: x has shape ${showShape(x.shape)}, but the layer takes ${embDim} features`,
       );
     }
-    const hidden = linear(x, first.weight, first.bias); // [..., 4 embDim]
-    const activated = gelu.apply(GELU, hidden); // [..., 4 embDim]
-    hidden.dispose();
+    let activated: Tensor;
+    if (isRecording() || !first.bias) {
+      const hidden = linear(x, first.weight, first.bias); // [..., 4 embDim]
+      activated = gelu.apply(GELU, hidden); // [..., 4 embDim]
+      hidden.dispose();
+    } else {
+      // Inference: the bias add rides in the GELU pass, saving one pass over the hidden layer.
+      const hidden = linear(x, first.weight); // [..., 4 embDim]
+      activated = biasGelu(hidden, first.bias, "tanh"); // [..., 4 embDim]
+      hidden.dispose();
+    }
     const out = linear(activated, second.weight, second.bias); // [..., embDim]
     activated.dispose();
     return out;

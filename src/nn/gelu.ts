@@ -8,8 +8,8 @@
 import { ArgumentError } from "../errors.ts";
 import type { Module } from "../module.ts";
 import { checkTensor, describe } from "../ops/checks.ts";
-import { record } from "../autograd/recording.ts";
-import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { gelu as geluOp } from "../ops/unary.ts";
+import type { Tensor } from "../tensor.ts";
 
 /**
  * Which GELU formula: `"tanh"` (the book's and GPT-2's,
@@ -68,18 +68,3 @@ export const gelu: {
   },
 };
 
-// TEMPORARY (until H5's src/ops/unary.ts lands): cpu-only tanh GELU.
-function geluOp(x: Tensor, _options: { approximate: "tanh" | "none" }): Tensor {
-  const src = cpuData(x, "gelu", "x");
-  const c = Math.sqrt(2 / Math.PI);
-  const out = src.map((v) => 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v))));
-  return record("gelu", [x], cpuTensor(out, x.shape), (g) => {
-    const gd = cpuData(g, "gelu backward", "gradient");
-    const dx = src.map((v, i) => {
-      const t = Math.tanh(c * (v + 0.044715 * v * v * v));
-      const dt = (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
-      return gd[i] * (0.5 * (1 + t) + 0.5 * v * dt);
-    });
-    return [cpuTensor(dx, x.shape)];
-  });
-}

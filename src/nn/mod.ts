@@ -28,3 +28,45 @@ export {
   type LinearConfig,
   type LinearParams,
 } from "./linear.ts";
+export {
+  type Embedding,
+  embedding,
+  type EmbeddingConfig,
+  type EmbeddingParams,
+} from "./embedding.ts";
+export {
+  type FeedForward,
+  feedForward,
+  type FeedForwardConfig,
+  type FeedForwardParams,
+} from "./feed_forward.ts";
+export { type Gelu, gelu, type GeluConfig } from "./gelu.ts";
+export {
+  GPT_CONFIG_124M,
+  type GptBuffers,
+  type GptConfig,
+  type GptModel,
+  gptModel,
+  type GptParams,
+} from "./gpt_model.ts";
+export {
+  type LayerNorm,
+  layerNorm,
+  type LayerNormConfig,
+  type LayerNormParams,
+} from "./layer_norm.ts";
+export {
+  type GptApplyOptions,
+  type MultiHeadAttention,
+  multiHeadAttention,
+  type MultiHeadAttentionBuffers,
+  type MultiHeadAttentionConfig,
+  type MultiHeadAttentionParams,
+} from "./multi_head_attention.ts";
+export {
+  type TransformerBlock,
+  transformerBlock,
+  type TransformerBlockBuffers,
+  type TransformerBlockConfig,
+  type TransformerBlockParams,
+} from "./transformer_block.ts";

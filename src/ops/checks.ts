@@ -11,8 +11,14 @@ import { Tensor } from "../tensor.ts";
 /** A tensor with the name errors should call it. */
 export type Named = readonly [string, Tensor];
 
-/** Throws `DeviceMismatchError` unless all tensors share the first one's device. */
+/**
+ * Throws `DeviceMismatchError` unless all tensors share the first one's
+ * device. Each one is first checked with {@linkcode checkTensor}, so a
+ * non-tensor or disposed argument is named before anything reads it.
+ */
 export function assertSameDevice(op: string, first: Named, ...others: Named[]): void {
+  checkTensor(op, first[0], first[1]);
+  for (const other of others) checkTensor(op, other[0], other[1]);
   for (const other of others) {
     if (other[1].device !== first[1].device) {
       throw new DeviceMismatchError(
@@ -31,6 +37,8 @@ export function showShape(shape: readonly number[]): string {
 
 /** NumPy broadcasting of two shapes; throws `ShapeError` naming both. */
 export function broadcastShapes(op: string, a: Named, b: Named): number[] {
+  checkTensor(op, a[0], a[1]);
+  checkTensor(op, b[0], b[1]);
   const sa = a[1].shape;
   const sb = b[1].shape;
   checkRank(op, a[0], sa);

@@ -1,13 +1,12 @@
 /**
  * Dropout with a counter-based generator (Philox4x32-10), implemented
  * identically in TypeScript and WGSL: the same seed drops the same elements
- * on cpu and webgpu.
+ * on cpu and webgpu. The backward rule is kept here, beside the op.
  *
  * @module
  */
 
-import { dropoutBackward } from "../autograd/backward/dropout.ts";
-import { record } from "../autograd/recording.ts";
+import { type Backward, record } from "../autograd/recording.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { dropoutMask, dropoutSeedWords, dropoutThreshold } from "../philox.ts";
 import { type Generator, globalGenerator } from "../random.ts";
@@ -50,6 +49,16 @@ export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Ten
   const offset = options.offset ?? 0;
   const out = masked(x, p, seed, offset);
   return record("dropout", [x], out, dropoutBackward(p, seed, offset));
+}
+
+/**
+ * The backward rule of `dropout(x, p, { seed, offset })` with the seed it
+ * resolved: the counter-based mask is a pure function of (seed, offset,
+ * index), so the backward pass redraws exactly the forward mask instead of
+ * storing it, and scales kept entries by the same factor.
+ */
+function dropoutBackward(p: number, seed: number | bigint, offset: number): Backward {
+  return (g: Tensor) => [masked(g, p, seed, offset)];
 }
 
 function masked(x: Tensor, p: number, seed: number | bigint, offset: number): Tensor {

@@ -79,7 +79,7 @@ export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Te
   if (x.device.kind === "cpu") {
     const src = cpuData(x, op, "input");
     const out = new Float32Array(src.length);
-    if (b === 0) for (let i = 0; i < src.length; i++) out[i] = a * src[i];
+    if (b === 0) { for (let i = 0; i < src.length; i++) out[i] = a * src[i]; }
     else for (let i = 0; i < src.length; i++) out[i] = Math.fround(a * src[i]) + b;
     return cpuTensor(out, x.shape);
   }

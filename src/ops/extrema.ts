@@ -33,7 +33,7 @@ import {
   type Tensor,
   viewOf,
 } from "../tensor.ts";
-import { normalizeDim, showShape } from "./checks.ts";
+import { checkOptions, checkTensor, describe, normalizeDim, showShape } from "./checks.ts";
 import { gather } from "./gather.ts";
 
 /**
@@ -48,9 +48,16 @@ import { gather } from "./gather.ts";
  */
 export const TOPK_GPU_MAX_K = 128;
 
-/** Threads per workgroup of the selection kernel and entries per thread (its WG and PER). */
+/** Most threads per workgroup of the selection kernel, and entries per thread (its PER). */
 const SELECT_WG = 256;
-const CHUNK = SELECT_WG * 16;
+const PER = 16;
+
+/** Threads per workgroup for rows of `n` entries: short rows get small workgroups. */
+function selectWorkgroup(n: number): number {
+  let wg = 1;
+  while (wg < SELECT_WG && wg * PER < n) wg *= 2;
+  return wg;
+}
 
 /**
  * Options for {@linkcode max} and {@linkcode argmax}.
@@ -121,6 +128,9 @@ export interface ValuesIndices {
  * ```
  */
 export function max(x: Tensor, dim: number, options: MaxOptions = {}): ValuesIndices {
+  checkTensor("max", "x", x);
+  checkOptions("max", options);
+  checkFlag("max", "keepDim", options?.keepDim);
   const layout = rowLayout("max", x, dim);
   if (layout.n === 0) {
     throw new ShapeError(
@@ -155,6 +165,9 @@ export function max(x: Tensor, dim: number, options: MaxOptions = {}): ValuesInd
  * ```
  */
 export function argmax(x: Tensor, dim?: number, options: MaxOptions = {}): Tensor {
+  checkTensor("argmax", "x", x);
+  checkOptions("argmax", options);
+  checkFlag("argmax", "keepDim", options?.keepDim);
   const keepDim = options.keepDim ?? false;
   let out: Tensor;
   if (dim === undefined) {
@@ -205,11 +218,15 @@ export function argmax(x: Tensor, dim?: number, options: MaxOptions = {}): Tenso
  * @example
  * ```ts
  * import { tensor, topk } from "@tessera/core";
- * const { values, indices } = topk(tensor([0.1, 0.7, 0.3, 0.9]), 2);
- * console.log(await values.toArray(), await indices.toArray()); // [0.9, 0.7] [3, 1]
+ * const { values, indices } = topk(tensor([1, 7, 3, 9]), 2);
+ * console.log(await values.toArray(), await indices.toArray()); // [9, 7] [3, 1]
  * ```
  */
 export function topk(x: Tensor, k: number, options: TopkOptions = {}): ValuesIndices {
+  checkTensor("topk", "x", x);
+  checkOptions("topk", options);
+  checkFlag("topk", "largest", options?.largest);
+  checkFlag("topk", "sorted", options?.sorted);
   const dim = options.dim ?? -1;
   const layout = rowLayout("topk", x, dim);
   if (!Number.isSafeInteger(k) || k < 0 || k > layout.n) {
@@ -231,6 +248,13 @@ export function topk(x: Tensor, k: number, options: TopkOptions = {}): ValuesInd
     values: record("topk", [x, indices], values, valuesBackward(layout)),
     indices,
   };
+}
+
+/** Throws `ArgumentError` unless an optional flag is a boolean. */
+function checkFlag(op: string, name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new ArgumentError(`${op}: options.${name} must be a boolean, but got ${describe(value)}`);
+  }
 }
 
 /** x read as rows: `outer` blocks of `n` entries along `dim`, each `inner` apart. */
@@ -286,10 +310,20 @@ function select(
       for (let i = 0; i < inner; i++) {
         const base = o * n * inner + i;
         const at = (j: number) => src[base + j * inner];
-        if (k === 1) {
-          let best = 0;
-          for (let j = 1; j < n; j++) if (beats(at(j), j, at(best), best, largest)) best = j;
-          order[0] = best;
+        if (k > 0 && k * 8 <= n) {
+          // Few of many: keep the best k sorted, inserting only entries that
+          // beat the current k-th (O(n) for random rows, no full sort).
+          let kept = 0;
+          for (let j = 0; j < n; j++) {
+            const v = at(j);
+            if (kept === k && !beats(v, j, at(order[k - 1]), order[k - 1], largest)) continue;
+            let t = kept < k ? kept++ : k - 1;
+            while (t > 0 && beats(v, j, at(order[t - 1]), order[t - 1], largest)) {
+              order[t] = order[t - 1];
+              t--;
+            }
+            order[t] = j;
+          }
         } else {
           for (let j = 0; j < n; j++) order[j] = j;
           order.sort((a, b) => beats(at(a), a, at(b), b, largest) ? -1 : 1);
@@ -310,18 +344,15 @@ function select(
     return [gpuTensor(device, null, outShape), gpuTensor(device, null, outShape, "int32")];
   }
   // Pass 1 reads x in place; each later pass merges contiguous candidate rows.
-  let chunks = Math.ceil(n / CHUNK);
-  let pair = selectPass(op, device, x, null, rows, n, inner, k, chunks, largest);
-  let length = chunks * k;
-  while (chunks > 1) {
-    chunks = Math.ceil(length / CHUNK);
-    const next = selectPass(op, device, pair[0], pair[1], rows, length, 1, k, chunks, largest);
-    pair[0].dispose();
-    pair[1].dispose();
-    pair = next;
-    length = chunks * k;
+  let pass = selectPass(op, device, x, null, rows, n, inner, k, largest);
+  while (pass.chunks > 1) {
+    const length = pass.chunks * k;
+    const next = selectPass(op, device, pass.values, pass.ids, rows, length, 1, k, largest);
+    pass.values.dispose();
+    pass.ids.dispose();
+    pass = next;
   }
-  const [values, indices] = pair;
+  const { values, ids: indices } = pass;
   if (inner === 1 || k === 1) {
     // [outer, inner, k] is already [outer, k, inner] in memory.
     const out: [Tensor, Tensor] = [
@@ -359,6 +390,13 @@ function beats(a: number, ia: number, b: number, ib: number, largest: boolean): 
 }
 
 /** One selection pass: `[rows, chunks * k]` values and int32 indices. */
+interface Pass {
+  values: Tensor;
+  ids: Tensor;
+  chunks: number;
+}
+
+/** Selects the best k of every chunk of every row. */
 function selectPass(
   op: string,
   device: WebGpuDevice,
@@ -368,9 +406,10 @@ function selectPass(
   n: number,
   inner: number,
   k: number,
-  chunks: number,
   largest: boolean,
-): [Tensor, Tensor] {
+): Pass {
+  const wg = selectWorkgroup(n);
+  const chunks = Math.ceil(n / (wg * PER));
   const runtime = runtimeOf(device);
   runtime.ensureAlive(op);
   const vh = gpuBuffer(values, op, "x")!;
@@ -380,7 +419,7 @@ function selectPass(
   const pipeline = runtime.pipeline({
     name: "topk_select.wgsl",
     code: SHADERS.topk_select,
-    constants: { WG: SELECT_WG },
+    constants: { WG: wg },
   });
   const outValues = gpuTensor(device, runtime.acquire(op, `${op} values`, count * 4), shape);
   const outIds = gpuTensor(
@@ -402,7 +441,7 @@ function selectPass(
     outIds.dispose();
     throw error;
   }
-  return [outValues, outIds];
+  return { values: outValues, ids: outIds, chunks };
 }
 
 /** Backward of the selected values: the gradient lands on the chosen entries, 0 elsewhere. */

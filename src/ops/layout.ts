@@ -30,6 +30,7 @@ import {
 } from "../tensor.ts";
 import {
   assertSameDevice,
+  checkRank,
   checkTensor,
   contiguousStrides,
   describe,
@@ -51,6 +52,12 @@ import { gather } from "./gather.ts";
  */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor("reshape", "x", x);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= -1)) {
+    throw new ArgumentError(
+      `reshape: shape must be an array of whole numbers >= 0 (one may be -1), but got ` +
+        (Array.isArray(shape) ? showShape(shape) : describe(shape)),
+    );
+  }
   const inferred = shape.indexOf(-1);
   let target = [...shape];
   if (inferred !== -1) {
@@ -131,6 +138,7 @@ export function squeeze(x: Tensor, dim?: number): Tensor {
  */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   checkTensor("permute", "x", x);
+  checkRank("permute", "x", x.shape);
   const rank = x.shape.length;
   if (!Array.isArray(dims) || dims.length !== rank) {
     throw new ArgumentError(
@@ -160,6 +168,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
  */
 export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
   checkTensor("transpose", "x", x);
+  checkRank("transpose", "x", x.shape);
   const rank = x.shape.length;
   const d0 = normalizeDim("transpose", dim0, rank);
   const d1 = normalizeDim("transpose", dim1, rank);
@@ -195,6 +204,7 @@ function permuted(op: string, x: Tensor, order: readonly number[]): Tensor {
  */
 export function slice(x: Tensor, ...ranges: readonly [number, number][]): Tensor {
   checkTensor("slice", "x", x);
+  checkRank("slice", "x", x.shape);
   if (ranges.length > x.shape.length) {
     throw new ShapeError(
       `slice: ${ranges.length} ranges given for a tensor of shape ${showShape(x.shape)}`,
@@ -249,6 +259,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (first.shape.length === 0) {
     throw new ShapeError("cat: zero-dimensional tensors cannot be concatenated; use stack");
   }
+  checkRank("cat", "tensors[0]", first.shape);
   const d = normalizeDim("cat", dim, first.shape.length);
   parts.forEach((t, i) => {
     const fits = t.shape.length === first.shape.length &&
@@ -288,6 +299,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
     }
   });
   const d = normalizeDim("stack", dim, first.shape.length + 1);
+  checkRank("stack", "the result", [tensors.length, ...first.shape]);
   // Each part is read as having size 1 along the new dimension.
   const like = [...first.shape];
   like.splice(d, 0, 1);

@@ -12,7 +12,7 @@ import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record, type Saved } from "../autograd/recording.ts";
 import { checkDType, cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
-import { assertSameDevice, showShape } from "./checks.ts";
+import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
 import { scale } from "./elementwise.ts";
 import { reduceOver } from "./reduce.ts";
 import { rowStats } from "./softmax.ts";
@@ -34,6 +34,8 @@ const INF_BITS = 0x7f800000;
  * ```
  */
 export function mse(pred: Tensor, target: Tensor): Tensor {
+  checkTensor("mse", "pred", pred);
+  checkTensor("mse", "target", target);
   assertSameDevice("mse", ["pred", pred], ["target", target]);
   if (showShape(pred.shape) !== showShape(target.shape)) {
     throw new ShapeError(
@@ -121,6 +123,8 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
  * ```
  */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  checkTensor("crossEntropy", "logits", logits);
+  checkTensor("crossEntropy", "targets", targets);
   assertSameDevice("crossEntropy", ["logits", logits], ["targets", targets]);
   checkDType("crossEntropy", "logits", logits, ["float32"]);
   checkDType("crossEntropy", "targets", targets, ["float32", "int32"]);
@@ -200,8 +204,7 @@ function crossEntropyBackward(g: Tensor, s: Saved): (Tensor | null)[] {
 function rowLoss(x: Float32Array, base: number, cols: number, target: number): number {
   const { max, total, nan, posInf } = rowStats64(x, base, cols);
   const v = x[base + target];
-  if (nan) return NaN;
-  if (posInf) return v === Infinity ? NaN : Infinity;
+  if (nan || posInf) return NaN;
   if (v === -Infinity) return Infinity;
   return max + Math.log(total) - v;
 }

@@ -13,7 +13,16 @@ import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { matmulTiles, planMatmul } from "../gpu/tuning.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
 import { add } from "./elementwise.ts";
-import { assertSameDevice, broadcastStrides, checkRank, showShape } from "./checks.ts";
+import { bigLinear, needsBigLinear } from "./big_linear.ts";
+import {
+  assertSameDevice,
+  broadcastStrides,
+  checkFiniteNumber,
+  checkOptions,
+  checkRank,
+  checkTensor,
+  showShape,
+} from "./checks.ts";
 import { gather } from "./gather.ts";
 import { reshape } from "./layout.ts";
 import { reduceOver, sumTo } from "./reduce.ts";
@@ -61,6 +70,10 @@ export interface MatmulOptions {
  * ```
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  checkTensor("matmul", "a", a);
+  checkTensor("matmul", "b", b);
+  checkOptions("matmul", options);
+  if (options.alpha !== undefined) checkFiniteNumber("matmul", "alpha", options.alpha);
   assertSameDevice("matmul", ["a", a], ["b", b]);
   if (a.shape.length < 1 || b.shape.length < 1) {
     throw new ShapeError(
@@ -70,6 +83,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
   checkRank("matmul", "a", a.shape);
   checkRank("matmul", "b", b.shape);
+  // A weight over one storage binding (GPT-2's tied head) is multiplied block by block.
+  if (needsBigLinear(b, options)) return bigLinear(a, b, options.alpha ?? 1, matmul);
   const vecA = a.shape.length === 1;
   const vecB = b.shape.length === 1;
   if (!vecA && !vecB) {
@@ -350,6 +365,9 @@ function sumBatch(t: Tensor, shape: readonly number[]): Tensor {
  * ```
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  checkTensor("linear", "input", x);
+  checkTensor("linear", "weight", weight);
+  if (bias !== undefined) checkTensor("linear", "bias", bias);
   assertSameDevice("linear", ["input", x], ["weight", weight]);
   if (bias) assertSameDevice("linear", ["input", x], ["bias", bias]);
   if (weight.shape.length !== 2 || x.shape.length < 1 || x.shape.at(-1) !== weight.shape[1]) {

@@ -6,12 +6,22 @@
  */
 
 import type { WebGpuDevice } from "../device.ts";
-import { ShapeError } from "../errors.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
 import { dims8, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record } from "../autograd/recording.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
-import { broadcastStrides, contiguousStrides, normalizeDim, showShape } from "./checks.ts";
+import {
+  broadcastStrides,
+  checkInteger,
+  checkOptions,
+  checkShapeArg,
+  checkTensor,
+  contiguousStrides,
+  describe,
+  normalizeDim,
+  showShape,
+} from "./checks.ts";
 import { scale } from "./elementwise.ts";
 import { gather } from "./gather.ts";
 
@@ -50,6 +60,8 @@ export function sum(
   dims?: number | readonly number[],
   options: ReduceOptions = {},
 ): Tensor {
+  checkTensor("sum", "input", x);
+  checkOptions("sum", options);
   const reduced = reducedDims("sum", x, dims);
   const out = reduceOver("sum", x, reduced, 1, options.keepDim ?? false);
   return record("sum", [x], out, (g) => [spread("sum", g, keptShape(x, reduced), x.shape)]);
@@ -69,6 +81,8 @@ export function mean(
   dims?: number | readonly number[],
   options: ReduceOptions = {},
 ): Tensor {
+  checkTensor("mean", "input", x);
+  checkOptions("mean", options);
   const reduced = reducedDims("mean", x, dims);
   const count = numel(reduced.map((d) => x.shape[d]));
   const factor = 1 / count;
@@ -96,6 +110,8 @@ export function mean(
  * ```
  */
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor("sumTo", "input", x);
+  shape = checkShapeArg("sumTo", "shape", shape);
   const lead = x.shape.length - shape.length;
   const fits = lead >= 0 && shape.every((d, i) => d === x.shape[lead + i] || d === 1);
   if (!fits) {
@@ -125,6 +141,8 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
  * ```
  */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor("broadcastTo", "input", x);
+  shape = checkShapeArg("broadcastTo", "shape", shape);
   const out = spread("broadcastTo", x, x.shape, shape);
   return record("broadcastTo", [x], out, (g) => [sumTo(g, x.shape)]);
 }
@@ -144,10 +162,17 @@ function spread(op: string, x: Tensor, like: readonly number[], shape: readonly 
 
 export function reducedDims(op: string, x: Tensor, dims?: number | readonly number[]): number[] {
   if (dims === undefined) return x.shape.map((_, d) => d);
-  const list = typeof dims === "number" ? [dims] : dims;
-  const out = list.map((d) => normalizeDim(op, d, x.shape.length));
+  if (typeof dims !== "number" && !Array.isArray(dims)) {
+    throw new ArgumentError(
+      `${op}: dims must be a dimension or an array of dimensions, but got ${describe(dims)}`,
+    );
+  }
+  const list: readonly number[] = typeof dims === "number" ? [dims] : dims;
+  const out = list.map((d, i) =>
+    normalizeDim(op, checkInteger(op, `dims[${i}]`, d), x.shape.length)
+  );
   if (new Set(out).size !== out.length) {
-    throw new RangeError(`${op}: dimension list [${list.join(", ")}] repeats a dimension`);
+    throw new ArgumentError(`${op}: dimension list [${list.join(", ")}] repeats a dimension`);
   }
   return out;
 }

@@ -19,12 +19,20 @@ import {
   CHUNK,
   MAX_CHUNKS,
   PER,
+  SELECT_WG,
   selectGreedyCpu,
   selectSampleCpu,
-  SELECT_WG,
 } from "./select_token_cpu.ts";
 
-/** How to choose the next token. */
+/**
+ * How {@linkcode selectTokens} chooses the next token.
+ *
+ * @example
+ * ```ts
+ * import type { SelectOptions } from "./select_token.ts";
+ * const o: SelectOptions = { temperature: 1.4, topK: 25, draws: new Float32Array([0.3]) };
+ * ```
+ */
 export interface SelectOptions {
   /** 0 for greedy (argmax); otherwise logits are divided by it before softmax. */
   temperature: number;
@@ -34,7 +42,16 @@ export interface SelectOptions {
   draws?: Float32Array;
 }
 
-/** The largest row (vocabulary) the selection kernels take: 2048 chunks of 4096. */
+/**
+ * The largest row (vocabulary) the selection kernels take: 2048 chunks of
+ * 4096, so that every per-invocation loop stays within 4096 steps.
+ *
+ * @example
+ * ```ts
+ * import { MAX_SELECT_ROW } from "./select_token.ts";
+ * console.log(MAX_SELECT_ROW); // 8388608
+ * ```
+ */
 export const MAX_SELECT_ROW: number = CHUNK * MAX_CHUNKS;
 
 /**
@@ -155,7 +172,7 @@ function sampleGpu(
     const maxKey = keep(argmaxGpu(op, logits, l, 1));
     // Per row (threshold key prefix, rank still wanted); key 0 keeps everything.
     const start = new Int32Array(l.rows * 2);
-    if (topK !== undefined) for (let r = 0; r < l.rows; r++) start[r * 2 + 1] = topK;
+    if (topK !== undefined) { for (let r = 0; r < l.rows; r++) start[r * 2 + 1] = topK; }
     let state = keep(fromHost(start, [l.rows, 2], device, op, "top-k state"));
     if (topK !== undefined) {
       for (const shift of [24, 16, 8, 0]) {

@@ -8,7 +8,15 @@
  * @module
  */
 
-/** Invocations per workgroup of the selection kernels (their `WG`). */
+/**
+ * Invocations per workgroup of the selection kernels (their `WG`).
+ *
+ * @example
+ * ```ts
+ * import { CHUNK, PER, SELECT_WG } from "./select_token_cpu.ts";
+ * console.log(SELECT_WG * PER === CHUNK); // true
+ * ```
+ */
 export const SELECT_WG = 256;
 /** Elements each invocation owns within a chunk (the kernels' `PER`). */
 export const PER = 16;
@@ -17,7 +25,16 @@ export const CHUNK: number = SELECT_WG * PER;
 /** Most chunks per row, so every per-invocation loop stays within 4096 steps. */
 export const MAX_CHUNKS = 2048;
 
-/** Where each row's logits start in a `[rows, tokens, n]` array. */
+/**
+ * Where each row's logits start in a `[rows, tokens, n]` array.
+ *
+ * @example
+ * ```ts
+ * import type { RowLayout } from "./select_token_cpu.ts";
+ * // The last position of logits [2, 3, 50]:
+ * const l: RowLayout = { rows: 2, n: 50, rowStride: 150, rowOffset: 100 };
+ * ```
+ */
 export interface RowLayout {
   /** Number of rows (sequences). */
   rows: number;
@@ -47,6 +64,13 @@ function floatOf(bits: number): number {
 /**
  * The order-preserving u32 key of a float32 (select_keys.wgsl's `key_of`):
  * -0 and +0 share a key, every NaN gets the largest.
+ *
+ * @example
+ * ```ts
+ * import { keyOf } from "./select_token_cpu.ts";
+ * console.log(keyOf(-1) < keyOf(-0), keyOf(-0) === keyOf(0), keyOf(Infinity) < keyOf(NaN));
+ * // true true true
+ * ```
  */
 export function keyOf(x: number): number {
   let bits = bitsOf(x);
@@ -59,7 +83,16 @@ function valueOfKey(key: number): number {
   return floatOf((key & 0x80000000) !== 0 ? key & 0x7fffffff : ~key >>> 0);
 }
 
-/** Greedy choice per row: the first index of the largest key (a NaN wins). */
+/**
+ * Greedy choice per row: the first index of the largest key (a NaN wins).
+ *
+ * @example
+ * ```ts
+ * import { selectGreedyCpu } from "./select_token_cpu.ts";
+ * const logits = new Float32Array([1, 3, 3, 0]);
+ * console.log(selectGreedyCpu(logits, { rows: 1, n: 4, rowStride: 4, rowOffset: 0 })); // [1]
+ * ```
+ */
 export function selectGreedyCpu(data: Float32Array, l: RowLayout): Int32Array {
   const ids = new Int32Array(l.rows);
   for (let r = 0; r < l.rows; r++) ids[r] = rowArgmax(data, r * l.rowStride + l.rowOffset, l.n);
@@ -83,6 +116,14 @@ function rowArgmax(data: Float32Array, base: number, n: number): number {
  * Temperature / top-k sampling per row by inverse CDF with the given uniform
  * draws; -1 for a row whose maximum is NaN or infinite (or becomes infinite
  * once divided by the temperature).
+ *
+ * @example
+ * ```ts
+ * import { selectSampleCpu } from "./select_token_cpu.ts";
+ * const logits = new Float32Array([0, 0, 0, 0]); // uniform: u = 0.6 lands on index 2
+ * const layout = { rows: 1, n: 4, rowStride: 4, rowOffset: 0 };
+ * console.log(selectSampleCpu(logits, layout, 1, undefined, new Float32Array([0.6]))); // [2]
+ * ```
  */
 export function selectSampleCpu(
   data: Float32Array,
@@ -122,7 +163,7 @@ export function selectSampleCpu(
     const partial = new Float32Array(SELECT_WG);
     for (let c = 0; c < chunks; c++) {
       for (let lane = 0; lane < SELECT_WG; lane++) partial[lane] = laneSum(c, lane);
-      for (let stride = SELECT_WG / 2; stride > 0; stride /= 2) {
+      for (let stride = SELECT_WG >> 1; stride > 0; stride >>= 1) {
         for (let lane = 0; lane < stride; lane++) partial[lane] += partial[lane + stride];
       }
       sums[c] = partial[0];

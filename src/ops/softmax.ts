@@ -10,7 +10,13 @@ import type { WebGpuDevice } from "../device.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
-import { normalizeDim } from "./checks.ts";
+import {
+  checkFiniteNumber,
+  checkInteger,
+  checkOptions,
+  checkTensor,
+  normalizeDim,
+} from "./checks.ts";
 import { mul, scale, sub } from "./elementwise.ts";
 import { reduceOver } from "./reduce.ts";
 
@@ -38,8 +44,8 @@ const NEG_INF_BITS = 0xff800000;
 /**
  * Softmax of `scale * x` along `dim` (default: the last), like
  * `torch.softmax(scale * x, dim)`. Entries equal to `-Infinity` (masked
- * scores) get weight exactly 0, as in PyTorch; a NaN anywhere in a row makes
- * the whole row NaN, as in PyTorch. One deliberate difference: a row whose
+ * scores) get weight exactly 0, as in PyTorch; a NaN or `+Infinity` anywhere
+ * in a row makes the whole row NaN, as in PyTorch. One deliberate difference: a row whose
  * entries are all `-Infinity` gives all zeros (PyTorch gives NaN there;
  * zeros match its `scaled_dot_product_attention` and keep later ops finite).
  *
@@ -51,8 +57,7 @@ const NEG_INF_BITS = 0xff800000;
  * ```
  */
 export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
-  const alpha = Math.fround(options.scale ?? 1);
-  const dim = normalizeDim("softmax", options.dim ?? -1, Math.max(1, x.shape.length));
+  const { alpha, dim } = checkArgs("softmax", x, options);
   const out = normalise("softmax", x, dim, alpha, false);
   return record("softmax", [x], out, softmaxBackward(dim, alpha));
 }
@@ -61,8 +66,8 @@ export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
  * Log of the softmax of `scale * x` along `dim` (default: the last), like
  * `torch.log_softmax(scale * x, dim)`, computed stably as
  * `scale * x - max - log(sum(exp(scale * x - max)))`. Special values as in
- * PyTorch: `-Infinity` entries give `-Infinity`, a NaN makes the row NaN, and
- * a row of all `-Infinity` gives NaN.
+ * PyTorch: `-Infinity` entries give `-Infinity`, a NaN or `+Infinity` makes
+ * the row NaN, and a row of all `-Infinity` gives NaN.
  *
  * @example
  * ```ts
@@ -71,10 +76,21 @@ export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
  * ```
  */
 export function logSoftmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
-  const alpha = Math.fround(options.scale ?? 1);
-  const dim = normalizeDim("logSoftmax", options.dim ?? -1, Math.max(1, x.shape.length));
+  const { alpha, dim } = checkArgs("logSoftmax", x, options);
   const out = normalise("logSoftmax", x, dim, alpha, true);
   return record("logSoftmax", [x], out, logSoftmaxBackward(dim, alpha));
+}
+
+function checkArgs(op: string, x: Tensor, options: SoftmaxOptions): { alpha: number; dim: number } {
+  checkTensor(op, "input", x);
+  checkOptions(op, options);
+  const alpha = Math.fround(checkFiniteNumber(op, "scale", options.scale ?? 1));
+  const dim = normalizeDim(
+    op,
+    checkInteger(op, "dim", options.dim ?? -1),
+    Math.max(1, x.shape.length),
+  );
+  return { alpha, dim };
 }
 
 /** x viewed as [outer, cols, inner] around `dim`. */
@@ -183,8 +199,7 @@ function normaliseRow(
   for (let j = 0; j < cols; j++) {
     const v = src[base + j * stride];
     let r: number;
-    if (nan || Number.isNaN(v)) r = NaN;
-    else if (posInf) r = v === Infinity ? NaN : log ? -Infinity : 0;
+    if (nan || posInf) r = NaN;
     else if (v === -Infinity) r = log ? (total > 0 ? -Infinity : NaN) : 0;
     else if (log) r = Math.fround(Math.fround(alpha * v) - max) - logTotal;
     else r = Math.fround(Math.exp(Math.fround(Math.fround(alpha * v) - max))) / total;

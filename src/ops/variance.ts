@@ -7,6 +7,7 @@
 import { pauseRecording, record, type Saved } from "../autograd/recording.ts";
 import { ArgumentError } from "../errors.ts";
 import { numel, type Tensor, viewOf } from "../tensor.ts";
+import { checkOptions, checkTensor } from "./checks.ts";
 import { mul, scale, sub } from "./elementwise.ts";
 import { keptShape, reducedDims, reduceOver } from "./reduce.ts";
 
@@ -44,7 +45,7 @@ export interface VarianceOptions {
  * ```ts
  * import { tensor, variance } from "@tessera/core";
  * const x = tensor([[1, 2, 3, 4], [2, 2, 2, 2]]);
- * console.log(await variance(x).toArray()); // ≈ 0.9821
+ * console.log(await variance(x).toArray()); // ≈ 0.7857
  * console.log(await variance(x, 1, { correction: 0 }).toArray()); // [1.25, 0]
  * ```
  */
@@ -53,6 +54,8 @@ export function variance(
   dims?: number | readonly number[],
   options: VarianceOptions = {},
 ): Tensor {
+  checkTensor("variance", "input", x);
+  checkOptions("variance", options);
   const reduced = reducedDims("variance", x, dims);
   const correction = options.correction ?? (options.unbiased === false ? 0 : 1);
   if (typeof correction !== "number" || !Number.isFinite(correction) || correction < 0) {

@@ -9,7 +9,7 @@
 
 import { ShapeError } from "../errors.ts";
 import { assertSameDevice, showShape } from "../ops/checks.ts";
-import type { Tensor } from "../tensor.ts";
+import { storageOf, type Tensor } from "../tensor.ts";
 import { mapTree, treeLeaves } from "../tree.ts";
 
 /**
@@ -67,7 +67,10 @@ export function slots(
       if (!t) throw new ShapeError(`${op}: state.${name} has no tensor at ${path}`);
       return [`state.${name}`, t] as const;
     });
+    // Disposed tensors are found here, before any parameter's step is recorded.
+    storageOf(param, op, `params.${path}`);
     for (const [name, t] of [["grads", grad] as const, ...state]) {
+      storageOf(t, op, `${name}.${path}`);
       assertSameDevice(op, [`params.${path}`, param], [`${name}.${path}`, t]);
       if (showShape(t.shape) !== showShape(param.shape)) {
         throw new ShapeError(

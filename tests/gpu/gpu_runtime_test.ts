@@ -45,7 +45,8 @@ Deno.test("one attention forward is one submit; later forwards compile and alloc
   await scale(x, 1).data();
   const end = gpuStats(device);
   assert.equal(end.buffersInUse, before.buffersInUse + 1, "only the scale output is live");
-  assert.equal(end.buffersCreated, before.buffersCreated + 1);
+  // The scale output may find a buffer of its size that earlier tests pooled.
+  assert.ok(end.buffersCreated - before.buffersCreated <= 1, "at most the scale output");
   dispose([m, x]);
 });
 

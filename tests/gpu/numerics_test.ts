@@ -8,21 +8,26 @@ import {
   add,
   arange,
   ArgumentError,
+  broadcastTo,
   checkModule,
   cpu,
   type Device,
   DeviceMismatchError,
+  full,
   gpuStats,
   grad,
   loadStateDict,
   maskedFill,
   nn,
   ones,
+  reshape,
   ShapeError,
   StateDictError,
   sum,
+  sumTo,
   type Tensor,
   tensor,
+  TesseraError,
   toDevice,
   tril,
   triu,
@@ -112,7 +117,7 @@ Deno.test("maskedFill: any broadcastable mask, float32 or int32, matches the ref
     [[257], [1]],
     [[3, 1, 17], [1, 5, 1]], // both broadcast: out [3, 5, 17]
     [[17], [2, 3, 17]], // the mask adds leading dimensions
-    [[2, 1, 3, 1, 2, 1, 3, 2], [2, 1, 2, 1, 3, 1]], // rank 8
+    [[2, 1, 3, 1, 2, 1, 3, 2], [1, 3, 1, 2, 1, 3, 1]], // rank 8
     [[0, 3], [3]],
     [[], [4]],
   ];
@@ -216,11 +221,11 @@ Deno.test("rank-9 tensors are refused the same way on both devices; rank 8 works
     assert.throws(() => add(a9, a9), /add: a has 9 dimensions/);
     assert.throws(() => maskedFill(a9, a9, 0), ShapeError, device.name);
     const a8 = await toDevice(randomTensor(shape8, 3), device);
-    const b = await toDevice(randomTensor([2, 1], 4), device);
+    const b = await toDevice(randomTensor([1, 3], 4), device);
     const got = await add(a8, b).data();
     const av = await a8.data();
     const bv = await b.data();
-    assert.equal(got[5], av[5] + bv[readIndex([2, 1], shape8, 5)]);
+    assert.deepEqual(got, av.map((v, i) => Math.fround(v + bv[i % 3])), device.name);
   }
 });
 
@@ -238,6 +243,55 @@ Deno.test("arange / zeros with NaN or infinite sizes throw, and never poison gpu
   for (const [key, value] of Object.entries(gpuStats(device))) {
     assert.ok(Number.isFinite(value), `gpuStats.${key} is ${value}`);
   }
+});
+
+Deno.test("tensor() and zeros() refuse bad values the same way on webgpu, and take Float64Array", async () => {
+  const device = await gpu();
+  const before = gpuStats(device).buffersInUse;
+  assert.throws(
+    () => tensor(["a"] as never, undefined, { device }),
+    /tensor: values\[0\] must be a number or an array of numbers, but got a string "a"/,
+  );
+  assert.throws(() => tensor(null as never, undefined, { device }), ArgumentError);
+  assert.throws(
+    () => zeros(3 as never, { device }),
+    /zeros: shape must be an array of whole numbers >= 0, but got 3/,
+  );
+  assert.equal(gpuStats(device).buffersInUse, before);
+  const t = tensor(new Float64Array([0.1, -2, NaN]), undefined, { device });
+  const got = await t.data();
+  assert.deepEqual([got[0], got[1]], [Math.fround(0.1), -2]);
+  assert.ok(Number.isNaN(got[2]));
+  t.dispose();
+});
+
+Deno.test("NaN or fractional shapes given to any op are refused before they reach gpuStats", async () => {
+  const device = await gpu();
+  const x = await toDevice(ones([2, 3]), device);
+  const attempts: [string, () => unknown][] = [
+    ["reshape", () => reshape(x, [NaN, 3])],
+    ["broadcastTo", () => broadcastTo(x, [NaN, 2, 3])],
+    ["broadcastTo", () => broadcastTo(x, [1.5, 2, 3])],
+    ["sumTo", () => sumTo(x, [NaN])],
+    ["full", () => full([NaN], 1, { device })],
+    ["tensor", () => tensor([1], [NaN], { device })],
+  ];
+  const wrong: string[] = [];
+  for (const [op, attempt] of attempts) {
+    try {
+      attempt();
+      wrong.push(`${op}: did not throw`);
+    } catch (e) {
+      if (!(e instanceof TesseraError) || !e.message.includes(op)) {
+        wrong.push(`${op}: ${(e as Error).name}: ${(e as Error).message}`);
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+  for (const [key, value] of Object.entries(gpuStats(device))) {
+    assert.ok(Number.isFinite(value), `gpuStats.${key} is ${value}`);
+  }
+  x.dispose();
 });
 
 Deno.test("checkModule names the path of a disposed or misplaced parameter", async () => {

@@ -165,7 +165,7 @@ Deno.test("maskedFill reads the mask's [:T, :T] corner and broadcasts it over ba
   assert.equal(expected[1], -Infinity);
   assert.throws(
     () => maskedFill(x, ones([4, 4]), 0),
-    /mask \[4, 4\] must equal the last one or two dimensions/,
+    /maskedFill: input \[3, 5, 5\] and mask \[4, 4\] cannot be broadcast together/,
   );
 });
 

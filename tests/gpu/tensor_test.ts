@@ -37,7 +37,7 @@ Deno.test("tensor rejects ragged arrays and shapes that do not hold the data", (
     () => tensor(new Float32Array(5), [2, 3]),
     /shape \[2, 3\] holds 6 elements, but 5 values were given/,
   );
-  assert.throws(() => zeros([2, -1]), /every dimension must be a whole number >= 0/);
+  assert.throws(() => zeros([2, -1]), /zeros: shape must be an array of whole numbers >= 0/);
 });
 
 Deno.test("creation functions match torch semantics", async () => {
