@@ -201,17 +201,94 @@ fn visible(i: u32, j: u32) -> bool {
 export function renderAttentionKernel(): string {
   const rows = Array.from({ length: MAX_ROWS }, (_, r) => r);
   const chunks = Array.from({ length: MAX_CHUNKS }, (_, c) => c);
-  const ifRows = (r: number, body: string) => r === 0 ? body : `if (R > ${r}u) { ${body} }`;
-  const ifChunk = (c: number, body: string) => c === 0 ? body : `if (D4 > ${c}u) { ${body} }`;
-  const L: string[] = [];
+  const L: string[] = [HEADER, "", HELPERS, ""];
   const push = (indent: number, line: string) => L.push(" ".repeat(indent) + line);
+  const guard = (c: number, body: string) => c === 0 ? body : `if (D4 > ${c}u) { ${body} }`;
 
-  L.push(HEADER, "", HELPERS, "");
+  push(0, `// One row's head-dim values as ${MAX_CHUNKS} named vec4 chunks; chunks c >= D4 stay`);
+  push(0, "// zero and their code folds away. Named fields (not an array) keep the");
+  push(0, "// compiler's per-lane state in registers.");
+  push(0, "struct Chunks {");
+  for (const c of chunks) push(2, `c${c}: vec4<f32>,`);
+  push(0, "}");
+  push(0, "");
+  push(0, "struct Flags {");
+  for (const c of chunks) push(2, `c${c}: vec4<bool>,`);
+  push(0, "}");
+  push(0, "");
+  push(0, "// Online-softmax state of one query row.");
+  push(0, "struct Row {");
+  push(2, "q: Chunks,");
+  push(2, "acc: Chunks,");
+  push(2, "m: f32,");
+  push(2, "l: f32,");
+  push(2, "bad: bool,");
+  push(0, "}");
+  for (const n of ["q", "k", "v"]) {
+    push(0, "");
+    push(0, `fn load_${n}(row: u32) -> Chunks {`);
+    push(2, "var out: Chunks;");
+    for (const c of chunks) push(2, guard(c, `out.c${c} = ${n}_chunk(row, ${c}u);`));
+    push(2, "return out;");
+    push(0, "}");
+  }
+  push(0, "");
+  push(0, "fn dot_chunks(a: Chunks, b: Chunks) -> f32 {");
+  push(2, "var s4 = a.c0 * b.c0;");
+  for (const c of chunks.slice(1)) push(2, guard(c, `s4 = fma(a.c${c}, b.c${c}, s4);`));
+  push(2, "return (s4.x + s4.y) + (s4.z + s4.w);");
+  push(0, "}");
+  push(0, "");
+  push(0, "// Marks channels holding a non-finite value.");
+  push(0, "fn mark(flags: Flags, v: Chunks) -> Flags {");
+  push(2, "var out = flags;");
+  for (const c of chunks) push(2, guard(c, `out.c${c} = out.c${c} | nonfinite4(v.c${c});`));
+  push(2, "return out;");
+  push(0, "}");
+  push(0, "");
+  push(0, "fn new_row(g: u32) -> Row {");
+  push(2, "var row: Row;");
+  push(2, "row.q = load_q(g);");
+  push(2, "row.m = LOWEST_F32;");
+  push(2, "return row;");
+  push(0, "}");
+  push(0, "");
+  push(0, "// Folds key j (score s, values v) into a row; `seen`: the key is visible to it.");
+  push(0, "fn step(row: ptr<function, Row>, s: f32, seen: bool, v: Chunks) {");
+  push(2, "let sb = bitcast<u32>(s);");
+  push(2, "let odd = (sb & 0x7fffffffu) >= 0x7f800000u;");
+  push(2, "(*row).bad = (*row).bad | (seen & odd & (sb != 0xff800000u));");
+  push(2, "let live = seen & !odd;");
+  push(2, "let m = (*row).m;");
+  push(2, "let m_new = select(m, max(m, s), live);");
+  push(2, "let corr = select(exp(select(m, m_new, m == LOWEST_F32) - m_new), 1.0, m_new == m);");
+  push(2, "let pj = select(0.0, exp(min(s - m_new, 0.0)), live);");
+  push(2, "(*row).m = m_new;");
+  push(2, "(*row).l = fma((*row).l, corr, pj);");
+  push(2, "let pv = vec4<f32>(pj);");
+  push(2, "let cv = vec4<f32>(corr);");
+  for (const c of chunks) {
+    push(2, guard(c, `(*row).acc.c${c} = fma(pv, v.c${c}, (*row).acc.c${c} * cv);`));
+  }
+  push(0, "}");
+  push(0, "");
+  push(0, "fn store_row(g: u32, row: Row, vbad: Flags, nan_bits: u32) {");
+  push(2, "let inv = vec4<f32>(select(0.0, 1.0 / row.l, row.l > 0.0));");
+  push(2, "let nan4 = vec4<f32>(bitcast<f32>(nan_bits));");
+  push(2, "let spoilt = vec4<bool>(row.bad);");
+  for (const c of chunks) {
+    push(
+      2,
+      guard(
+        c,
+        `let o${c} = row.acc.c${c} * inv; store_chunk(g, ${c}u, select(o${c}, nan4, (vbad.c${c} & !nonfinite4(o${c})) | spoilt));`,
+      ),
+    );
+  }
+  push(0, "}");
+  push(0, "");
   push(0, "@compute @workgroup_size(WG)");
-  push(
-    0,
-    "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {",
-  );
+  push(0, "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {");
   push(2, "let per_group = WG * R;");
   push(2, "let groups = (p.T + per_group - 1u) / per_group;");
   push(2, "if (wid.y >= groups) {");
@@ -223,86 +300,35 @@ export function renderAttentionKernel(): string {
   push(2, "let key_end = min(p.T, row0 + per_group);");
   push(2, "head_off = (wid.x % p.heads) * p.d;");
   push(2, "let base = (wid.x / p.heads) * p.T;");
-  push(2, "let lid = lid3.x;");
   push(2, "let last = p.T - 1u;");
-  push(
-    2,
-    "// Row r: token i_r, clamped global row g_r (rows past T load row T - 1 and store nothing),",
-  );
-  push(2, "// queries q_r_c, accumulators a_r_c, running max m_r and sum l_r.");
+  push(2, "// Row r holds token i_r; rows past T load row T - 1 and store nothing.");
+  for (const r of rows) push(2, `let i${r} = row0 + ${r}u * WG + lid3.x;`);
   for (const r of rows) {
-    push(2, `let i${r} = row0 + ${r * 1}u * WG + lid;`);
-    push(2, `let g${r} = base + min(i${r}, last);`);
+    push(2, `var st${r}: Row;`);
+    push(2, (r === 0 ? "" : `if (R > ${r}u) { `) + `st${r} = new_row(base + min(i${r}, last));` + (r === 0 ? "" : " }"));
   }
-  for (const r of rows) {
-    push(2, `var m${r} = LOWEST_F32;`);
-    push(2, `var l${r} = 0.0;`);
-    push(2, `var bad${r} = false;`);
-    for (const c of chunks) push(2, `var q${r}_${c} = ZERO4;`);
-    for (const c of chunks) push(2, `var a${r}_${c} = ZERO4;`);
-  }
-  for (const r of rows) {
-    const loads = chunks.map((c) => ifChunk(c, `q${r}_${c} = q_chunk(g${r}, ${c}u);`)).join(" ");
-    push(2, ifRows(r, loads));
-  }
-  for (const c of chunks) push(2, `var vbad${c} = vec4<bool>(false);`);
+  push(2, "var vbad: Flags;");
   push(2, "for (var j = 0u; j < key_end; j++) {");
-  push(4, "let kr = base + j;");
-  for (const c of chunks) {
-    push(4, `let k${c} = select(ZERO4, k_chunk(kr, ${c}u), D4 > ${c}u);`);
-  }
-  for (const c of chunks) {
-    push(4, `let v${c} = select(ZERO4, v_chunk(kr, ${c}u), D4 > ${c}u);`);
-  }
-  for (const c of chunks) push(4, ifChunk(c, `vbad${c} = vbad${c} | nonfinite4(v${c});`));
+  push(4, "let k = load_k(base + j);");
+  push(4, "let v = load_v(base + j);");
+  push(4, "vbad = mark(vbad, v);");
+  push(4, "// Keys past the last row any lane holds for row r are masked for all lanes.");
   for (const r of rows) {
     const cond = r === 0 ? "" : `R > ${r}u && `;
-    push(4, `// Row ${r}; keys past the last row any lane holds for it are masked for all lanes.`);
     push(4, `if (${cond}j < row0 + ${r + 1}u * WG) {`);
-    push(6, `var s4 = q${r}_0 * k0;`);
-    for (const c of chunks.slice(1)) push(6, ifChunk(c, `s4 = fma(q${r}_${c}, k${c}, s4);`));
-    push(6, "let s = p.scale * ((s4.x + s4.y) + (s4.z + s4.w));");
-    push(6, `let seen = (i${r} < p.T) & visible(min(i${r}, last), j);`);
-    push(6, "let sb = bitcast<u32>(s);");
-    push(6, "let odd = (sb & 0x7fffffffu) >= 0x7f800000u;");
-    push(6, `bad${r} = bad${r} | (seen & odd & (sb != 0xff800000u));`);
-    push(6, "let live = seen & !odd;");
-    push(6, `let m_new = select(m${r}, max(m${r}, s), live);`);
-    push(
-      6,
-      `let corr = select(exp(select(m${r}, m_new, m${r} == LOWEST_F32) - m_new), 1.0, m_new == m${r});`,
-    );
-    push(6, "let pj = select(0.0, exp(min(s - m_new, 0.0)), live);");
-    push(6, `m${r} = m_new;`);
-    push(6, `l${r} = fma(l${r}, corr, pj);`);
-    push(6, "let pv = vec4<f32>(pj);");
-    push(6, "let cv = vec4<f32>(corr);");
-    for (const c of chunks) push(6, ifChunk(c, `a${r}_${c} = fma(pv, v${c}, a${r}_${c} * cv);`));
+    push(6, `step(&st${r}, p.scale * dot_chunks(st${r}.q, k), (i${r} < p.T) & visible(min(i${r}, last), j), v);`);
     push(4, "}");
   }
   push(2, "}");
   push(2, "// Values past the last key this workgroup reads still reach every row as 0 * v.");
   push(2, "for (var j = key_end; j < p.T; j++) {");
-  for (const c of chunks) {
-    push(4, ifChunk(c, `vbad${c} = vbad${c} | nonfinite4(v_chunk(base + j, ${c}u));`));
-  }
+  push(4, "vbad = mark(vbad, load_v(base + j));");
   push(2, "}");
-  push(2, "let nan4 = vec4<f32>(bitcast<f32>(p.nan_bits));");
   for (const r of rows) {
-    const body = [
-      `if (i${r} < p.T) {`,
-      `let inv = vec4<f32>(select(0.0, 1.0 / l${r}, l${r} > 0.0));`,
-      ...chunks.map((c) =>
-        ifChunk(
-          c,
-          `let o${c} = a${r}_${c} * inv; ` +
-            `store_chunk(g${r}, ${c}u, select(o${c}, nan4, ` +
-            `(vbad${c} & !nonfinite4(o${c})) | vec4<bool>(bad${r})));`,
-        )
-      ),
-      "}",
-    ].join(" ");
-    push(2, ifRows(r, body));
+    const cond = r === 0 ? "" : `R > ${r}u && `;
+    push(2, `if (${cond}i${r} < p.T) {`);
+    push(4, `store_row(base + i${r}, st${r}, vbad, p.nan_bits);`);
+    push(2, "}");
   }
   push(0, "}");
   return L.join("\n") + "\n";

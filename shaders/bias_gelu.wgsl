@@ -3,7 +3,7 @@
 // The sum is rounded to f32 before gelu, exactly as add then gelu would.
 // Needs `elementwise_header` and `unary_math` in front.
 
-// 1 for the tanh approximation, 0 for the erf form.
+// True for the tanh approximation, false for the erf form.
 override TANH: bool = false;
 
 struct Params {
@@ -25,5 +25,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let v = x[i] + bias[i % p.features];
-  out[i] = select(gelu_f32(v), gelu_tanh_f32(v), TANH);
+  if (TANH) {
+    out[i] = gelu_tanh_f32(v);
+  } else {
+    out[i] = gelu_f32(v);
+  }
 }

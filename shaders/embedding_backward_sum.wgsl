@@ -1,5 +1,6 @@
 // Second step of the embedding backward: grad[v, c] = sum of grad_out[t, c]
-// over the positions t linked into row v's list. One invocation owns one
+// over the positions t linked into row v's list, in ascending t (the CPU's
+// order, so the sums agree bit for bit). One invocation owns one
 // (row, column) of the gradient and walks at most STEPS list nodes per
 // dispatch (llvmpipe stops longer loops silently); the host dispatches
 // ceil(count / STEPS) passes, each resuming at the node where the previous

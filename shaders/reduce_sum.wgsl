@@ -8,9 +8,13 @@
 // mean, and a broadcast gradient's reduction back to its operand's shape.
 // `flat` marks the common layout where the reduced dimensions are the
 // trailing ones: x[o * count + r], with no per-element index decoding.
+// PER_LANE: for short reductions over many outputs (count <= the host's
+// threshold, within the loop budget), each invocation owns one whole output
+// instead of a workgroup owning one chunk, so lanes are not left idle.
 // NaN propagates through the additions, as in PyTorch.
 
 override WG: u32 = 64;
+override PER_LANE: bool = false;
 
 struct Params {
   n_out: u32,
@@ -54,6 +58,25 @@ fn main(
   @builtin(local_invocation_id) lid3: vec3<u32>,
 ) {
   let w = wid.x + wid.y * nwg.x;
+  if (PER_LANE) {
+    let o = w * WG + lid3.x;
+    if (o < p.n_out) {
+      var sum = 0.0;
+      if (p.flat != 0u) {
+        let base = o * p.count;
+        for (var r = 0u; r < p.count; r++) {
+          sum += x[base + r];
+        }
+      } else {
+        let base = offset_of(o, p.kept);
+        for (var r = 0u; r < p.count; r++) {
+          sum += x[base + offset_of(r, p.reduced)];
+        }
+      }
+      out[o] = p.alpha * sum;
+    }
+    return;
+  }
   if (w >= p.n_out * p.chunks) {
     return;
   }

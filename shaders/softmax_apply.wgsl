@@ -1,11 +1,6 @@
 // Elementwise second half of softmax / logSoftmax (LOG), from the row stats
 // of softmax_stats.wgsl (vec4 per row: max, sum, nan, posinf), one
-// invocation per element, no loops. PyTorch's results for special values:
-// a NaN or +inf anywhere in the row makes the row NaN; a -inf entry (a
-// masked score) is exactly 0 (softmax) or -inf (logSoftmax).
-// Deliberate difference: a softmax row with every entry -inf gives zeros
-// (PyTorch: NaN); logSoftmax gives NaN there like PyTorch. NaN and -inf come
-// from uniform bit patterns, never from literals or arithmetic on them.
+// invocation per element, no loops. Special values as in softmax_rules.wgsl.
 
 override WG: u32 = 256;
 override LOG: bool = false;
@@ -35,18 +30,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let row = (i / (p.cols * p.inner)) * p.inner + i % p.inner;
   let s = stats[row];
   let v = x[i];
-  let b = bitcast<u32>(v);
-  let nan = bitcast<f32>(p.nan_bits);
-  let neg_inf = bitcast<f32>(p.neg_inf_bits);
-  var r: f32;
-  if (s.z > 0.0 || s.w > 0.0) {
-    r = nan;
-  } else if (b == 0xff800000u) {
-    r = select(0.0, select(neg_inf, nan, s.y <= 0.0), LOG);
-  } else if (LOG) {
-    r = p.alpha * v - s.x - log(s.y);
-  } else {
-    r = exp(p.alpha * v - s.x) / s.y;
-  }
-  out[i] = r;
+  let bad = s.z > 0.0 || s.w > 0.0;
+  out[i] = softmax_value(v, p.alpha, s.x, s.y, bad, LOG, bitcast<f32>(p.nan_bits), bitcast<f32>(p.neg_inf_bits));
 }

@@ -10,8 +10,9 @@
 // A row is `cols` entries `inner` apart: softmax along any dimension of a
 // contiguous tensor viewed as [outer, cols, inner] (row = o * inner + i).
 // No infinities or NaNs in arithmetic (WGSL may assume none occur, and
-// max/min may drop NaN): special values are recognised by their bits, and
-// -inf entries (masked scores) are skipped.
+// max/min may drop NaN): special values are recognised by their bits
+// (softmax_rules.wgsl, compiled in front), and -inf entries (masked scores)
+// are skipped.
 
 override WG: u32 = 64;
 // Input is per-chunk stats [rows, cols] of vec4 instead of raw values.
@@ -33,14 +34,6 @@ const LOWEST_F32: f32 = -3.4028234663852886e38;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
-fn is_nan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn is_inf(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) == 0x7f800000u;
-}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -73,9 +66,9 @@ fn main(
     let base = (row / p.inner) * p.cols * p.inner + row % p.inner;
     for (var j = start + lid; j < end; j += WG) {
       let v = x[base + j * p.inner];
-      if (is_nan(v)) {
+      if (is_nan_bits(v)) {
         nan = 1.0;
-      } else if (is_inf(v)) {
+      } else if (is_inf_bits(v)) {
         pinf = max(pinf, select(0.0, 1.0, v > 0.0));
       } else {
         local_max = max(local_max, p.alpha * v);
@@ -99,7 +92,7 @@ fn main(
     let base = (row / p.inner) * p.cols * p.inner + row % p.inner;
     for (var j = start + lid; j < end; j += WG) {
       let v = x[base + j * p.inner];
-      if (!is_nan(v) && !is_inf(v)) {
+      if (!is_nan_bits(v) && !is_inf_bits(v)) {
         local_sum += exp(p.alpha * v - m);
       }
     }

@@ -13,8 +13,9 @@ import { checkInteger, checkTensor, describe, showShape } from "./ops/checks.ts"
 import { slice } from "./ops/layout.ts";
 import { selectTokens } from "./ops/select_token.ts";
 import { Generator, globalGenerator } from "./random.ts";
-import { checkDType, cpuInts, cpuTensor, fromHost, type Tensor } from "./tensor.ts";
-import { type GptModel, gptModel } from "./nn/gpt_model.ts";
+import { checkDType, cpuInts, cpuTensor, fromHost, Tensor } from "./tensor.ts";
+import { gptModel } from "./nn/gpt_model.ts";
+import type * as nn from "./nn/mod.ts";
 
 /**
  * A language model as generation sees it: token ids `[batch, tokens]` (int32)
@@ -100,7 +101,7 @@ export interface GenerateOptions {
  * ```
  */
 export async function generate(
-  model: GptModel | LanguageModel,
+  model: nn.GptModel | LanguageModel,
   ids: Tensor,
   options: GenerateOptions,
 ): Promise<Tensor> {
@@ -133,13 +134,17 @@ export async function generate(
         const draws = sampling ? drawUniforms(o.generator, batch) : undefined;
         next = selectTokens(op, logits, { temperature: o.temperature, topK: o.topK, draws });
       } finally {
-        logits.dispose();
+        // A model that returned something else gets an ArgumentError, not a TypeError here.
+        if (logits instanceof Tensor) logits.dispose();
       }
-      let appended: Tensor;
+      let appended: Tensor | undefined;
       let chosen: Int32Array;
       try {
         appended = append(op, current, next, forced, finished, o.eosId);
         chosen = (await next.data()) as Int32Array;
+      } catch (error) {
+        appended?.dispose();
+        throw error;
       } finally {
         next.dispose();
       }
@@ -212,7 +217,9 @@ function checkOptions(
   }
   const given = options as GenerateOptions;
   const maxNewTokens = checkInteger(op, "maxNewTokens", given.maxNewTokens, { min: 0 });
-  const moduleContext = isModule ? (model as GptModel).config?.contextLength ?? Infinity : Infinity;
+  const moduleContext = isModule
+    ? (model as nn.GptModel).config?.contextLength ?? Infinity
+    : Infinity;
   const contextSize = given.contextSize === undefined
     ? moduleContext
     : checkInteger(op, "contextSize", given.contextSize, { min: 1 });

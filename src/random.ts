@@ -14,7 +14,14 @@
  * @module
  */
 
-import { TesseraError } from "./errors.ts";
+import { ArgumentError, DeviceLimitError } from "./errors.ts";
+import {
+  checkFiniteNumber,
+  checkInteger,
+  checkOptions,
+  checkShapeArg,
+  describe,
+} from "./ops/checks.ts";
 
 /** PyTorch's default CPU seed (`torch.initial_seed()` in a fresh process). */
 export const DEFAULT_SEED: bigint = 67280421310721n;
@@ -63,7 +70,7 @@ export class Generator {
    * ```
    */
   constructor(seed: number | bigint = DEFAULT_SEED) {
-    this.manualSeed(seed);
+    this.#reseed("Generator", seed);
   }
 
   /**
@@ -79,7 +86,13 @@ export class Generator {
    * ```
    */
   manualSeed(seed: number | bigint): this {
-    const s = toSeed(seed);
+    return this.#reseed("Generator.manualSeed", seed);
+  }
+
+  // `op` names the public entry point in errors: the constructor, this
+  // method, or the global manualSeed.
+  #reseed(op: string, seed: number | bigint): this {
+    const s = toSeed(op, seed);
     this.#seed = s;
     this.#nextDoubleNormal = undefined;
     const st = this.#state;
@@ -260,17 +273,33 @@ function twistBits(u: number, v: number): number {
   return (mixed >>> 1) ^ ((v & 1) !== 0 ? MATRIX_A : 0);
 }
 
-function toSeed(seed: number | bigint): bigint {
-  if (typeof seed === "number" && !Number.isSafeInteger(seed)) {
-    throw new TesseraError(
-      `manualSeed: seed must be a safe integer or a bigint, got ${seed}`,
+const SEED_MIN = -(2n ** 63n);
+const SEED_END = 2n ** 64n;
+
+// torch.manual_seed takes a Python int in [-2^63, 2^64) and refuses floats
+// and bools. Numbers beyond 2^53 are refused too: they may no longer be the
+// integer the caller wrote, so such seeds must be given as a bigint.
+function toSeed(op: string, seed: unknown): bigint {
+  if (typeof seed === "number") {
+    if (!Number.isSafeInteger(seed)) {
+      throw new ArgumentError(
+        `${op}: seed must be a whole number within +-(2^53 - 1) (or a bigint in ` +
+          `[-2^63, 2^64)), but got ${describe(seed)}`,
+      );
+    }
+    return BigInt.asUintN(64, BigInt(seed));
+  }
+  if (typeof seed !== "bigint") {
+    throw new ArgumentError(
+      `${op}: seed must be a whole number or a bigint, but got ${describe(seed)}`,
     );
   }
-  const s = BigInt(seed);
-  if (s < -(2n ** 63n) || s >= 2n ** 64n) {
-    throw new TesseraError(`manualSeed: seed ${s} is outside [-2^63, 2^64)`);
+  if (seed < SEED_MIN || seed >= SEED_END) {
+    throw new ArgumentError(
+      `${op}: seed must be in [-2^63, 2^64), as torch.manual_seed requires, but got ${seed}n`,
+    );
   }
-  return BigInt.asUintN(64, s);
+  return BigInt.asUintN(64, seed);
 }
 
 const globalGen = new Generator();
@@ -302,7 +331,8 @@ export function globalGenerator(): Generator {
  * ```
  */
 export function manualSeed(seed: number | bigint): Generator {
-  return globalGen.manualSeed(seed);
+  // Validated here so that errors name this function, not the method.
+  return globalGen.manualSeed(toSeed("manualSeed", seed));
 }
 
 /** Options shared by the sampling functions. */
@@ -324,9 +354,10 @@ export type ShapeLike = number | readonly number[];
  * console.log(rand([2, 2]).length); // 4
  * ```
  */
-export function rand(shape: ShapeLike, options: RandomOptions = {}): Float32Array {
-  const g = options.generator ?? globalGen;
-  const out = new Float32Array(numel(shape, "rand"));
+export function rand(shape: ShapeLike, options?: RandomOptions): Float32Array {
+  const n = numel("rand", shape);
+  const g = generatorOf("rand", options);
+  const out = allocate("rand", n);
   for (let i = 0; i < out.length; i++) out[i] = g.nextFloat();
   return out;
 }
@@ -346,18 +377,24 @@ export function uniform(
   shape: ShapeLike,
   low: number,
   high: number,
-  options: RandomOptions = {},
+  options?: RandomOptions,
 ): Float32Array {
-  if (!Number.isFinite(low) || !Number.isFinite(high) || !(low <= high)) {
-    throw new TesseraError(
-      `uniform: expected finite low <= high, got low=${low}, high=${high}`,
+  const n = numel("uniform", shape);
+  checkFiniteNumber("uniform", "low", low);
+  checkFiniteNumber("uniform", "high", high);
+  if (!(low <= high)) {
+    throw new ArgumentError(
+      `uniform: low must be <= high, but got low=${low}, high=${high}`,
     );
   }
   if (Math.fround(high) - Math.fround(low) > F32_MAX) {
-    throw new TesseraError(`uniform: high - low overflows float32 (low=${low}, high=${high})`);
+    throw new ArgumentError(
+      `uniform: high - low must fit in float32 (at most ${F32_MAX}), but got ` +
+        `low=${low}, high=${high}`,
+    );
   }
-  const g = options.generator ?? globalGen;
-  const out = new Float32Array(numel(shape, "uniform"));
+  const g = generatorOf("uniform", options);
+  const out = allocate("uniform", n);
   for (let i = 0; i < out.length; i++) out[i] = g.uniformFloat(low, high);
   return out;
 }
@@ -386,10 +423,10 @@ export function uniform(
  * console.log(randn([3, 5]).length); // 15
  * ```
  */
-export function randn(shape: ShapeLike, options: RandomOptions = {}): Float32Array {
-  const g = options.generator ?? globalGen;
-  const n = numel(shape, "randn");
-  const out = new Float32Array(n);
+export function randn(shape: ShapeLike, options?: RandomOptions): Float32Array {
+  const n = numel("randn", shape);
+  const g = generatorOf("randn", options);
+  const out = allocate("randn", n);
   if (n < 16) {
     for (let i = 0; i < n; i++) out[i] = g.normalDouble();
     return out;
@@ -528,19 +565,45 @@ function fmaF32(a: number, b: number, c: number): number {
   return f(bitsF64[0]);
 }
 
-function numel(shape: ShapeLike, op: string): number {
-  const dims = typeof shape === "number" ? [shape] : shape;
+// The element count of a ShapeLike; throws ArgumentError naming `op`.
+function numel(op: string, shape: unknown): number {
+  if (typeof shape === "number") return checkInteger(op, "shape", shape, { min: 0 });
+  if (!Array.isArray(shape)) {
+    throw new ArgumentError(
+      `${op}: shape must be a whole number >= 0 or an array of them, but got ${describe(shape)}`,
+    );
+  }
   let n = 1;
-  for (const d of dims) {
-    if (!Number.isSafeInteger(d) || d < 0) {
-      throw new TesseraError(`${op}: invalid shape [${dims.join(", ")}]`);
-    }
-    n *= d;
-  }
-  if (!Number.isSafeInteger(n)) {
-    throw new TesseraError(`${op}: shape [${dims.join(", ")}] has too many elements`);
-  }
+  for (const d of checkShapeArg(op, "shape", shape)) n *= d;
   return n;
+}
+
+// Turns the engine's bare RangeError for a huge array into an error that
+// names the op and the size, as the creation functions do.
+function allocate(op: string, n: number): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new DeviceLimitError(
+      `${op}: cannot allocate ${n} elements (${n * 4} bytes) in host memory`,
+      { cause: error },
+    );
+  }
+}
+
+// The generator named by `options`, or the global one; throws ArgumentError
+// naming `op` for a non-object options or a generator that is not one.
+function generatorOf(op: string, options: unknown): Generator {
+  checkOptions(op, options);
+  const g = (options as RandomOptions | undefined)?.generator;
+  if (g === undefined) return globalGen;
+  if (!(g instanceof Generator)) {
+    throw new ArgumentError(
+      `${op}: options.generator must be a Generator, but got ${describe(g)}`,
+    );
+  }
+  return g;
 }
 
 const LEAKY_RELU_SLOPE = Math.sqrt(5);
@@ -558,9 +621,7 @@ const LEAKY_RELU_SLOPE = Math.sqrt(5);
  * ```
  */
 export function kaimingUniformBound(fanIn: number): number {
-  if (!Number.isSafeInteger(fanIn) || fanIn <= 0) {
-    throw new TesseraError(`kaimingUniformBound: fanIn must be a positive integer, got ${fanIn}`);
-  }
+  checkInteger("kaimingUniformBound", "fanIn", fanIn, { min: 1 });
   const gain = Math.sqrt(2.0 / (1 + LEAKY_RELU_SLOPE * LEAKY_RELU_SLOPE));
   const std = gain / Math.sqrt(fanIn);
   return Math.sqrt(3.0) * std;
@@ -596,8 +657,17 @@ export function linearInitValues(
   bias: boolean,
   generator: Generator = globalGen,
 ): LinearInit {
-  if (!Number.isSafeInteger(dIn) || dIn < 0 || !Number.isSafeInteger(dOut) || dOut < 0) {
-    throw new TesseraError(`linearInitValues: invalid sizes dIn=${dIn}, dOut=${dOut}`);
+  checkInteger("linearInitValues", "dIn", dIn, { min: 0 });
+  checkInteger("linearInitValues", "dOut", dOut, { min: 0 });
+  if (typeof bias !== "boolean") {
+    throw new ArgumentError(
+      `linearInitValues: bias must be a boolean, but got ${describe(bias)}`,
+    );
+  }
+  if (!(generator instanceof Generator)) {
+    throw new ArgumentError(
+      `linearInitValues: generator must be a Generator, but got ${describe(generator)}`,
+    );
   }
   const options = { generator };
   // torch skips zero-element tensors in kaiming_uniform_ and uses bound 0 for

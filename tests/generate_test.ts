@@ -261,6 +261,11 @@ Deno.test("generate: arguments are checked before any work", async () => {
   );
   await bad([() => tensor([[1, 2]]), ids, { maxNewTokens: 1 }], ShapeError, /logits of shape/);
   await bad(
+    [() => 42, ids, { maxNewTokens: 1 }],
+    ArgumentError,
+    /the model's output must be a Tensor/,
+  );
+  await bad(
     [() => tensor([[[NaN, 1, 2], [NaN, 1, 2]]]), ids, { maxNewTokens: 1, temperature: 1 }],
     TesseraError,
     /cannot sample row 0 at step 0/,

@@ -32,7 +32,9 @@ import shader_select_weights from "../shaders/select_weights.wgsl" with { type: 
 import shader_sgd from "../shaders/sgd.wgsl" with { type: "text" };
 import shader_sgd_momentum from "../shaders/sgd_momentum.wgsl" with { type: "text" };
 import shader_slice_backward from "../shaders/slice_backward.wgsl" with { type: "text" };
+import shader_softmax from "../shaders/softmax.wgsl" with { type: "text" };
 import shader_softmax_apply from "../shaders/softmax_apply.wgsl" with { type: "text" };
+import shader_softmax_rules from "../shaders/softmax_rules.wgsl" with { type: "text" };
 import shader_softmax_stats from "../shaders/softmax_stats.wgsl" with { type: "text" };
 import shader_strided_copy from "../shaders/strided_copy.wgsl" with { type: "text" };
 import shader_topk_backward from "../shaders/topk_backward.wgsl" with { type: "text" };
@@ -78,7 +80,9 @@ export const SHADER_FILES: Record<string, string> = {
   "sgd": shader_sgd,
   "sgd_momentum": shader_sgd_momentum,
   "slice_backward": shader_slice_backward,
+  "softmax": shader_softmax,
   "softmax_apply": shader_softmax_apply,
+  "softmax_rules": shader_softmax_rules,
   "softmax_stats": shader_softmax_stats,
   "strided_copy": shader_strided_copy,
   "topk_backward": shader_topk_backward,

@@ -9,6 +9,7 @@
 import { binaryBackward, scaleBackward } from "../autograd/backward/elementwise.ts";
 import { record } from "../autograd/recording.ts";
 import type { Tensor } from "../tensor.ts";
+import { checkNumber, checkTensor } from "./checks.ts";
 import { affineKernel, binaryKernel } from "./elementwise_kernels.ts";
 
 /**
@@ -74,5 +75,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function scale(x: Tensor, factor: number): Tensor {
+  checkTensor("scale", "x", x);
+  checkNumber("scale", "factor", factor);
   return record("scale", [x], affineKernel("scale", x, factor), scaleBackward(factor));
 }

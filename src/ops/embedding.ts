@@ -27,6 +27,8 @@ import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
 
 /** List nodes one backward invocation walks per dispatch (llvmpipe's loop budget is 65,535). */
 const STEPS = 4096;
+/** Id positions one workgroup links per dispatch in the backward pass. */
+const LINK_BLOCK = 1024;
 /** A quiet NaN's bits, written for out-of-range ids on webgpu. */
 const NAN_BITS = 0x7fc00000;
 
@@ -34,8 +36,8 @@ const NAN_BITS = 0x7fc00000;
  * Looks up rows of `weight` ([V, D], float32) by `ids` (int32, any shape):
  * the result has shape `[...ids.shape, D]`, as `torch.nn.functional.embedding`.
  * Differentiable in `weight`: the gradient sums the output gradients of
- * repeated ids into their row (on webgpu in an unspecified order, so sums of
- * repeated ids may differ from the CPU in the last bits).
+ * repeated ids into their row, in position order on both devices (so the
+ * webgpu gradient equals the CPU's bit for bit).
  *
  * Ids outside `[0, V)` throw `ArgumentError` when the ids are on cpu (PyTorch's
  * "index out of range in self"), including a cpu `ids` with a webgpu `weight`,
@@ -168,10 +170,11 @@ function cpuEmbeddingGrad(g: Float32Array, ids: Tensor, vocab: number, dim: numb
 }
 
 /**
- * Scatter-add without float atomics, in two kernels: link every id position
- * into a list per row (integer atomics), then let each (row, column) of the
+ * Scatter-add without float atomics, in two kernels: link the positions of
+ * each id into a list in ascending order (one dispatch per block of
+ * LINK_BLOCK positions, last block first), then let each (row, column) of the
  * gradient walk its row's list, at most STEPS nodes per dispatch, over
- * ceil(count / STEPS) dispatches. Work is O(V * D * passes + count * D).
+ * ceil(count / STEPS) dispatches. Deterministic, and in the CPU's order.
  */
 function gpuEmbeddingGrad(
   device: WebGpuDevice,
@@ -189,7 +192,8 @@ function gpuEmbeddingGrad(
   const temps: GpuBufferHandle[] = [];
   const uploaded = idsOn(device, ids);
   try {
-    // All ones: every list starts empty (END).
+    // All ones: every list starts empty (END); the link pass leaves each
+    // row's first position here.
     const head = runtime.upload(op, "list heads", new Int32Array(vocab).fill(-1));
     temps.push(head);
     const other = runtime.acquire(op, "list cursors", vocab * 4);
@@ -198,16 +202,15 @@ function gpuEmbeddingGrad(
     temps.push(next);
     if (count > 0) {
       const idsHandle = gpuBuffer(uploaded.tensor, op, "ids", ["int32"])!;
-      runtime.dispatch(
-        op,
-        runtime.pipeline({
-          name: "embedding_backward_link.wgsl",
-          code: SHADERS.embedding_backward_link,
-        }),
-        [idsHandle, head, next],
-        words(count, vocab),
-        Math.ceil(count / ELEMENTWISE_WG),
-      );
+      const link = runtime.pipeline({
+        name: "embedding_backward_link.wgsl",
+        code: SHADERS.embedding_backward_link,
+        constants: { BLOCK: LINK_BLOCK },
+      });
+      const blocks = Math.ceil(count / LINK_BLOCK);
+      for (let b = blocks - 1; b >= 0; b--) {
+        runtime.dispatch(op, link, [idsHandle, head, next], words(count, vocab, b * LINK_BLOCK), 1);
+      }
     }
     const gHandle = count > 0 ? gpuBuffer(g, op, "grad")! : next;
     const sum = runtime.pipeline({

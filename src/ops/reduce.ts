@@ -8,7 +8,7 @@
 import type { WebGpuDevice } from "../device.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { dims8, launch, words } from "../gpu/launch.ts";
-import { itemsPerInvocation } from "../gpu/loop_bound.ts";
+import { itemsPerInvocation, loopBound } from "../gpu/loop_bound.ts";
 import { record } from "../autograd/recording.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
 import {
@@ -41,6 +41,8 @@ export interface ReduceOptions {
 
 /** Threads per output element in the GPU kernel (its `WG`; a power of two). */
 const REDUCE_WG = 64;
+/** Sums this short or shorter run one output per invocation, not per workgroup. */
+const PER_LANE_MAX = 32;
 
 /**
  * Sums over `dims` (default: every dimension, giving a scalar of shape `[]`),
@@ -221,9 +223,35 @@ export function reduceOver(
   }
   const rank = x.shape.length;
   const flat = isFlat(x.shape, reduced);
+  const cost = flat ? 1 : rank + 1;
+  if (count <= PER_LANE_MAX && count * cost + 2 * rank + 16 <= loopBound.max) {
+    // Short sums over many outputs: one invocation per output.
+    return launch(x.device, {
+      op,
+      shader: "reduce_sum",
+      includes: ["workgroup_reduce"],
+      constants: { WG: REDUCE_WG, PER_LANE: 1 },
+      uniforms: words(
+        nOut,
+        rank,
+        count,
+        { f32: factor },
+        count,
+        1,
+        flat ? 1 : 0,
+        0,
+        ...dims8(kept),
+        ...dims8(extents),
+        ...dims8(strides),
+      ),
+      inputs: [["input", x]],
+      outShape,
+      workgroups: Math.ceil(nOut / REDUCE_WG),
+    });
+  }
   // A flat pass costs one loop iteration per element; otherwise each element
   // also decodes its index (rank more iterations).
-  const chunk = REDUCE_WG * itemsPerInvocation(flat ? 1 : rank + 1, 2 * rank + 16);
+  const chunk = REDUCE_WG * itemsPerInvocation(cost, 2 * rank + 16);
   const chunks = Math.ceil(count / chunk);
   const first = launch(x.device, {
     op,

@@ -38,6 +38,8 @@ export interface SoftmaxOptions {
 
 /** Threads per (row, chunk) in the stats kernel (its `WG`; a power of two). */
 const STATS_WG = 64;
+/** Threads per row in the single-pass kernel. */
+const ROW_WG = 64;
 const NAN_BITS = 0x7fc00000;
 const NEG_INF_BITS = 0xff800000;
 
@@ -117,10 +119,27 @@ function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boole
     return cpuTensor(out, x.shape);
   }
   if (x.size === 0) return fromHost(new Float32Array(0), x.shape, x.device, op, `${op} output`);
+  const uniforms = words(rows, cols, inner, { f32: alpha }, NAN_BITS, NEG_INF_BITS, 0, 0);
+  // Three strided loops over the row per invocation, plus the tree reductions.
+  if (cols <= ROW_WG * itemsPerInvocation(3, 48)) {
+    return launch(x.device, {
+      op,
+      shader: "softmax",
+      includes: ["workgroup_reduce", "softmax_rules"],
+      constants: { WG: ROW_WG, LOG: log ? 1 : 0 },
+      uniforms,
+      inputs: [["input", x]],
+      outShape: x.shape,
+      workgroups: rows,
+    });
+  }
+  // Long rows: bounded per-chunk stats, combined pass after pass, then an
+  // elementwise normalisation.
   const stats = rowStats(op, x.device, x, rows, cols, inner, alpha);
   const out = launch(x.device, {
     op,
     shader: "softmax_apply",
+    includes: ["softmax_rules"],
     constants: { WG: ELEMENTWISE_WG, LOG: log ? 1 : 0 },
     uniforms: words(x.size, cols, inner, { f32: alpha }, NAN_BITS, NEG_INF_BITS, 0, 0),
     inputs: [["input", x], ["row stats", stats]],
@@ -155,7 +174,7 @@ export function rowStats(
     const out = launch(device, {
       op,
       shader: "softmax_stats",
-      includes: ["workgroup_reduce"],
+      includes: ["workgroup_reduce", "softmax_rules"],
       constants: { WG: STATS_WG, PAIRS: pairs ? 1 : 0 },
       uniforms: words(rows, count, pairs ? 1 : inner, { f32: pairs ? 1 : alpha }, chunk, chunks),
       inputs: [["input", input]],

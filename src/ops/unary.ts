@@ -25,7 +25,7 @@ import { isRecording, record } from "../autograd/recording.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { fromHost, type Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
-import { checkNumber, checkTensor, showShape } from "./checks.ts";
+import { checkNumber, checkOptions, checkTensor, showShape } from "./checks.ts";
 import {
   biasGeluKernel,
   powFlags,
@@ -173,6 +173,7 @@ export interface GeluOptions {
 }
 
 function geluOp(op: string, options: GeluOptions | undefined): UnaryOp {
+  checkOptions(op, options);
   const approximate = options?.approximate ?? "none";
   if (approximate !== "none" && approximate !== "tanh") {
     throw new ArgumentError(
@@ -280,6 +281,7 @@ export interface ClampOptions {
  */
 export function clamp(x: Tensor, options: ClampOptions): Tensor {
   checkTensor("clamp", "x", x);
+  checkOptions("clamp", options);
   const { min, max } = options ?? {};
   if (min === undefined && max === undefined) {
     throw new ArgumentError("clamp: at least one of min or max must be given");

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import {
+  DeviceMismatchError,
   dispose,
   embedding,
   generate,
@@ -32,11 +33,13 @@ async function idsOf(t: Tensor): Promise<number[]> {
   return values;
 }
 
-/** Random logits [rows, tokens, n] with planted ties, equal zeros and -inf entries. */
+/** Random logits [rows, tokens, n] with planted ties, equal zeros, -inf and constant rows. */
 function awkwardLogits(rows: number, tokens: number, n: number, seed: number): Float32Array {
   const data = randomData(rows * tokens * n, seed);
   for (let r = 0; r < rows * tokens; r++) {
     const row = data.subarray(r * n, (r + 1) * n);
+    // Every third row is constant: one big tie, at the top-k threshold too.
+    if (r % 3 === 1) row.fill(0.25);
     if (n >= 7) {
       row[n - 1] = row[2] = 2.5; // a tie for the maximum: the first index wins
       row[3] = -Infinity;
@@ -286,6 +289,12 @@ Deno.test("generate on webgpu: a NaN row throws when sampling and frees everythi
         temperature: 1,
       }),
     (e: Error) => e instanceof TesseraError && /cannot sample row 0 at step 0/.test(e.message),
+  );
+  assert.equal(gpuStats(device).buffersInUse, before);
+  // Logits on another device than the ids.
+  await assert.rejects(
+    () => generate(() => tensor([[[0, 1, 2], [0, 1, 2]]]), ids, { maxNewTokens: 1 }),
+    (e: Error) => e instanceof DeviceMismatchError && /generate/.test(e.message),
   );
   assert.equal(gpuStats(device).buffersInUse, before);
   bad.dispose();

@@ -90,6 +90,8 @@ Deno.test("unary kernels match the cpu reference on random awkward sizes, values
 });
 
 Deno.test("unary kernels give PyTorch's values and gradients on webgpu, special values included", async () => {
+  const device = await gpu();
+  const before = gpuStats(device).buffersInUse;
   for (const c of UNARY_CASES) {
     const x = await onGpu(tensor(c.x));
     const g = await onGpu(tensor(c.g));
@@ -101,6 +103,8 @@ Deno.test("unary kernels give PyTorch's values and gradients on webgpu, special 
     assertSameFloats(y, c.y, tol, `${c.label} forward on webgpu`, c.x);
     assertSameFloats(dx, c.dx, tol, `${c.label} gradient on webgpu`, c.x);
   }
+  // Forward, backward and the tape freed everything they made.
+  assert.equal(gpuStats(device).buffersInUse, before);
 });
 
 Deno.test("a unary launch over 65535 workgroups folds into a 2-D grid and covers every element", async () => {

@@ -1,0 +1,66 @@
+// Softmax / logSoftmax (LOG) of alpha * x along one dimension, one workgroup
+// per row, for rows short enough that each invocation's three strided loops
+// stay within the loop budget (the host checks; src/gpu/loop_bound.ts).
+// Longer rows go through softmax_stats.wgsl + softmax_apply.wgsl instead.
+// A row is `cols` entries `inner` apart (x viewed as [outer, cols, inner],
+// row = o * inner + i). Special values as in softmax_rules.wgsl.
+
+override WG: u32 = 64;
+override LOG: bool = false;
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  inner: u32,
+  alpha: f32,
+  nan_bits: u32,
+  neg_inf_bits: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+const LOWEST_F32: f32 = -3.4028234663852886e38;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid3: vec3<u32>,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) {
+    return;
+  }
+  let lid = lid3.x;
+  let base = (row / p.inner) * p.cols * p.inner + row % p.inner;
+  var local_max = LOWEST_F32;
+  var bad = 0.0;
+  for (var j = lid; j < p.cols; j += WG) {
+    let v = x[base + j * p.inner];
+    if (is_nan_bits(v) || bitcast<u32>(v) == 0x7f800000u) {
+      bad = 1.0;
+    } else if (!is_inf_bits(v)) {
+      local_max = max(local_max, p.alpha * v);
+    }
+  }
+  let m = workgroup_max(local_max, lid);
+  let any_bad = workgroup_max(bad, lid) > 0.0;
+  var local_sum = 0.0;
+  for (var j = lid; j < p.cols; j += WG) {
+    let v = x[base + j * p.inner];
+    if (!is_nan_bits(v) && !is_inf_bits(v)) {
+      local_sum += exp(p.alpha * v - m);
+    }
+  }
+  let s = workgroup_sum(local_sum, lid);
+  let nan = bitcast<f32>(p.nan_bits);
+  let neg_inf = bitcast<f32>(p.neg_inf_bits);
+  for (var j = lid; j < p.cols; j += WG) {
+    let o = base + j * p.inner;
+    out[o] = softmax_value(x[o], p.alpha, m, s, any_bad, LOG, nan, neg_inf);
+  }
+}
