@@ -280,26 +280,17 @@ const SEED_END = 2n ** 64n;
 // and bools. Numbers beyond 2^53 are refused too: they may no longer be the
 // integer the caller wrote, so such seeds must be given as a bigint.
 function toSeed(op: string, seed: unknown): bigint {
-  if (typeof seed === "number") {
-    if (!Number.isSafeInteger(seed)) {
-      throw new ArgumentError(
-        `${op}: seed must be a whole number within +-(2^53 - 1) (or a bigint in ` +
-          `[-2^63, 2^64)), but got ${describe(seed)}`,
-      );
-    }
-    return BigInt.asUintN(64, BigInt(seed));
-  }
-  if (typeof seed !== "bigint") {
+  const ok = typeof seed === "number"
+    ? Number.isSafeInteger(seed)
+    : typeof seed === "bigint" && seed >= SEED_MIN && seed < SEED_END;
+  if (!ok) {
+    const got = typeof seed === "bigint" ? `${seed}n` : describe(seed);
     throw new ArgumentError(
-      `${op}: seed must be a whole number or a bigint, but got ${describe(seed)}`,
+      `${op}: seed must be a safe integer or a bigint in [-2^63, 2^64), as ` +
+        `torch.manual_seed accepts, but got ${got}`,
     );
   }
-  if (seed < SEED_MIN || seed >= SEED_END) {
-    throw new ArgumentError(
-      `${op}: seed must be in [-2^63, 2^64), as torch.manual_seed requires, but got ${seed}n`,
-    );
-  }
-  return BigInt.asUintN(64, seed);
+  return BigInt.asUintN(64, BigInt(seed as number | bigint));
 }
 
 const globalGen = new Generator();
@@ -659,11 +650,6 @@ export function linearInitValues(
 ): LinearInit {
   checkInteger("linearInitValues", "dIn", dIn, { min: 0 });
   checkInteger("linearInitValues", "dOut", dOut, { min: 0 });
-  if (typeof bias !== "boolean") {
-    throw new ArgumentError(
-      `linearInitValues: bias must be a boolean, but got ${describe(bias)}`,
-    );
-  }
   if (!(generator instanceof Generator)) {
     throw new ArgumentError(
       `linearInitValues: generator must be a Generator, but got ${describe(generator)}`,

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { TesseraError } from "./errors.ts";
+import { ArgumentError, TesseraError } from "./errors.ts";
+import { checkFiniteNumber, checkOptions, checkTensor, describe } from "./ops/checks.ts";
 import { Tensor } from "./tensor.ts";
 
 /**
@@ -42,6 +43,54 @@ async function flat(values: Values): Promise<ArrayLike<number>> {
   return values instanceof Tensor ? await values.data() : values;
 }
 
+// Typed arrays of numbers (not BigInt64Array, not DataView) compare like arrays.
+function isNumberTypedArray(value: unknown): boolean {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) &&
+    !(value instanceof BigInt64Array) && !(value instanceof BigUint64Array);
+}
+
+// A string or a nested array would otherwise be compared index by index
+// and fail with a baffling "elements differ" report.
+function checkValues(name: string, value: unknown): void {
+  if (value instanceof Tensor) return checkTensor("assertClose", name, value);
+  if (isNumberTypedArray(value)) return;
+  if (!Array.isArray(value)) {
+    throw new ArgumentError(
+      `assertClose: ${name} must be a Tensor, a numeric typed array or an array of numbers, ` +
+        `but got ${describe(value)}`,
+    );
+  }
+  for (let i = 0; i < value.length; i++) {
+    if (typeof value[i] !== "number") {
+      throw new ArgumentError(
+        `assertClose: ${name}[${i}] must be a number (flatten nested arrays), ` +
+          `but got ${describe(value[i])}`,
+      );
+    }
+  }
+}
+
+function checkTolerance(tolerance: unknown): Required<Tolerance> {
+  checkOptions("assertClose", tolerance, "tolerance");
+  const t = (tolerance ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(t)) {
+    if (key !== "rtol" && key !== "atol") {
+      throw new ArgumentError(
+        `assertClose: tolerance has an unknown key ${JSON.stringify(key)}; expected rtol, atol`,
+      );
+    }
+  }
+  const bound = (key: "rtol" | "atol", fallback: number): number => {
+    if (t[key] === undefined) return fallback;
+    const v = checkFiniteNumber("assertClose", `tolerance.${key}`, t[key]);
+    if (v < 0) {
+      throw new ArgumentError(`assertClose: tolerance.${key} must be >= 0, but got ${v}`);
+    }
+    return v;
+  };
+  return { rtol: bound("rtol", 1.3e-6), atol: bound("atol", 1e-5) };
+}
+
 /**
  * Asserts that two tensors (or arrays) have the same shape and values within
  * `atol + rtol * |expected|` elementwise. NaN never matches; infinities match
@@ -56,9 +105,11 @@ async function flat(values: Values): Promise<ArrayLike<number>> {
 export async function assertClose(
   actual: Values,
   expected: Values,
-  tolerance: Tolerance = {},
+  tolerance?: Tolerance,
 ): Promise<void> {
-  const { rtol = 1.3e-6, atol = 1e-5 } = tolerance;
+  checkValues("actual", actual);
+  checkValues("expected", expected);
+  const { rtol, atol } = checkTolerance(tolerance);
   if (actual instanceof Tensor && expected instanceof Tensor) {
     if (actual.shape.join(",") !== expected.shape.join(",")) {
       throw new AssertCloseError(

@@ -21,6 +21,7 @@ import { selectTokens } from "../src/ops/select_token.ts";
 import { CHUNK } from "../src/ops/select_token_cpu.ts";
 import { randomData } from "./helpers.ts";
 import fixtures from "./fixtures/generate.json" with { type: "json" };
+import exampleSource from "../examples/gpt.ts" with { type: "text" };
 
 /** The book's cfg dict as an nn.GptConfig. */
 function gptConfig(c: (typeof fixtures.small)[number]["config"]): nn.GptConfig {
@@ -281,4 +282,15 @@ Deno.test("generate: nn.gptModel greedy continuations equal PyTorch's generate_t
     const out = await generate(model, prompt, { maxNewTokens: c.maxNewTokens });
     assert.deepEqual(await out.toArray(), c.tokens, `seed ${c.seed}`);
   }
+});
+
+Deno.test("examples/gpt.ts checks against PyTorch's GPT-2 small continuation", () => {
+  // The example itself exits 1 on a mismatch; here its recorded ids must be the fixture's.
+  const { prompt, tokens } = fixtures.gpt124m;
+  const list = exampleSource.match(/const TORCH_TOKENS = \[([\d,\s]+)\]/);
+  assert.ok(list, "TORCH_TOKENS not found in examples/gpt.ts");
+  assert.deepEqual(list[1].split(",").map((s) => Number(s.trim())).filter((x) => x > 0), tokens[0]);
+  assert.deepEqual(tokens[0].slice(0, 4), prompt[0]);
+  assert.ok(exampleSource.includes(`[${tokens[0].slice(0, 10).join(", ")}]`), "doc comment");
+  assert.equal(fixtures.gpt124m.parameters, 163_009_536);
 });

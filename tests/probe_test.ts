@@ -237,8 +237,19 @@ const PROBES: Record<string, Probe> = {
   ones: { kinds: ["shape", "options?"], valid: () => [[2], {}] },
   arange: { kinds: ["finite", "finite?", "finite?", "options?"], valid: () => [0, 3, 1, {}] },
   // Random.
-  Generator: { kinds: ["seed"], valid: () => [1], construct: true },
-  manualSeed: { kinds: ["seed"], valid: () => [1] },
+  // The seed of `new Generator()` is optional (undefined means DEFAULT_SEED).
+  Generator: {
+    kinds: [[...KINDS.seed.filter(([label]) => label !== "undefined"), [
+      "2n ** 64n",
+      () => 2n ** 64n,
+    ]]],
+    valid: () => [1],
+    construct: true,
+  },
+  manualSeed: {
+    kinds: [[...KINDS.seed, ["-(2n ** 63n) - 1n", () => -(2n ** 63n) - 1n]]],
+    valid: () => [1],
+  },
   rand: { kinds: ["shapeLike", "options?"], valid: () => [[2], {}] },
   randn: { kinds: ["shapeLike", "options?"], valid: () => [[2], {}] },
   uniform: { kinds: ["shapeLike", "finite", "finite", "options?"], valid: () => [[2], 0, 1, {}] },

@@ -4,8 +4,10 @@
 
 import assert from "node:assert/strict";
 import {
+  assertClose,
   crossEntropy,
   type Device,
+  dispose,
   grad,
   logSoftmax,
   matmul,
@@ -108,6 +110,26 @@ export function assertSpecialClose(
   }
 }
 
+/**
+ * `assertClose` that then disposes both sides (tensors or arrays of them), so
+ * GPU tests free their buffers now rather than when the garbage collector's
+ * backstop runs in the middle of another test that counts buffers.
+ */
+export async function closeAndFree(
+  actual: Tensor | Tensor[],
+  expected: Tensor | Tensor[],
+  tol: { rtol?: number; atol?: number },
+): Promise<void> {
+  try {
+    const a = Array.isArray(actual) ? actual : [actual];
+    const e = Array.isArray(expected) ? expected : [expected];
+    assert.equal(a.length, e.length);
+    for (let i = 0; i < a.length; i++) await assertClose(a[i], e[i], tol);
+  } finally {
+    dispose([actual, expected]);
+  }
+}
+
 /** Checks a case's output and (where PyTorch gave them) gradients on `device`. */
 export async function checkCase(c: ReduceCase, device: Device): Promise<void> {
   const inputs = await Promise.all(c.inputs.map((e, i) => {
@@ -118,10 +140,16 @@ export async function checkCase(c: ReduceCase, device: Device): Promise<void> {
     return toDevice(t, device);
   }));
   const out = runOp(c, inputs);
-  assert.deepEqual(out.shape, c.output.shape, `${c.name}: shape`);
-  assertSpecialClose(await out.data(), values(c.output), `${c.name} output`);
-  out.dispose();
-  if (c.grads.length === 0) return;
+  try {
+    assert.deepEqual(out.shape, c.output.shape, `${c.name}: shape`);
+    assertSpecialClose(await out.data(), values(c.output), `${c.name} output`);
+  } finally {
+    out.dispose();
+  }
+  if (c.grads.length === 0) {
+    dispose(inputs);
+    return;
+  }
   const weights = await toDevice(decode(c.weights), device);
   const differentiable = c.op === "crossEntropy" ? 1 : inputs.length;
   const f = (p: Tensor[]) => {
@@ -129,11 +157,15 @@ export async function checkCase(c: ReduceCase, device: Device): Promise<void> {
     return c.op === "crossEntropy" ? y : sum(mul(y, weights));
   };
   const grads = grad(f)(inputs.slice(0, differentiable));
-  for (let i = 0; i < c.grads.length; i++) {
-    assert.deepEqual(grads[i].shape, c.grads[i].shape, `${c.name} grad ${i}: shape`);
-    assertSpecialClose(await grads[i].data(), values(c.grads[i]), `${c.name} grad ${i}`, {
-      rtol: 1e-4,
-      atol: 1e-5,
-    });
+  try {
+    for (let i = 0; i < c.grads.length; i++) {
+      assert.deepEqual(grads[i].shape, c.grads[i].shape, `${c.name} grad ${i}: shape`);
+      assertSpecialClose(await grads[i].data(), values(c.grads[i]), `${c.name} grad ${i}`, {
+        rtol: 1e-4,
+        atol: 1e-5,
+      });
+    }
+  } finally {
+    dispose([grads, inputs, weights]);
   }
 }

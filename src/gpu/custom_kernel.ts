@@ -287,6 +287,8 @@ function checkInputs(
     }
     const h = gpuBuffer(t, op, name, ["float32", "int32"]);
     if (!h) throw new ShapeError(`${op}: ${name} is empty; WebGPU cannot bind 0 bytes`);
+    // A tensor stored over the binding limit cannot be bound whole.
+    runtimeOf(device).checkBinding(op, name, h.bytes);
     if (decl.minBytes !== undefined && h.bytes < decl.minBytes) {
       throw new ShapeError(
         `${op}: ${name} has shape [${t.shape.join(", ")}] (${h.bytes} bytes bound), but ` +

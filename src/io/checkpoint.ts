@@ -5,10 +5,35 @@
  * @module
  */
 
-import { cpu, type Device } from "../device.ts";
+import { cpu, type Device, runtimeOf, type WebGpuDevice } from "../device.ts";
+import { ArgumentError } from "../errors.ts";
+import { checkTensor, describe } from "../ops/checks.ts";
 import type { StateDict } from "../state_dict.ts";
 import { fromHost, type Tensor } from "../tensor.ts";
 import { type HostTensor, parseSafetensors, serializeSafetensors } from "./safetensors_format.ts";
+
+/** Throws `ArgumentError` unless `device` is `cpu` or a device from `webgpu()`. */
+export function checkDeviceArg(op: string, device: unknown): asserts device is Device {
+  if (device === cpu) return;
+  if (typeof device === "object" && device !== null && (device as Device).kind === "webgpu") {
+    try {
+      runtimeOf(device as WebGpuDevice);
+      return;
+    } catch {
+      // Not one of ours: reported below.
+    }
+  }
+  throw new ArgumentError(
+    `${op}: device must be cpu or a device from webgpu(), but got ${describe(device)}`,
+  );
+}
+
+/** Throws `ArgumentError` unless `bytes` is a `Uint8Array`. */
+export function checkBytesArg(op: string, bytes: unknown): asserts bytes is Uint8Array {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ArgumentError(`${op}: bytes must be a Uint8Array, but got ${describe(bytes)}`);
+  }
+}
 
 /** Host tensors to a state dict on `device`; atomic on failure. */
 export function toStateDict(tensors: Map<string, HostTensor>, device: Device): StateDict {
@@ -36,14 +61,35 @@ export function toStateDict(tensors: Map<string, HostTensor>, device: Device): S
  * ```
  */
 export function safetensorsToStateDict(bytes: Uint8Array, device: Device = cpu): StateDict {
+  checkBytesArg("safetensorsToStateDict", bytes);
+  checkDeviceArg("safetensorsToStateDict", device);
   return toStateDict(parseSafetensors(bytes).tensors, device);
 }
 
-/** Reads every tensor of a state dict back to the host. */
+/**
+ * Reads every tensor of a state dict back to the host. Checks the whole
+ * dict first: a Map or record of live tensors, not empty (an empty
+ * checkpoint is almost always a module passed where `stateDict(module)`
+ * belongs, or the wrong object).
+ */
 export async function toHost(
   dict: StateDict | Record<string, Tensor>,
+  op = "stateDictToSafetensors",
 ): Promise<Map<string, HostTensor>> {
+  if (
+    !(dict instanceof Map) && (typeof dict !== "object" || dict === null || Array.isArray(dict))
+  ) {
+    throw new ArgumentError(
+      `${op}: dict must be a Map or record of tensors (a state dict), but got ${describe(dict)}`,
+    );
+  }
   const entries = dict instanceof Map ? [...dict] : Object.entries(dict);
+  if (entries.length === 0) {
+    throw new ArgumentError(
+      `${op}: dict holds no tensors; pass stateDict(module) to save a module`,
+    );
+  }
+  for (const [name, t] of entries) checkTensor(op, `dict[${JSON.stringify(name)}]`, t);
   const host = new Map<string, HostTensor>();
   for (const [name, t] of entries) host.set(name, { shape: [...t.shape], data: await t.data() });
   return host;

@@ -10,7 +10,7 @@
 import { cpu, type Device } from "../device.ts";
 import type { StateDict } from "../state_dict.ts";
 import type { Tensor } from "../tensor.ts";
-import { toHost, toStateDict } from "./checkpoint.ts";
+import { checkDeviceArg, toHost, toStateDict } from "./checkpoint.ts";
 import {
   readSafetensorsFile,
   type SafetensorsFileOptions,
@@ -41,7 +41,7 @@ export interface LoadSafetensorsOptions extends SafetensorsFileOptions {
  * @example
  * ```ts ignore
  * import { loadStateDict, nn } from "@tessera/core";
-import { loadSafetensors } from "@tessera/core/safetensors";
+ * import { loadSafetensors } from "@tessera/core/safetensors";
  * // deno run --allow-read=attention.safetensors main.ts
  * const dict = await loadSafetensors("attention.safetensors");
  * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
@@ -52,8 +52,10 @@ export async function loadSafetensors(
   path: string | URL,
   options: LoadSafetensorsOptions = {},
 ): Promise<StateDict> {
+  const device = options?.device ?? cpu;
+  checkDeviceArg("loadSafetensors", device);
   const parsed = await readSafetensorsFile(path, options);
-  return toStateDict(parsed.tensors, options.device ?? cpu);
+  return toStateDict(parsed.tensors, device);
 }
 
 /**
@@ -76,5 +78,5 @@ export async function saveSafetensors(
   metadata?: Record<string, string>,
   options: SafetensorsFileOptions = {},
 ): Promise<void> {
-  await writeSafetensorsFile(path, await toHost(dict), metadata, options);
+  await writeSafetensorsFile(path, await toHost(dict, "saveSafetensors"), metadata, options);
 }

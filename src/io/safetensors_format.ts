@@ -14,6 +14,7 @@
  * @module
  */
 
+import { ArgumentError } from "../errors.ts";
 import {
   type SafetensorsErrorCode,
   SafetensorsFormatError,
@@ -242,6 +243,16 @@ export function parseSafetensors(
   bytes: Uint8Array,
   options: ParseSafetensorsOptions = {},
 ): ParsedSafetensors {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ArgumentError(
+      `parseSafetensors: bytes must be a Uint8Array, but got ${describe(bytes)}`,
+    );
+  }
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new ArgumentError(
+      `parseSafetensors: options must be an object like { source }, but got ${describe(options)}`,
+    );
+  }
   const source = options.source;
   const fail = failer(
     source === undefined
@@ -566,6 +577,7 @@ function isIndex(value: unknown): value is number {
 
 function describe(value: unknown): string {
   if (value === null) return "null";
+  if (value === undefined) return "undefined";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
   return `a ${typeof value}`;

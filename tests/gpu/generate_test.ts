@@ -11,6 +11,7 @@ import {
   Generator,
   gpuStats,
   manualSeed,
+  namedParameters,
   nn,
   slice,
   type Tensor,
@@ -325,4 +326,31 @@ Deno.test("generate on webgpu: nn.gptModel greedy equals PyTorch, sampling equal
     assert.deepEqual(await b.toArray(), await a.toArray(), `sampling, seed ${c.seed}`);
     dispose([onGpu, gpuPrompt, greedy, b]);
   }
+});
+
+// GPT-2 small end to end takes ~30 s and ~2 GB on llvmpipe, so it runs on request:
+// TESSERA_GPT2=1 deno test --allow-env=TESSERA_GPT2 tests/gpu_test.ts --filter "GPT-2 small"
+// (examples/gpt.ts runs the same check and exits 1 on a mismatch).
+const gpt2Requested =
+  Deno.permissions.querySync({ name: "env", variable: "TESSERA_GPT2" }).state === "granted" &&
+  Deno.env.get("TESSERA_GPT2") === "1";
+
+Deno.test({
+  name: "generate on webgpu: GPT-2 small's greedy continuation equals PyTorch's (TESSERA_GPT2=1)",
+  ignore: !gpt2Requested,
+  fn: async () => {
+    const device = await gpu();
+    const { seed, prompt, tokens, parameters } = fixtures.gpt124m;
+    manualSeed(seed);
+    const model = nn.gptModel.init(nn.GPT_CONFIG_124M);
+    let count = 0;
+    for (const [, p] of namedParameters(model)) count += p.size;
+    assert.equal(count, parameters);
+    const onGpu = await toDevice(model, device);
+    dispose(model);
+    const ids = await toDevice(tensor(prompt, undefined, { dtype: "int32" }), device);
+    const out = await generate(onGpu, ids, { maxNewTokens: tokens[0].length - prompt[0].length });
+    assert.deepEqual(await out.toArray(), tokens);
+    dispose([onGpu, ids, out]);
+  },
 });

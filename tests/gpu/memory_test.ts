@@ -29,6 +29,7 @@ import {
   webgpu,
   zeros,
 } from "../../mod.ts";
+import { runtimeOf } from "../../src/device.ts";
 import { gpu, randomTensor } from "../helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -197,6 +198,28 @@ Deno.test("readbacks of many distinct sizes keep at most 8 staging buffers", asy
   assert.ok(gpuStats(device).stagingBuffersCreated - again <= 1);
   assert.ok(again - created <= 13);
   x.dispose();
+});
+
+Deno.test("the pipeline cache keeps at most 256 pipelines, least recently used out first", async () => {
+  const device = await gpu();
+  const runtime = runtimeOf(device);
+  const source = (k: number) => ({
+    name: "constant.wgsl",
+    code: `override K: f32 = 0.0;
+      @group(0) @binding(0) var<storage, read_write> y: array<f32>;
+      @compute @workgroup_size(1) fn main() { y[0] = K; }`,
+    constants: { K: k },
+  });
+  const first = runtime.pipeline(source(0));
+  for (let k = 1; k < 300; k++) {
+    runtime.pipeline(source(k));
+    if (k % 50 === 0) runtime.pipeline(source(0)); // recently used: stays
+  }
+  assert.equal(gpuStats(device).pipelinesCached, 256);
+  const compiled = gpuStats(device).pipelinesCompiled;
+  assert.equal(runtime.pipeline(source(0)), first, "kept while in use");
+  runtime.pipeline(source(1));
+  assert.equal(gpuStats(device).pipelinesCompiled, compiled + 1, "the oldest was evicted");
 });
 
 Deno.test("the backstop: dropped, undisposed GPU tensors return their buffers after GC", async () => {
