@@ -4,13 +4,16 @@
 // dropout) of the step-by-step pipeline and gives the same bits: the
 // reductions are softmax.wgsl's (both use workgroup_reduce.wgsl), and the
 // dropout draw is dropout.wgsl's for the same element index. Compiled after
-// philox.wgsl and workgroup_reduce.wgsl.
+// philox.wgsl, workgroup_reduce.wgsl and softmax_rules.wgsl (whose
+// softmax_value gives each weight, as softmax.wgsl does).
 //
 // A score is masked when CAUSAL and its column is past its row, or when
 // USE_MASK and mask[row * mask_stride + col] != 0 (the [:T, :T] corner of a
-// [context, context] mask buffer). Masked weights are exact zeros; the
-// running max starts at the lowest finite f32, so no infinity enters the
-// arithmetic, and a row with every entry masked comes out as zeros.
+// [context, context] mask buffer). A masked score reads as -inf, as after
+// masked_fill: its weight is an exact zero; the running max starts at the
+// lowest finite f32, so no infinity enters the arithmetic, and a row with
+// every entry masked comes out as zeros. As in PyTorch, a visible score that
+// is NaN or +inf makes its whole row NaN (checked on the bits).
 
 override WG: u32 = 64;
 override CAUSAL: bool = false;
@@ -25,7 +28,11 @@ struct Params {
   seed_hi: u32,
   threshold: u32,
   keep_scale: f32,
-  _pad: u32,
+  nan_bits: u32,
+  neg_inf_bits: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 const LOWEST_F32: f32 = -3.4028234663852886e38;
@@ -59,26 +66,33 @@ fn main(
   let lid = lid3.x;
   let base = row * p.T;
   let token = row % p.T;
+  let neg_inf = bitcast<f32>(p.neg_inf_bits);
   var local_max = LOWEST_F32;
+  var bad = 0.0;
   for (var j = lid; j < p.T; j += WG) {
     if (!masked(token, j)) {
-      local_max = max(local_max, x[base + j]);
+      let v = x[base + j];
+      if (is_nan_bits(v) || bitcast<u32>(v) == 0x7f800000u) {
+        bad = 1.0;
+      } else if (!is_inf_bits(v)) {
+        local_max = max(local_max, v);
+      }
     }
   }
   let row_max = workgroup_max(local_max, lid);
+  let any_bad = workgroup_max(bad, lid) > 0.0;
   var local_sum = 0.0;
   for (var j = lid; j < p.T; j += WG) {
-    if (!masked(token, j)) {
-      local_sum += exp(x[base + j] - row_max);
+    let v = x[base + j];
+    if (!masked(token, j) && !is_nan_bits(v) && !is_inf_bits(v)) {
+      local_sum += exp(v - row_max);
     }
   }
   let total = workgroup_sum(local_sum, lid);
-  let inv = select(0.0, 1.0 / total, total > 0.0);
+  let nan = bitcast<f32>(p.nan_bits);
   for (var j = lid; j < p.T; j += WG) {
-    var weight = 0.0;
-    if (!masked(token, j)) {
-      weight = exp(x[base + j] - row_max) * inv;
-    }
+    let v = select(x[base + j], neg_inf, masked(token, j));
+    var weight = softmax_value(v, 1.0, row_max, total, any_bad, false, nan, neg_inf);
     if (DROPOUT) {
       let keep = dropout_keep(vec2<u32>(p.seed_lo, p.seed_hi), 0u, base + j, p.threshold);
       weight = select(0.0, weight * p.keep_scale, keep);

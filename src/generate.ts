@@ -230,9 +230,11 @@ function checkOptions(
         describe(given.temperature),
     );
   }
+  // A module states its vocabulary up front; a function's shows with its first logits.
+  const vocab = isModule ? (model as nn.GptModel).config?.vocabSize : undefined;
   const topK = given.topK === undefined
     ? undefined
-    : checkInteger(op, "topK", given.topK, { min: 1 });
+    : checkInteger(op, "topK", given.topK, { min: 1, max: vocab });
   const eosId = given.eosId === undefined
     ? undefined
     : checkInteger(op, "eosId", given.eosId, { min: 0, max: 2 ** 31 - 1 });

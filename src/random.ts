@@ -60,7 +60,9 @@ export class Generator {
   #nextDoubleNormal: number | undefined = undefined;
 
   /**
-   * Creates a generator seeded like `torch.Generator().manual_seed(seed)`.
+   * Creates a generator seeded like `torch.Generator().manual_seed(seed)`;
+   * without a seed it starts from {@linkcode DEFAULT_SEED}. Throws
+   * `ArgumentError` for a seed that {@linkcode Generator.manualSeed} refuses.
    *
    * @example
    * ```ts
@@ -76,7 +78,10 @@ export class Generator {
   /**
    * Re-seeds the generator. Like torch, any integer in [-2^63, 2^64) is
    * accepted (negatives wrap modulo 2^64), but only the low 32 bits reach
-   * mt19937, so `2**32 + 5` and `5` give the same stream.
+   * mt19937, so `2**32 + 5` and `5` give the same stream. A seed that is not
+   * a safe integer (fractions, NaN, numbers past 2^53: pass those as a
+   * bigint) or a bigint in that range throws `ArgumentError` and leaves the
+   * generator untouched.
    *
    * @example
    * ```ts
@@ -336,7 +341,11 @@ export interface RandomOptions {
 export type ShapeLike = number | readonly number[];
 
 /**
- * Samples like `torch.rand(shape)` (float32, [0, 1)), bit for bit.
+ * Samples like `torch.rand(shape)` (float32, [0, 1)), bit for bit. A shape
+ * that is not a whole number >= 0 or an array of them, a non-object
+ * `options` or an `options.generator` that is not a {@linkcode Generator}
+ * throws `ArgumentError` before anything is drawn (the same holds for
+ * {@linkcode randn} and {@linkcode uniform}).
  *
  * @example
  * ```ts
@@ -356,6 +365,8 @@ export function rand(shape: ShapeLike, options?: RandomOptions): Float32Array {
 /**
  * Samples like `torch.empty(shape).uniform_(low, high)` for float32, bit for
  * bit (torch's CPU kernel draws one 32-bit value per element, in order).
+ * `low` and `high` must be finite with `low <= high` and `high - low` within
+ * float32's range, else `ArgumentError`.
  *
  * @example
  * ```ts

@@ -11,6 +11,8 @@ import { Tensor } from "./tensor.ts";
 
 /**
  * Tolerances for {@linkcode assertClose}: `|actual - expected| <= atol + rtol * |expected|`.
+ * Both must be finite and >= 0; other keys are refused, so a typo such as
+ * `aotl` cannot silently fall back to the default.
  *
  * @example
  * ```ts
@@ -94,7 +96,10 @@ function checkTolerance(tolerance: unknown): Required<Tolerance> {
 /**
  * Asserts that two tensors (or arrays) have the same shape and values within
  * `atol + rtol * |expected|` elementwise. NaN never matches; infinities match
- * only themselves.
+ * only themselves. Rejects with `ArgumentError` (`UseAfterDisposeError` for a
+ * disposed tensor) before reading any values when an argument is not a
+ * tensor, a numeric typed array or a flat array of numbers, or when the
+ * tolerance is not a valid {@linkcode Tolerance}.
  *
  * @example
  * ```ts

@@ -266,6 +266,20 @@ Deno.test("generate: arguments are checked before any work", async () => {
     ArgumentError,
     /the model's output must be a Tensor/,
   );
+  const gpt = nn.gptModel.init({
+    vocabSize: 10,
+    contextLength: 4,
+    embDim: 4,
+    nHeads: 2,
+    nLayers: 1,
+    dropRate: 0,
+    qkvBias: false,
+  });
+  await bad(
+    [gpt, ids, { maxNewTokens: 1, topK: 11 }],
+    ArgumentError,
+    /topK must be .*in \[1, 10\]/,
+  );
   await bad(
     [() => tensor([[[NaN, 1, 2], [NaN, 1, 2]]]), ids, { maxNewTokens: 1, temperature: 1 }],
     TesseraError,

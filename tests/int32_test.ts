@@ -166,11 +166,15 @@ Deno.test("embedding cpu: matches torch forward and weight gradient (repeated id
       sum(mul(embedding(p.weight, ids), cot))
     )({ weight });
     assert.ok(Number.isFinite((await value.data())[0]), c.name);
-    assertClose(embedding(weight, ids), tensor(Float32Array.from(c.out), [...c.idsShape, c.dim]), {
-      rtol: 0,
-      atol: 0,
-    });
-    assertClose(grads.weight, tensor(Float32Array.from(c.grad), [c.vocab, c.dim]), {
+    await assertClose(
+      embedding(weight, ids),
+      tensor(Float32Array.from(c.out), [...c.idsShape, c.dim]),
+      {
+        rtol: 0,
+        atol: 0,
+      },
+    );
+    await assertClose(grads.weight, tensor(Float32Array.from(c.grad), [c.vocab, c.dim]), {
       rtol: 1e-6,
       atol: 1e-6,
     });

@@ -58,9 +58,11 @@ export function bufferRange(
 /**
  * Splits `rows` rows of `rowBytes` bytes each (stored contiguously in
  * `handle`) into blocks that fit one binding and start at an offset aligned
- * to the device's `minStorageBufferOffsetAlignment`. One block with the whole
- * buffer when it fits. Throws `DeviceLimitError` (naming op, tensor, bytes
- * and limit) when not even one aligned block of rows fits.
+ * to the device's `minStorageBufferOffsetAlignment`, of at most `maxRows`
+ * rows (when something else sized by the block, such as an output block, must
+ * fit a binding too). One block with the whole buffer when it fits. Throws
+ * `DeviceLimitError` (naming op, tensor, bytes and limit) when not even one
+ * aligned block of rows fits.
  */
 export function rowChunks(
   runtime: GpuRuntime,
@@ -69,19 +71,23 @@ export function rowChunks(
   handle: GpuBufferHandle,
   rows: number,
   rowBytes: number,
+  maxRows: number = Infinity,
 ): RowChunk[] {
   const limit = runtime.maxBindingBytes;
-  if (rows * rowBytes <= limit) return [{ start: 0, rows, range: handle }];
+  if (rows * rowBytes <= limit && rows <= maxRows) return [{ start: 0, rows, range: handle }];
   // 16 as well: vec4 kernels read whole 16-byte groups.
   const align = lcm(runtime.device.limits.minStorageBufferOffsetAlignment, 16);
   const step = align / gcd(rowBytes, align);
-  let perChunk = Math.floor(limit / rowBytes);
+  let perChunk = Math.min(Math.floor(limit / rowBytes), maxRows);
   perChunk -= perChunk % step;
   if (perChunk === 0) {
     throw new DeviceLimitError(
-      `${op}: ${name} has rows of ${rowBytes} bytes; ${step} of them (the fewest whose size ` +
-        `is a multiple of the ${align}-byte offset alignment) need ${step * rowBytes} bytes, ` +
-        `over the device's maxStorageBufferBindingSize of ${limit} bytes`,
+      `${op}: ${name} cannot be bound in blocks of rows: the smallest aligned block is ` +
+        `${step} rows of ${rowBytes} bytes (a multiple of the ${align}-byte offset alignment), ` +
+        (maxRows < step
+          ? `but only ${maxRows} rows fit the other tensors sized by the block`
+          : `${step * rowBytes} bytes`) +
+        `, over the device's maxStorageBufferBindingSize of ${limit} bytes`,
     );
   }
   const chunks: RowChunk[] = [];

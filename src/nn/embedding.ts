@@ -105,4 +105,3 @@ export const embedding: {
     return embeddingOp(module.params.weight, ids);
   },
 };
-

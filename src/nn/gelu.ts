@@ -67,4 +67,3 @@ export const gelu: {
     return geluOp(x, { approximate: module.config.approximate });
   },
 };
-

@@ -151,7 +151,9 @@ function checkGptConfig(op: string, config: unknown): GptConfig {
     }
   }
   if (typeof c.qkvBias !== "boolean") {
-    throw new ArgumentError(`${op}: config.qkvBias must be a boolean, but got ${describe(c.qkvBias)}`);
+    throw new ArgumentError(
+      `${op}: config.qkvBias must be a boolean, but got ${describe(c.qkvBias)}`,
+    );
   }
   return {
     vocabSize: c.vocabSize as number,
@@ -171,7 +173,9 @@ function checkIds(op: string, model: GptModel, ids: unknown): asserts ids is Ten
   const context = model.params.pos_emb.weight.shape[0];
   if (ids.shape.length !== 2 || ids.shape[1] < 1) {
     throw new ShapeError(
-      `${op}: ids must have shape [batch, tokens] with tokens >= 1, but got ${showShape(ids.shape)}`,
+      `${op}: ids must have shape [batch, tokens] with tokens >= 1, but got ${
+        showShape(ids.shape)
+      }`,
     );
   }
   if (ids.shape[1] > context) {

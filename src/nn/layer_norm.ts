@@ -7,7 +7,13 @@
 
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
-import { checkFiniteNumber, checkInteger, checkTensor, describe, showShape } from "../ops/checks.ts";
+import {
+  checkFiniteNumber,
+  checkInteger,
+  checkTensor,
+  describe,
+  showShape,
+} from "../ops/checks.ts";
 import { layerNorm as layerNormOp } from "../ops/layer_norm.ts";
 import { cpuTensor, type Tensor } from "../tensor.ts";
 import type { InitOptions } from "./linear.ts";

@@ -158,7 +158,9 @@ export function checkAttentionConfig(
   }
   const qkvBias = c.qkvBias ?? false;
   if (typeof qkvBias !== "boolean") {
-    throw new ArgumentError(`${op}: config.qkvBias must be a boolean, but got ${describe(qkvBias)}`);
+    throw new ArgumentError(
+      `${op}: config.qkvBias must be a boolean, but got ${describe(qkvBias)}`,
+    );
   }
   return { dIn, dOut, contextLength, dropout: p, numHeads, qkvBias };
 }

@@ -128,7 +128,9 @@ export function checkBlockConfig(op: string, config: unknown): Required<Transfor
   }
   const qkvBias = c.qkvBias ?? false;
   if (typeof qkvBias !== "boolean") {
-    throw new ArgumentError(`${op}: config.qkvBias must be a boolean, but got ${describe(qkvBias)}`);
+    throw new ArgumentError(
+      `${op}: config.qkvBias must be a boolean, but got ${describe(qkvBias)}`,
+    );
   }
   return { embDim, contextLength, nHeads, dropRate, qkvBias };
 }

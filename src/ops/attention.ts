@@ -210,7 +210,7 @@ export function attentionWeights(
   return launch(device, {
     op: "causalAttention",
     shader: "attention_softmax",
-    includes: ["philox", "workgroup_reduce"],
+    includes: ["philox", "workgroup_reduce", "softmax_rules"],
     constants: {
       WG: WEIGHTS_WG,
       CAUSAL: options.causal ? 1 : 0,
@@ -225,6 +225,10 @@ export function attentionWeights(
       seedHi,
       threshold,
       { f32: keepScale },
+      0x7fc00000,
+      0xff800000,
+      0,
+      0,
       0,
     ),
     inputs: [["scores", scores], ["mask", mask ?? scores]],

@@ -49,8 +49,11 @@ export function needsBigLinear(
 
 /**
  * `alpha * a @ b^T` for `a` [..., K] and a big `b` [N, K] (see
- * {@linkcode needsBigLinear}), recorded for autograd as one `matmul`.
- * The result [..., N] must itself fit one binding.
+ * {@linkcode needsBigLinear}), recorded for autograd as one `matmul`. The
+ * result [..., N] may be over one binding too (GPT-2 logits for 1024
+ * tokens): it is then joined row segment by row segment with buffer copies,
+ * and only readback and the ops written for big tensors can use it. The
+ * backward pass needs the output's gradient to fit one binding.
  */
 export function bigLinear(a: Tensor, b: Tensor, alpha: number, mm: MatmulFn): Tensor {
   const op = "matmul";
@@ -66,10 +69,26 @@ export function bigLinear(a: Tensor, b: Tensor, alpha: number, mm: MatmulFn): Te
   const m = numel(a.shape.slice(0, -1));
   const outShape = [...a.shape.slice(0, -1), n];
   const runtime = runtimeOf(device);
-  runtime.checkBinding(op, `output ${showShape(outShape)}`, m * n * 4);
-  const chunks = weightChunks(b);
+  const bigOut = overBinding(runtime, m * n * 4);
+  // A big output is joined from [m, rows] blocks, each of which must fit a binding.
+  const chunks = weightChunks(b, bigOut ? Math.floor(runtime.maxBindingBytes / (m * 4)) : Infinity);
   const out = pauseRecording(() => {
     const a2 = reshape(a, [m, k]);
+    if (bigOut) {
+      const joined = runtime.acquire(op, "matmul output", m * n * 4, false, false);
+      for (const chunk of chunks) {
+        const w = borrowedGpuTensor(device, chunk.range, [chunk.rows, k]);
+        const part = mm(a2, w, { transposeB: true, alpha }); // [m, rows]
+        const partBuffer = gpuBuffer(part, op, "partial product")!;
+        for (let r = 0; r < m; r++) {
+          const bytes = chunk.rows * 4;
+          runtime.copy(op, partBuffer, joined, bytes, r * bytes, (r * n + chunk.start) * 4);
+        }
+        part.dispose();
+      }
+      a2.dispose();
+      return gpuTensor(device, joined, outShape);
+    }
     // Blocks of rows of out^T are contiguous: joined by buffer copies.
     const outT = runtime.acquire(op, "matmul output (transposed)", n * m * 4, false, false);
     for (const chunk of chunks) {
@@ -92,10 +111,11 @@ export function bigLinear(a: Tensor, b: Tensor, alpha: number, mm: MatmulFn): Te
   return record(op, [a, b], out, bigLinearBackward(alpha, mm));
 }
 
-function weightChunks(b: Tensor): RowChunk[] {
+function weightChunks(b: Tensor, maxRows = Infinity): RowChunk[] {
   const handle = unboundBuffer(b, "matmul", "b")!;
   const [rows, k] = b.shape;
-  return rowChunks(runtimeOf(b.device as WebGpuDevice), "matmul", "b", handle, rows, k * 4);
+  const runtime = runtimeOf(b.device as WebGpuDevice);
+  return rowChunks(runtime, "matmul", `b ${showShape(b.shape)}`, handle, rows, k * 4, maxRows);
 }
 
 /** da = alpha g W and dW = alpha g^T a, block by block of W's rows. */

@@ -122,15 +122,16 @@ function gpuEmbedding(
   const n = ids.size * dim;
   const weightHandle = unboundBuffer(weight, op, "weight");
   if (n === 0) return gpuTensor(device, null, outShape);
+  // Planned and checked before any upload: the output is bound whole.
+  runtime.checkBinding(op, `output ${showShape(outShape)}`, n * 4);
+  const planned = weightHandle
+    ? rowChunks(runtime, op, `weight ${showShape(weight.shape)}`, weightHandle, vocab, dim * 4)
+    : null;
   const uploaded = idsOn(device, ids);
   try {
     const idsHandle = gpuBuffer(uploaded.tensor, op, "ids", ["int32"])!;
-    // Checked before allocation: the output is bound whole.
-    runtime.checkBinding(op, `output ${showShape(outShape)}`, n * 4);
     // An empty weight still needs something bound; every id is then out of range.
-    const chunks = weightHandle
-      ? rowChunks(runtime, op, `weight ${showShape(weight.shape)}`, weightHandle, vocab, dim * 4)
-      : [{ start: 0, rows: 0, range: idsHandle }];
+    const chunks = planned ?? [{ start: 0, rows: 0, range: idsHandle }];
     const out = runtime.acquire(op, `${op} output`, n * 4);
     const pipeline = runtime.pipeline({ name: "embedding.wgsl", code: SHADERS.embedding });
     chunks.forEach((chunk, k) => {

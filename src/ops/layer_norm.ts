@@ -13,12 +13,7 @@ import { ShapeError } from "../errors.ts";
 import { launch, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { checkDType, cpuData, cpuTensor, type Tensor } from "../tensor.ts";
-import {
-  assertSameDevice,
-  checkFiniteNumber,
-  checkTensor,
-  showShape,
-} from "./checks.ts";
+import { assertSameDevice, checkFiniteNumber, checkTensor, showShape } from "./checks.ts";
 import { sumTo } from "./reduce.ts";
 
 /** Threads per row; each strides through the row, so a row of D takes ceil(D / WG) steps. */
@@ -67,21 +62,21 @@ export function layerNorm(x: Tensor, scale: Tensor, shift: Tensor, eps = 1e-5): 
     }
   }
   if (cols > MAX_COLS) {
-    throw new ShapeError(`${op}: rows of ${cols} features are longer than the ${MAX_COLS} supported`);
+    throw new ShapeError(
+      `${op}: rows of ${cols} features are longer than the ${MAX_COLS} supported`,
+    );
   }
   const epsF = Math.fround(eps);
-  const out = x.device.kind === "cpu"
-    ? cpuForward(x, scale, shift, epsF)
-    : launch(x.device, {
-      op,
-      shader: "layer_norm",
-      includes: ["workgroup_reduce"],
-      constants: { WG: rowThreads(cols) },
-      uniforms: words(x.size / cols, cols, { f32: epsF }, 0),
-      inputs: [["x", x], ["scale", scale], ["shift", shift]],
-      outShape: x.shape,
-      workgroups: x.size / cols,
-    });
+  const out = x.device.kind === "cpu" ? cpuForward(x, scale, shift, epsF) : launch(x.device, {
+    op,
+    shader: "layer_norm",
+    includes: ["workgroup_reduce"],
+    constants: { WG: rowThreads(cols) },
+    uniforms: words(x.size / cols, cols, { f32: epsF }, 0),
+    inputs: [["x", x], ["scale", scale], ["shift", shift]],
+    outShape: x.shape,
+    workgroups: x.size / cols,
+  });
   return record(op, [x, scale, shift], out, (g, s) => layerNormBackward(g, s, epsF));
 }
 

@@ -46,7 +46,9 @@ const PER_LANE_MAX = 32;
 
 /**
  * Sums over `dims` (default: every dimension, giving a scalar of shape `[]`),
- * like `torch.sum`. Negative dimensions count from the end.
+ * like `torch.sum`. Negative dimensions count from the end. NaN propagates
+ * and an empty sum is 0, as in PyTorch. On webgpu any length works: long sums
+ * are split across workgroups and passes (src/gpu/loop_bound.ts).
  *
  * @example
  * ```ts
@@ -70,7 +72,9 @@ export function sum(
 }
 
 /**
- * Averages over `dims` (default: every dimension), like `torch.mean`.
+ * Averages over `dims` (default: every dimension), like `torch.mean`. NaN
+ * propagates, and the mean of nothing (an empty tensor or dimension) is NaN,
+ * as in PyTorch, on both devices.
  *
  * @example
  * ```ts

@@ -74,9 +74,9 @@ Deno.test("embedding webgpu: matches torch forward and gradient with repeated id
     const ids = tensor(Int32Array.from(f.ids), f.idsShape, { device });
     const cot = tensor(Float32Array.from(f.cotangent), [...f.idsShape, f.dim], { device });
     const out = embedding(weight, ids);
-    assertClose(out, tensor(Float32Array.from(f.out), out.shape), { rtol: 0, atol: 0 });
+    await assertClose(out, tensor(Float32Array.from(f.out), out.shape), { rtol: 0, atol: 0 });
     const g = weightGrad(weight, ids, cot);
-    assertClose(g, tensor(Float32Array.from(f.grad), [f.vocab, f.dim]), {
+    await assertClose(g, tensor(Float32Array.from(f.grad), [f.vocab, f.dim]), {
       rtol: 1e-5,
       atol: 1e-5,
     });
@@ -94,6 +94,12 @@ Deno.test("embedding webgpu: out-of-range GPU ids give NaN rows, cpu ids throw f
   assert.deepEqual(rows[0], expected[4]);
   assert.deepEqual(rows[3], expected[0]);
   for (const r of [1, 2, 4]) assert.ok(rows[r].every(Number.isNaN), `row ${r}: ${rows[r]}`);
+  // An empty table has no valid id at all.
+  const none = tensor([], [0, 3], { device });
+  const nanRows = embedding(none, ids);
+  assert.ok((await nanRows.data()).every(Number.isNaN));
+  none.dispose();
+  nanRows.dispose();
 
   // Ids on cpu are checked (and uploaded) before any GPU work.
   const before = gpuStats(device).buffersInUse;

@@ -88,15 +88,15 @@ Deno.test("large tensors: linear and matmul(transposeB) over an injected limit m
     const x = randomTensor([5, 16], 5);
     const x3 = randomTensor([2, 3, 16], 6);
     const [w, b, xg, x3g] = await toDevice([weight, bias, x, x3], device);
-    assertClose(linear(xg, w, b), linear(x, weight, bias), { rtol: 1e-5, atol: 1e-5 });
-    assertClose(linear(x3g, w), linear(x3, weight), { rtol: 1e-5, atol: 1e-5 });
-    assertClose(
+    await assertClose(linear(xg, w, b), linear(x, weight, bias), { rtol: 1e-5, atol: 1e-5 });
+    await assertClose(linear(x3g, w), linear(x3, weight), { rtol: 1e-5, atol: 1e-5 });
+    await assertClose(
       matmul(xg, w, { transposeB: true, alpha: 0.5 }),
       matmul(x, weight, { transposeB: true, alpha: 0.5 }),
       { rtol: 1e-5, atol: 1e-5 },
     );
     const row = randomTensor([16], 7);
-    assertClose(
+    await assertClose(
       matmul(await toDevice(row, device), w, { transposeB: true }),
       matmul(row, weight, { transposeB: true }),
       { rtol: 1e-5, atol: 1e-5 },
@@ -107,10 +107,27 @@ Deno.test("large tensors: linear and matmul(transposeB) over an injected limit m
     const loss = (p: { x: Tensor; w: Tensor }, c: Tensor) => sum(mul(linear(p.x, p.w), c));
     const onGpu = valueAndGrad(loss)({ x: xg, w }, cotG);
     const onCpu = valueAndGrad(loss)({ x, w: weight }, cot);
-    assertClose(onGpu.value, onCpu.value, { rtol: 1e-4, atol: 1e-4 });
-    assertClose(onGpu.grads.x, onCpu.grads.x, { rtol: 1e-5, atol: 1e-5 });
-    assertClose(onGpu.grads.w, onCpu.grads.w, { rtol: 1e-5, atol: 1e-5 });
+    await assertClose(onGpu.value, onCpu.value, { rtol: 1e-4, atol: 1e-4 });
+    await assertClose(onGpu.grads.x, onCpu.grads.x, { rtol: 1e-5, atol: 1e-5 });
+    await assertClose(onGpu.grads.w, onCpu.grads.w, { rtol: 1e-5, atol: 1e-5 });
     for (const t of [w, b, xg, x3g, cotG, onGpu.value, onGpu.grads.x, onGpu.grads.w]) t.dispose();
+  });
+});
+
+Deno.test("large tensors: a linear output over the binding limit is joined by copies", async () => {
+  const device = await gpu();
+  await withBindingLimit(device, 8192, async () => {
+    // Output [40, 257] = 41120 bytes: blocks of at most 48 weight rows keep each [40, rows] part bindable.
+    const weight = randomTensor([257, 16], 11);
+    const x = randomTensor([2, 20, 16], 12);
+    const [w, xg] = await toDevice([weight, x], device);
+    const before = gpuStats(device).buffersInUse;
+    const y = linear(xg, w);
+    assert.deepEqual(y.shape, [2, 20, 257]);
+    await assertClose(y, linear(x, weight), { rtol: 1e-5, atol: 1e-5 });
+    y.dispose();
+    assert.equal(gpuStats(device).buffersInUse, before);
+    for (const t of [w, xg]) t.dispose();
   });
 });
 

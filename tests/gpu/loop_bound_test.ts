@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import {
-  assertClose,
   crossEntropy,
+  dispose,
   grad,
   logSoftmax,
   matmul,
@@ -25,6 +25,7 @@ import {
 } from "../../mod.ts";
 import { loopBound } from "../../src/gpu/loop_bound.ts";
 import { gpu, randomTensor } from "../helpers.ts";
+import { closeAndFree } from "../reduce_cases.ts";
 
 /** Runs `fn` with the loop budget lowered to `max`. */
 async function withBound(max: number, fn: () => Promise<void>): Promise<void> {
@@ -40,11 +41,11 @@ async function withBound(max: number, fn: () => Promise<void>): Promise<void> {
 Deno.test("loop bound: sums of 2^21 ones are exact on webgpu", async () => {
   const device = await gpu();
   const flat = await toDevice(ones([2 ** 21]), device);
-  assert.equal(await sum(flat).toArray(), 2 ** 21);
-  assert.equal(await mean(flat).toArray(), 1);
+  assert.equal(await take(sum(flat)), 2 ** 21);
+  assert.equal(await take(mean(flat)), 1);
   const tall = await toDevice(ones([2 ** 21, 2]), device);
-  assert.deepEqual(await sum(tall, 0).toArray(), [2 ** 21, 2 ** 21]);
-  assert.deepEqual(await sumTo(tall, [1, 2]).toArray(), [[2 ** 21, 2 ** 21]]);
+  assert.deepEqual(await take(sum(tall, 0)), [2 ** 21, 2 ** 21]);
+  assert.deepEqual(await take(sumTo(tall, [1, 2])), [[2 ** 21, 2 ** 21]]);
   flat.dispose();
   tall.dispose();
 });
@@ -54,20 +55,22 @@ Deno.test("loop bound: matmul with K = 524288 (split-K) is exact", async () => {
   const K = 524288;
   const a = await toDevice(ones([2, K]), device);
   const b = await toDevice(ones([K, 3]), device);
-  assert.deepEqual(await matmul(a, b).toArray(), [[K, K, K], [K, K, K]]);
-  assert.deepEqual(await matmul(b, a, { transposeA: true, transposeB: true }).toArray(), [
+  assert.deepEqual(await take(matmul(a, b)), [[K, K, K], [K, K, K]]);
+  assert.deepEqual(await take(matmul(b, a, { transposeA: true, transposeB: true })), [
     [K, K],
     [K, K],
     [K, K],
   ]);
+  dispose([a, b]);
 });
 
 Deno.test("loop bound: softmax of one row of 4,194,304 values matches the cpu", async () => {
   const device = await gpu();
   const x = randomTensor([1, 4194304], 11);
   const g = await toDevice(x, device);
-  await assertClose(softmax(g), softmax(x), { rtol: 1e-4, atol: 1e-12 });
-  await assertClose(logSoftmax(g), logSoftmax(x), { rtol: 1e-5, atol: 1e-5 });
+  await closeAndFree(softmax(g), softmax(x), { rtol: 1e-4, atol: 1e-12 });
+  await closeAndFree(logSoftmax(g), logSoftmax(x), { rtol: 1e-5, atol: 1e-5 });
+  g.dispose();
 });
 
 Deno.test("loop bound: mse, crossEntropy and sum over [70000, 256] match the cpu", async () => {
@@ -80,15 +83,18 @@ Deno.test("loop bound: mse, crossEntropy and sum over [70000, 256] match the cpu
   const t = tensor(ids, [rows]);
   const [gx, gy, gt] = await Promise.all([x, y, t].map((v) => toDevice(v, device)));
   const tol = { rtol: 1e-5, atol: 1e-5 };
-  await assertClose(mse(gx, gy), mse(x, y), tol);
-  await assertClose(crossEntropy(gx, gt), crossEntropy(x, t), tol);
-  await assertClose(sum(gx), sum(x), { rtol: 1e-5, atol: 1e-2 });
-  await assertClose(mean(gx, 0), mean(x, 0), tol);
+  await closeAndFree(mse(gx, gy), mse(x, y), tol);
+  await closeAndFree(crossEntropy(gx, gt), crossEntropy(x, t), tol);
+  await closeAndFree(sum(gx), sum(x), { rtol: 1e-5, atol: 1e-2 });
+  await closeAndFree(mean(gx, 0), mean(x, 0), tol);
   dispose([gx, gy, gt]);
 });
 
-function dispose(ts: Tensor[]): void {
-  for (const t of ts) t.dispose();
+/** The values of `t` as nested arrays, disposing it. */
+async function take(t: Tensor): Promise<unknown> {
+  const v = await t.toArray();
+  t.dispose();
+  return v;
 }
 
 Deno.test("loop bound lowered: reductions take several passes and match the cpu", async () => {
@@ -108,15 +114,15 @@ Deno.test("loop bound lowered: reductions take several passes and match the cpu"
       const x = randomTensor([...shape], seed++);
       const g = await toDevice(x, device);
       const tol = { rtol: 1e-5, atol: 1e-5 };
-      await assertClose(sum(g, [...dims]), sum(x, [...dims]), tol);
-      await assertClose(
+      await closeAndFree(sum(g, [...dims]), sum(x, [...dims]), tol);
+      await closeAndFree(
         mean(g, [...dims], { keepDim: true }),
         mean(x, [...dims], { keepDim: true }),
         tol,
       );
-      await assertClose(sum(g), sum(x), tol);
+      await closeAndFree(sum(g), sum(x), tol);
       const biased = { correction: 0 };
-      await assertClose(variance(g, [...dims], biased), variance(x, [...dims], biased), tol);
+      await closeAndFree(variance(g, [...dims], biased), variance(x, [...dims], biased), tol);
       g.dispose();
     }
   });
@@ -133,7 +139,8 @@ Deno.test("loop bound lowered: split-K matmul matches the cpu, all transposes, b
           const b = randomTensor(tB ? [N, K] : [K, N], seed++);
           const [ga, gb] = await Promise.all([toDevice(a, device), toDevice(b, device)]);
           const opts = { transposeA: tA, transposeB: tB, alpha: 0.5 };
-          await assertClose(matmul(ga, gb, opts), matmul(a, b, opts), { rtol: 1e-5, atol: 1e-5 });
+          await closeAndFree(matmul(ga, gb, opts), matmul(a, b, opts), { rtol: 1e-5, atol: 1e-5 });
+          dispose([ga, gb]);
         }
       }
     }
@@ -153,17 +160,18 @@ Deno.test("loop bound lowered: softmax, logSoftmax and losses (forward and backw
       const [gx, gy, gw, gt] = await Promise.all([x, y, w, t].map((v) => toDevice(v, device)));
       const tol = { rtol: 1e-5, atol: 1e-5 };
       for (const dim of [0, 1]) {
-        await assertClose(softmax(gx, { dim }), softmax(x, { dim }), tol);
-        await assertClose(logSoftmax(gx, { dim }), logSoftmax(x, { dim }), tol);
+        await closeAndFree(softmax(gx, { dim }), softmax(x, { dim }), tol);
+        await closeAndFree(logSoftmax(gx, { dim }), logSoftmax(x, { dim }), tol);
         const f = (p: Tensor, v: Tensor) => sum(mul(softmax(p, { dim }), v));
-        await assertClose(grad(f)(gx, gw), grad(f)(x, w), tol);
+        await closeAndFree(grad(f)(gx, gw), grad(f)(x, w), tol);
       }
-      await assertClose(mse(gx, gy), mse(x, y), tol);
-      await assertClose(crossEntropy(gx, gt), crossEntropy(x, t), tol);
+      await closeAndFree(mse(gx, gy), mse(x, y), tol);
+      await closeAndFree(crossEntropy(gx, gt), crossEntropy(x, t), tol);
       const dm = (p: Tensor, q: Tensor) => mse(p, q);
-      await assertClose(grad(dm)(gx, gy), grad(dm)(x, y), tol);
+      await closeAndFree(grad(dm)(gx, gy), grad(dm)(x, y), tol);
       const dc = (p: Tensor, q: Tensor) => crossEntropy(p, q);
-      await assertClose(grad(dc)(gx, gt), grad(dc)(x, t), tol);
+      await closeAndFree(grad(dc)(gx, gt), grad(dc)(x, t), tol);
+      dispose([gx, gy, gw, gt]);
     }
   });
 });

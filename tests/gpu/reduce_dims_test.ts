@@ -1,12 +1,13 @@
 // Reductions along dimensions, softmax / logSoftmax along any dimension,
 // variance, losses and broadcasting matmul on webgpu: against PyTorch
 // (tests/fixtures/reduce.json) and against the cpu reference on awkward
-// shapes, including NaN / infinity semantics.
+// shapes, including NaN / infinity semantics. Every GPU tensor is disposed
+// before its test ends.
 
 import assert from "node:assert/strict";
 import {
-  assertClose,
   crossEntropy,
+  dispose,
   grad,
   logSoftmax,
   matmul,
@@ -21,7 +22,7 @@ import {
   variance,
 } from "../../mod.ts";
 import { gpu, randomTensor } from "../helpers.ts";
-import { assertSpecialClose, CASES, checkCase } from "../reduce_cases.ts";
+import { assertSpecialClose, CASES, checkCase, closeAndFree } from "../reduce_cases.ts";
 
 const TOL = { rtol: 1e-5, atol: 1e-6 };
 
@@ -31,7 +32,7 @@ for (const c of CASES) {
   });
 }
 
-Deno.test("softmax, logSoftmax and variance along any dim match the cpu", async () => {
+Deno.test("softmax, logSoftmax, variance, sum and mean along any dim match the cpu", async () => {
   const device = await gpu();
   let seed = 40;
   for (
@@ -43,28 +44,29 @@ Deno.test("softmax, logSoftmax and variance along any dim match the cpu", async 
       [[2, 257, 3], 1],
       [[7, 1, 5], 1],
       [[3, 4, 65], -1],
+      [[129, 33], 0],
     ] as const
   ) {
     const x = randomTensor([...shape], seed++);
     const g = await toDevice(x, device);
     const what = `${shape} dim ${dim}`;
-    await assertClose(softmax(g, { dim, scale: 0.8 }), softmax(x, { dim, scale: 0.8 }), TOL)
-      .catch((e) => {
-        throw new Error(`softmax ${what}: ${e.message}`);
-      });
-    await assertClose(logSoftmax(g, { dim }), logSoftmax(x, { dim }), { rtol: 1e-5, atol: 1e-5 })
-      .catch((e) => {
-        throw new Error(`logSoftmax ${what}: ${e.message}`);
-      });
-    for (const correction of [0, 1]) {
-      const expected = variance(x, dim, { correction, keepDim: true });
-      const actual = variance(g, dim, { correction, keepDim: true });
-      assertSpecialClose(await actual.data(), await expected.data(), `variance ${what}`, {
-        rtol: 1e-5,
-        atol: 1e-5,
-      });
+    const tol = { rtol: 1e-5, atol: 1e-5 };
+    try {
+      await closeAndFree(softmax(g, { dim, scale: 0.8 }), softmax(x, { dim, scale: 0.8 }), TOL);
+      await closeAndFree(logSoftmax(g, { dim }), logSoftmax(x, { dim }), tol);
+      for (const correction of [0, 1]) {
+        const expected = variance(x, dim, { correction, keepDim: true });
+        const actual = variance(g, dim, { correction, keepDim: true });
+        assertSpecialClose(await actual.data(), await expected.data(), `variance ${what}`, tol);
+        actual.dispose();
+      }
+      await closeAndFree(mean(g, [dim]), mean(x, [dim]), tol);
+      await closeAndFree(sum(g, dim, { keepDim: true }), sum(x, dim, { keepDim: true }), tol);
+    } catch (e) {
+      throw new Error(`${what}: ${(e as Error).message}`);
+    } finally {
+      g.dispose();
     }
-    await assertClose(mean(g, [dim]), mean(x, [dim]), { rtol: 1e-5, atol: 1e-5 });
   }
 });
 
@@ -76,37 +78,46 @@ Deno.test("softmax and logSoftmax gradients along any dim match the cpu", async 
     const [gx, gw] = await Promise.all([toDevice(x, device), toDevice(w, device)]);
     for (const op of [softmax, logSoftmax]) {
       const f = (p: Tensor, weights: Tensor) => sum(mul(op(p, { dim, scale: 1.1 }), weights));
-      await assertClose(grad(f)(gx, gw), grad(f)(x, w), { rtol: 1e-4, atol: 1e-5 });
+      await closeAndFree(grad(f)(gx, gw), grad(f)(x, w), { rtol: 1e-4, atol: 1e-5 });
     }
+    dispose([gx, gw]);
   }
 });
+
+/** The values of `t` as nested arrays, disposing it. */
+async function take(t: Tensor): Promise<unknown> {
+  const v = await t.toArray();
+  t.dispose();
+  return v;
+}
 
 Deno.test("NaN and infinities follow PyTorch on webgpu", async () => {
   const device = await gpu();
   const x = await toDevice(tensor([[1, NaN, 2], [1, Infinity, 2], [1, -Infinity, 2]]), device);
-  const sm = await softmax(x).toArray() as number[][];
+  const sm = await take(softmax(x)) as number[][];
   assert.ok(sm[0].every(Number.isNaN) && sm[1].every(Number.isNaN), `softmax ${sm}`);
   assert.equal(sm[2][1], 0);
-  const ls = await logSoftmax(x).toArray() as number[][];
+  const ls = await take(logSoftmax(x)) as number[][];
   assert.ok(ls[0].every(Number.isNaN) && ls[1].every(Number.isNaN), `logSoftmax ${ls}`);
   assert.equal(ls[2][1], -Infinity);
-  assert.ok(Number.isNaN(await sum(x).toArray() as number));
-  const means = await mean(x, 1).toArray() as number[];
+  assert.ok(Number.isNaN(await take(sum(x)) as number));
+  const means = await take(mean(x, 1)) as number[];
   assert.ok(Number.isNaN(means[0]) && means[1] === Infinity && means[2] === -Infinity, `${means}`);
-  assert.ok(Number.isNaN(await mean(await toDevice(tensor([]), device)).toArray() as number));
-  const empty = await mean(await toDevice(tensor([[], []]), device), 1).toArray() as number[];
-  assert.ok(empty.length === 2 && empty.every(Number.isNaN));
-  assert.equal(await sum(await toDevice(tensor([]), device)).toArray(), 0);
+  const empty = await toDevice(tensor([]), device);
+  const emptyRows = await toDevice(tensor([[], []]), device);
+  assert.ok(Number.isNaN(await take(mean(empty)) as number));
+  const emptyMeans = await take(mean(emptyRows, 1)) as number[];
+  assert.ok(emptyMeans.length === 2 && emptyMeans.every(Number.isNaN));
+  assert.equal(await take(sum(empty)), 0);
   const targets = await toDevice(tensor([0, 2, 1], undefined, { dtype: "int32" }), device);
-  const loss = crossEntropy(x, targets);
-  assert.ok(Number.isNaN(await loss.toArray() as number));
-  const d = grad((p: Tensor) => crossEntropy(p, targets))(x);
-  const rows = await d.toArray() as number[][];
+  assert.ok(Number.isNaN(await take(crossEntropy(x, targets)) as number));
+  const rows = await take(grad((p: Tensor) => crossEntropy(p, targets))(x)) as number[][];
   assert.ok(rows[0].every(Number.isNaN) && rows[1].every(Number.isNaN));
-  assert.ok(Number.isNaN(await mse(x, x).toArray() as number));
+  assert.ok(Number.isNaN(await take(mse(x, x)) as number));
   // A fully masked softmax row gives zeros: the one deliberate difference.
   const masked = await toDevice(tensor([[-Infinity, -Infinity]]), device);
-  assert.deepEqual(await softmax(masked).toArray(), [[0, 0]]);
+  assert.deepEqual(await take(softmax(masked)), [[0, 0]]);
+  dispose([x, empty, emptyRows, targets, masked]);
 });
 
 Deno.test("crossEntropy takes int32 or float32 targets on both devices", async () => {
@@ -116,12 +127,13 @@ Deno.test("crossEntropy takes int32 or float32 targets on both devices", async (
   const intT = tensor(new Int32Array(ids), [17]);
   const floatT = tensor(ids);
   const expected = crossEntropy(logits, floatT);
-  await assertClose(crossEntropy(logits, intT), expected, TOL);
+  await closeAndFree(crossEntropy(logits, intT), crossEntropy(logits, floatT), TOL);
   const [gl, gi, gf] = await Promise.all([logits, intT, floatT].map((t) => toDevice(t, device)));
-  await assertClose(crossEntropy(gl, gi), expected, TOL);
-  await assertClose(crossEntropy(gl, gf), expected, TOL);
+  await closeAndFree(crossEntropy(gl, gi), crossEntropy(logits, floatT), TOL);
+  await closeAndFree(crossEntropy(gl, gf), expected, TOL);
   const dCpu = grad((p: Tensor) => crossEntropy(p, intT))(logits);
-  await assertClose(grad((p: Tensor) => crossEntropy(p, gi))(gl), dCpu, TOL);
+  await closeAndFree(grad((p: Tensor) => crossEntropy(p, gi))(gl), dCpu, TOL);
+  dispose([gl, gi, gf]);
 });
 
 Deno.test("matmul broadcasts batch dimensions and vectors like torch.matmul", async () => {
@@ -139,16 +151,14 @@ Deno.test("matmul broadcasts batch dimensions and vectors like torch.matmul", as
   ) {
     const a = randomTensor(sa, seed++);
     const b = randomTensor(sb, seed++);
-    const w = randomTensor(matmul(a, b).shape, seed++);
-    const [ga, gb, gw] = await Promise.all([a, b, w].map((t) => toDevice(t, device)));
     const expected = matmul(a, b);
+    const w = randomTensor(expected.shape, seed++);
+    const [ga, gb, gw] = await Promise.all([a, b, w].map((t) => toDevice(t, device)));
     const actual = matmul(ga, gb);
     assert.deepEqual(actual.shape, expected.shape);
-    await assertClose(actual, expected, { rtol: 1e-5, atol: 1e-5 });
+    await closeAndFree(actual, expected, { rtol: 1e-5, atol: 1e-5 });
     const f = (p: Tensor[], weights: Tensor) => sum(mul(matmul(p[0], p[1]), weights));
-    const dCpu = grad(f)([a, b], w);
-    const dGpu = grad(f)([ga, gb], gw);
-    await assertClose(dGpu[0], dCpu[0], { rtol: 1e-4, atol: 1e-5 });
-    await assertClose(dGpu[1], dCpu[1], { rtol: 1e-4, atol: 1e-5 });
+    await closeAndFree(grad(f)([ga, gb], gw), grad(f)([a, b], w), { rtol: 1e-4, atol: 1e-5 });
+    dispose([ga, gb, gw]);
   }
 });
