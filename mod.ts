@@ -158,3 +158,9 @@ export type { Optimizer } from "./src/optim/optimizer.ts";
 export { sgd, type SgdOptions, type SgdState } from "./src/optim/sgd.ts";
 export { adamw, type AdamWOptions, type AdamWState } from "./src/optim/adamw.ts";
 export { generate, type GenerateOptions, type LanguageModel } from "./src/generate.ts";
+export {
+  type Gpt2EncodeOptions,
+  type Gpt2Tokenizer,
+  gpt2Tokenizer,
+  type Gpt2TokenizerSource,
+} from "./src/tokenizer/gpt2_tokenizer.ts";

@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from gen_attention_fixtures import save_safetensors  # noqa: E402
-from torch_gpt import GPTModel, generate_text_simple  # noqa: E402
+from torch_gpt import GPT_CONFIG_124M, GPTModel, generate_text_simple  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "gpt")
 
@@ -63,6 +63,27 @@ def camel(c):
         "nLayers": c["n_layers"],
         "dropRate": c["drop_rate"],
         "qkvBias": c["qkv_bias"],
+    }
+
+
+def book_124m():
+    """Chapter 4 on GPT_CONFIG_124M after manual_seed(123): a few logits, greedy tokens."""
+    torch.manual_seed(123)
+    model = GPTModel(GPT_CONFIG_124M)
+    model.eval()
+    batch = torch.tensor([[6109, 3626, 6100, 345], [6109, 1110, 6622, 257]])
+    with torch.no_grad():
+        logits = model(batch)
+    prompt = torch.tensor([[15496, 11, 314, 716]])
+    out = generate_text_simple(model, prompt, 6, GPT_CONFIG_124M["context_length"])
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "batch": batch.tolist(),
+        # logits[b, t, :3] and logits[b, t, -3:] for every (b, t)
+        "head": logits[:, :, :3].tolist(),
+        "tail": logits[:, :, -3:].tolist(),
+        "prompt": prompt.tolist(),
+        "greedy": out.tolist(),
     }
 
 
@@ -113,6 +134,7 @@ def generate():
             "torch": torch.__version__,
             "cases": cases,
             "init": {"config": camel(c), "seeds": INIT_SEEDS},
+            "book124m": book_124m(),
         }, f)
         f.write("\n")
 

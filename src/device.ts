@@ -117,9 +117,16 @@ const wrapped = new WeakMap<GPUDevice, WebGpuDevice>();
 const runtimes = new WeakMap<WebGpuDevice, GpuRuntime>();
 
 /** The recording runtime behind a WebGPU device (internal; not exported from mod.ts). */
-export function runtimeOf(device: WebGpuDevice): GpuRuntime {
-  const runtime = runtimes.get(device);
-  if (!runtime) throw new TypeError(`${device.name} is not a device created by webgpu()`);
+export function runtimeOf(device: WebGpuDevice, op?: string): GpuRuntime {
+  const runtime = device !== null && typeof device === "object" ? runtimes.get(device) : undefined;
+  if (!runtime) {
+    const got = device === null || typeof device !== "object"
+      ? String(typeof device === "string" ? JSON.stringify(device) : device)
+      : (device as { name?: unknown }).name ?? "a plain object";
+    throw new ArgumentError(
+      `${op ?? "webgpu"}: device must be a WebGPU device from webgpu(), but got ${got}`,
+    );
+  }
   return runtime;
 }
 let defaultDevice: Promise<WebGpuDevice> | undefined;
@@ -187,6 +194,20 @@ async function requestDefault(options: WebGpuOptions): Promise<WebGpuDevice> {
  * ```
  */
 export async function webgpu(options: WebGpuOptions = {}): Promise<WebGpuDevice> {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new ArgumentError(
+      `webgpu: options must be an object like { device, maxCachedBytes }, but got ${
+        options === null ? "null" : typeof options
+      }`,
+    );
+  }
+  if (
+    options.reclaimUnreachable !== undefined && typeof options.reclaimUnreachable !== "boolean"
+  ) {
+    throw new ArgumentError(
+      `webgpu: reclaimUnreachable must be a boolean, but got ${options.reclaimUnreachable}`,
+    );
+  }
   if (options.maxCachedBytes !== undefined) checkCacheBound("webgpu", options.maxCachedBytes);
   const device = await pick(options);
   if (options.maxCachedBytes !== undefined) {
@@ -233,8 +254,9 @@ function checkCacheBound(op: string, bytes: number): void {
  * ```
  */
 export function setMaxCachedBytes(device: WebGpuDevice, bytes: number): void {
+  const runtime = runtimeOf(device, "setMaxCachedBytes");
   checkCacheBound("setMaxCachedBytes", bytes);
-  runtimeOf(device).setMaxCachedBytes(bytes);
+  runtime.setMaxCachedBytes(bytes);
 }
 
 /**
@@ -252,7 +274,7 @@ export function setMaxCachedBytes(device: WebGpuDevice, bytes: number): void {
  * ```
  */
 export function gpuStats(device: WebGpuDevice): GpuCounters {
-  return { ...runtimeOf(device).counters };
+  return { ...runtimeOf(device, "gpuStats").counters };
 }
 
 /**
@@ -270,7 +292,7 @@ export function gpuStats(device: WebGpuDevice): GpuCounters {
  * ```
  */
 export function resetPeakBytes(device: WebGpuDevice): void {
-  runtimeOf(device).resetPeak();
+  runtimeOf(device, "resetPeakBytes").resetPeak();
 }
 
 /**
@@ -284,5 +306,5 @@ export function resetPeakBytes(device: WebGpuDevice): void {
  * ```
  */
 export function releaseCachedMemory(device: WebGpuDevice): void {
-  runtimeOf(device).releaseCached();
+  runtimeOf(device, "releaseCachedMemory").releaseCached();
 }

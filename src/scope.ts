@@ -8,7 +8,7 @@
  * @module
  */
 
-import { ArgumentError } from "./errors.ts";
+import { ArgumentError, UseAfterDisposeError } from "./errors.ts";
 
 /** What a scope needs of a tensor. Kept structural so this file imports no tensor code. */
 interface Disposable {
@@ -55,7 +55,7 @@ export function trackTensor(t: Disposable): void {
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== "function") {
-    throw new ArgumentError(`tidy: expected a function, but got ${typeof fn}`);
+    throw new ArgumentError(`tidy: fn must be a function, but got ${kind(fn)}`);
   }
   if (fn.constructor?.name === "AsyncFunction") {
     throw new ArgumentError(
@@ -103,8 +103,26 @@ export function tidy<T>(fn: () => T): T {
  * ```
  */
 export function keep<T extends Disposable>(t: T): T {
+  const value = t as unknown as { isDisposed?: unknown; dispose?: unknown } | null;
+  if (
+    value === null || typeof value !== "object" || typeof value.isDisposed !== "boolean" ||
+    typeof value.dispose !== "function"
+  ) {
+    throw new ArgumentError(`keep: tensor must be a Tensor, but got ${kind(t)}`);
+  }
+  if (value.isDisposed) {
+    throw new UseAfterDisposeError(`keep: tensor was disposed; keep it before disposing it`);
+  }
   for (const scope of scopes) scope.delete(t);
   return t;
+}
+
+/** A short description for messages (scope.ts imports no tensor code, so not `describe`). */
+function kind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === "object") return "a plain object";
+  return typeof value === "string" ? `a string ${JSON.stringify(value)}` : String(value);
 }
 
 /** Hands `kept` to the enclosing scope and disposes the rest of `scope`. */

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { ShapeError } from "../errors.ts";
-import { showShape } from "../ops/checks.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
+import { describe, showShape } from "../ops/checks.ts";
 import { Tensor, viewOf } from "../tensor.ts";
 import { mapTree, treeLeaves } from "../tree.ts";
 import { tidy } from "../scope.ts";
@@ -68,6 +68,7 @@ export interface ValueAndGrad<P> {
 export function valueAndGrad<P, R extends unknown[]>(
   fn: (params: P, ...rest: R) => Tensor,
 ): (params: P, ...rest: R) => ValueAndGrad<P> {
+  checkFunction("valueAndGrad", fn);
   // The whole trace runs in a scope: whatever `fn` creates besides ops'
   // outputs (zeros, full, tensor(), toDevice copies) is freed with them.
   return (params: P, ...rest: R): ValueAndGrad<P> => tidy(() => trace(fn, params, rest));
@@ -124,12 +125,21 @@ function trace<P, R extends unknown[]>(
 export function grad<P, R extends unknown[]>(
   fn: (params: P, ...rest: R) => Tensor,
 ): (params: P, ...rest: R) => P {
+  checkFunction("grad", fn);
   const both = valueAndGrad(fn);
   return (params: P, ...rest: R): P => {
     const { value, grads } = both(params, ...rest);
     value.dispose();
     return grads;
   };
+}
+
+function checkFunction(op: string, fn: unknown): void {
+  if (typeof fn !== "function") {
+    throw new ArgumentError(
+      `${op}: fn must be a function (params, ...rest) => scalar Tensor, but got ${describe(fn)}`,
+    );
+  }
 }
 
 function checkScalar(value: unknown): asserts value is Tensor {

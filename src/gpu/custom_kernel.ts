@@ -143,7 +143,13 @@ export interface Kernel {
  * ```
  */
 export async function compileKernel(device: WebGpuDevice, spec: KernelSpec): Promise<Kernel> {
-  const runtime = runtimeOf(device);
+  const runtime = runtimeOf(device, "compileKernel");
+  if (spec === null || typeof spec !== "object" || typeof spec.name !== "string") {
+    throw new ArgumentError(
+      "compileKernel: spec must be an object like { name: 'k.wgsl', code: '...' }, but got " +
+        (spec === null ? "null" : typeof spec),
+    );
+  }
   const signature = signatureOf(spec.name, spec.code);
   const source = {
     name: spec.name,

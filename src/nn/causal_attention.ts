@@ -6,15 +6,23 @@
  */
 
 import { isRecording } from "../autograd/recording.ts";
-import { ShapeError } from "../errors.ts";
-import type { Module } from "../module.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
+import { checkModule, type Module } from "../module.ts";
 import {
   attentionWeights,
   fusedAttention,
   fusedAttentionPacked,
   fusedAttentionSupported,
 } from "../ops/attention.ts";
-import { assertSameDevice, type Named, showShape } from "../ops/checks.ts";
+import {
+  assertSameDevice,
+  checkInteger,
+  checkOptions,
+  checkTensor,
+  describe,
+  type Named,
+  showShape,
+} from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
 import { reshape, stack } from "../ops/layout.ts";
 import { linear } from "../ops/matmul.ts";
@@ -23,8 +31,7 @@ import { maskedFillCorner } from "../ops/mask.ts";
 import { softmax } from "../ops/softmax.ts";
 import { type Generator, globalGenerator } from "../random.ts";
 import { tidy } from "../scope.ts";
-import { cpuTensor, fromHost, storageOf, type Tensor } from "../tensor.ts";
-import { treeLeaves } from "../tree.ts";
+import { cpuTensor, fromHost, type Tensor } from "../tensor.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
 
 /**
@@ -180,13 +187,28 @@ export interface AttentionStages {
   context: Tensor;
 }
 
-/** Validates devices and shapes before anything is recorded, so a failure leaves no work behind. */
-function checkInputs(params: CausalAttentionParams, mask: Tensor, x: Tensor): void {
-  const op = "causalAttention";
-  const leaves: Named[] = [...treeLeaves(params)].map(([path, t]) => [`params.${path}`, t]);
-  // A disposed tensor found halfway through would leave earlier passes recorded.
-  for (const [name, t] of [...leaves, ["buffers.mask", mask], ["input", x]] as Named[]) {
-    storageOf(t, op, name);
+/**
+ * Validates types, disposal, devices and shapes before anything is recorded,
+ * so a failure leaves no work behind. `op` is the public entry point
+ * (`causalAttention.apply`, ...), named in every message.
+ */
+function checkInputs(op: string, params: CausalAttentionParams, mask: Tensor, x: Tensor): void {
+  checkTensor(op, "input", x);
+  checkTensor(op, "mask", mask);
+  if (params === null || typeof params !== "object") {
+    throw new ArgumentError(
+      `${op}: params must be a record { W_query, W_key, W_value }, but got ${describe(params)}`,
+    );
+  }
+  const leaves: Named[] = [];
+  for (const name of ["W_query", "W_key", "W_value"] as const) {
+    const layer = params[name] as Partial<LinearParams> | undefined;
+    checkTensor(op, `params.${name}.weight`, layer?.weight);
+    leaves.push([`params.${name}.weight`, layer!.weight!]);
+    if (layer!.bias !== undefined) {
+      checkTensor(op, `params.${name}.bias`, layer!.bias);
+      leaves.push([`params.${name}.bias`, layer!.bias]);
+    }
   }
   assertSameDevice(op, ["input", x], ...leaves);
   // PyTorch's wording for the seed's bug: the scores live where the input does.
@@ -206,18 +228,61 @@ function checkInputs(params: CausalAttentionParams, mask: Tensor, x: Tensor): vo
   }
 }
 
+/** Checks a layer config and returns the dropout probability. */
+function checkConfig(op: string, config: unknown): Required<CausalAttentionConfig> {
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new ArgumentError(
+      `${op}: config must be an object like { dIn, dOut, contextLength, dropout }, but got ` +
+        describe(config),
+    );
+  }
+  const c = config as CausalAttentionConfig;
+  const dIn = checkInteger(op, "config.dIn", c.dIn, { min: 1 });
+  const dOut = checkInteger(op, "config.dOut", c.dOut, { min: 1 });
+  const contextLength = checkInteger(op, "config.contextLength", c.contextLength, { min: 1 });
+  const dropout = checkDropout(op, "config.dropout", c.dropout);
+  if (c.qkvBias !== undefined && typeof c.qkvBias !== "boolean") {
+    throw new ArgumentError(
+      `${op}: config.qkvBias must be a boolean, but got ${describe(c.qkvBias)}`,
+    );
+  }
+  return { dIn, dOut, contextLength, dropout, qkvBias: c.qkvBias ?? false };
+}
+
+function checkDropout(op: string, name: string, p: unknown): number {
+  if (typeof p !== "number" || !(p >= 0 && p < 1)) {
+    throw new ArgumentError(`${op}: ${name} must be a number in [0, 1), but got ${describe(p)}`);
+  }
+  return p;
+}
+
+/** Checks an apply-style call's options record. */
+function checkApplyOptions(op: string, options: unknown): void {
+  checkOptions(op, options);
+  const o = (options ?? {}) as ApplyOptions;
+  if (o.fused !== undefined && typeof o.fused !== "boolean") {
+    throw new ArgumentError(`${op}: options.fused must be a boolean, but got ${describe(o.fused)}`);
+  }
+  if (o.training !== undefined && typeof o.training !== "boolean") {
+    throw new ArgumentError(
+      `${op}: options.training must be a boolean, but got ${describe(o.training)}`,
+    );
+  }
+}
+
 /**
  * The forward pass with every intermediate kept: the seed's `forward`, one
  * step per line.
  */
 function run(
+  op: string,
   params: CausalAttentionParams,
   mask: Tensor,
   x: Tensor,
   dropoutP: number,
   options: ApplyOptions,
 ): AttentionStages {
-  checkInputs(params, mask, x);
+  checkInputs(op, params, mask, x);
   const { W_query, W_key, W_value } = params;
   const dOut = W_key.weight.shape[0];
   const keys = linear(x, W_key.weight, W_key.bias); // [B, T, dOut]
@@ -245,21 +310,22 @@ function run(
 }
 
 function forwardOnly(
+  op: string,
   params: CausalAttentionParams,
   mask: Tensor,
   x: Tensor,
   dropoutP: number,
   options: ApplyOptions,
 ): Tensor {
+  checkInputs(op, params, mask, x);
   // The cpu path is the reference, and a recording tape needs every step as
   // its own op: both run the stages one by one.
   if (x.device.kind === "cpu" || isRecording()) {
-    const stages = run(params, mask, x, dropoutP, options);
+    const stages = run(op, params, mask, x, dropoutP, options);
     // Intermediates go back to the pool now; recorded passes still read them.
     for (const [name, t] of Object.entries(stages)) if (name !== "context") t.dispose();
     return stages.context;
   }
-  checkInputs(params, mask, x);
   const { W_query, W_key, W_value } = params;
   const [batch, tokens] = x.shape;
   const headSize = W_query.weight.shape[0];
@@ -351,6 +417,14 @@ function attendGpu(
 function attentionCore(q: Tensor, k: Tensor, v: Tensor, options: CoreOptions): Tensor {
   const op = "causalAttention.core";
   const named: Named[] = [["keys", k], ["values", v]];
+  for (const [name, t] of [["queries", q], ...named] as Named[]) checkTensor(op, name, t);
+  checkOptions(op, options);
+  if (options.mask !== undefined) checkTensor(op, "options.mask", options.mask);
+  if (options.fused !== undefined && typeof options.fused !== "boolean") {
+    throw new ArgumentError(
+      `${op}: options.fused must be a boolean, but got ${describe(options.fused)}`,
+    );
+  }
   if (options.mask) named.push(["mask", options.mask]);
   assertSameDevice(op, ["queries", q], ...named);
   const shape = showShape(q.shape);
@@ -432,11 +506,9 @@ export const causalAttention: {
   causalMask(contextLength: number): Tensor;
 } = {
   init(config: CausalAttentionConfig, options: InitOptions = {}): CausalAttention {
-    const { dIn, dOut, contextLength, dropout } = config;
-    if (!(dropout >= 0 && dropout < 1)) {
-      throw new RangeError(`causalAttention.init: dropout must be in [0, 1), but got ${dropout}`);
-    }
-    const qkvBias = config.qkvBias ?? false;
+    const op = "causalAttention.init";
+    const { dIn, dOut, contextLength, dropout, qkvBias } = checkConfig(op, config);
+    checkOptions(op, options);
     const generator = options.generator ?? globalGenerator();
     // PyTorch's order: the seed's __init__ creates W_query, W_key, W_value.
     const W_query = initLinearParams(dIn, dOut, qkvBias, generator);
@@ -449,10 +521,12 @@ export const causalAttention: {
     };
   },
   apply(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): Tensor {
+    const op = "causalAttention.apply";
+    checkModule(op, module);
+    checkApplyOptions(op, options);
+    const p = checkDropout(op, "module.config.dropout", module.config?.dropout ?? 0);
     // The scope frees intermediates on error paths too.
-    return tidy(() =>
-      forwardOnly(module.params, module.buffers.mask, x, module.config.dropout, options)
-    );
+    return tidy(() => forwardOnly(op, module.params, module.buffers.mask, x, p, options));
   },
   forward(
     params: CausalAttentionParams,
@@ -461,20 +535,24 @@ export const causalAttention: {
     config: Pick<CausalAttentionConfig, "dropout">,
     options: ApplyOptions = {},
   ): Tensor {
-    return tidy(() => forwardOnly(params, mask, x, config.dropout, options));
+    const op = "causalAttention.forward";
+    checkOptions(op, config, "config");
+    checkApplyOptions(op, options);
+    const p = checkDropout(op, "config.dropout", config?.dropout ?? 0);
+    return tidy(() => forwardOnly(op, params, mask, x, p, options));
   },
   stages(module: CausalAttention, x: Tensor, options: ApplyOptions = {}): AttentionStages {
-    return tidy(() => run(module.params, module.buffers.mask, x, module.config.dropout, options));
+    const op = "causalAttention.stages";
+    checkModule(op, module);
+    checkApplyOptions(op, options);
+    const p = checkDropout(op, "module.config.dropout", module.config?.dropout ?? 0);
+    return tidy(() => run(op, module.params, module.buffers.mask, x, p, options));
   },
   core(q: Tensor, k: Tensor, v: Tensor, options: CoreOptions = {}): Tensor {
     return tidy(() => attentionCore(q, k, v, options));
   },
   causalMask(contextLength: number): Tensor {
-    if (!Number.isSafeInteger(contextLength) || contextLength < 1) {
-      throw new RangeError(
-        `causalAttention: contextLength must be a whole number >= 1, but got ${contextLength}`,
-      );
-    }
+    checkInteger("causalAttention.causalMask", "contextLength", contextLength, { min: 1 });
     return cpuTensor(causalMaskValues(contextLength), [contextLength, contextLength]);
   },
 };

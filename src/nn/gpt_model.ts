@@ -7,7 +7,7 @@
 
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
-import { checkTensor, describe, showShape } from "../ops/checks.ts";
+import { checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
 import { add } from "../ops/elementwise.ts";
 import { slice } from "../ops/layout.ts";
@@ -245,6 +245,7 @@ export const gptModel: {
   },
   apply(model: GptModel, ids: Tensor, options: GptApplyOptions = {}): Tensor {
     const op = "gptModel.apply";
+    checkOptions(op, options);
     checkModule(op, model);
     checkIds(op, model, ids);
     checkModule(op, model, ids.device);

@@ -5,11 +5,13 @@
  * @module
  */
 
-import type { Module } from "../module.ts";
+import { ArgumentError } from "../errors.ts";
+import { checkModule, type Module } from "../module.ts";
+import { checkInteger, checkOptions, checkTensor, describe } from "../ops/checks.ts";
 import { linear as linearOp } from "../ops/matmul.ts";
 import { type Generator, globalGenerator, linearInitValues } from "../random.ts";
 import { tidy } from "../scope.ts";
-import { cpuTensor, storageOf, type Tensor } from "../tensor.ts";
+import { cpuTensor, type Tensor } from "../tensor.ts";
 
 /**
  * Sizes of a linear layer.
@@ -102,21 +104,38 @@ export const linear: {
   apply(module: Linear, x: Tensor): Tensor;
 } = {
   init(config: LinearConfig, options: InitOptions = {}): Linear {
+    const op = "linear.init";
+    if (config === null || typeof config !== "object" || Array.isArray(config)) {
+      throw new ArgumentError(
+        `${op}: config must be an object like { inFeatures, outFeatures }, but got ` +
+          describe(config),
+      );
+    }
+    const inFeatures = checkInteger(op, "config.inFeatures", config.inFeatures, { min: 0 });
+    const outFeatures = checkInteger(op, "config.outFeatures", config.outFeatures, { min: 0 });
+    if (config.bias !== undefined && typeof config.bias !== "boolean") {
+      throw new ArgumentError(
+        `${op}: config.bias must be a boolean, but got ${describe(config.bias)}`,
+      );
+    }
+    checkOptions(op, options);
     const bias = config.bias ?? true;
     const generator = options.generator ?? globalGenerator();
     return {
-      params: initLinearParams(config.inFeatures, config.outFeatures, bias, generator),
+      params: initLinearParams(inFeatures, outFeatures, bias, generator),
       buffers: {},
-      config: { inFeatures: config.inFeatures, outFeatures: config.outFeatures, bias },
+      config: { inFeatures, outFeatures, bias },
     };
   },
   apply(module: Linear, x: Tensor): Tensor {
-    const { weight, bias } = module.params;
+    const op = "linear.apply";
     // Every tensor is checked before the matmul is recorded: a disposed bias
     // found after it would leave the product allocated.
-    storageOf(x, "nn.linear", "input");
-    storageOf(weight, "nn.linear", "params.weight");
-    if (bias) storageOf(bias, "nn.linear", "params.bias");
+    checkModule(op, module);
+    checkTensor(op, "input", x);
+    const { weight, bias } = module.params;
+    checkTensor(op, "params.weight", weight);
+    if (bias !== undefined) checkTensor(op, "params.bias", bias);
     return tidy(() => linearOp(x, weight, bias));
   },
 };

@@ -10,7 +10,7 @@ import { isRecording } from "../autograd/recording.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
 import { fusedAttentionPacked, fusedAttentionSupported } from "../ops/attention.ts";
-import { checkInteger, checkTensor, describe, showShape } from "../ops/checks.ts";
+import { checkInteger, checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
 import { reshape, stack, transpose } from "../ops/layout.ts";
 import { linear, matmul } from "../ops/matmul.ts";
@@ -299,6 +299,7 @@ export const multiHeadAttention: {
     };
   },
   apply(module: MultiHeadAttention, x: Tensor, options: GptApplyOptions = {}): Tensor {
+    checkOptions("multiHeadAttention.apply", options);
     checkInput(module, x);
     const { numHeads, dOut, dropout: p } = module.config;
     const headDim = dOut / numHeads;

@@ -8,7 +8,7 @@
 
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
-import { checkInteger, checkTensor, describe, showShape } from "../ops/checks.ts";
+import { checkInteger, checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
 import { add } from "../ops/elementwise.ts";
 import { globalGenerator } from "../random.ts";
@@ -178,6 +178,7 @@ export const transformerBlock: {
   },
   apply(module: TransformerBlock, x: Tensor, options: GptApplyOptions = {}): Tensor {
     const op = "transformerBlock.apply";
+    checkOptions(op, options);
     checkTensor(op, "x", x);
     checkModule(op, module, x.device);
     const c = module.config;

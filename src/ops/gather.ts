@@ -6,8 +6,11 @@
  * @module
  */
 
+import { runtimeOf, type WebGpuDevice } from "../device.ts";
+import { bufferRange, overBinding, unboundBuffer } from "../gpu/big_buffer.ts";
 import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
-import { cpuRaw, cpuTensor, numel, type Tensor } from "../tensor.ts";
+import { SHADERS } from "../gpu/shaders.generated.ts";
+import { cpuRaw, cpuTensor, gpuTensor, numel, type Tensor } from "../tensor.ts";
 
 /** Gathers a strided view of `x` into a contiguous tensor on x's device. */
 export function gather(
@@ -37,6 +40,8 @@ export function gather(
     }
     return cpuTensor(out, outShape);
   }
+  const big = bigGather(x.device, op, x, outShape, strides, offset);
+  if (big) return big;
   return launch(x.device, {
     op,
     shader: "strided_copy",
@@ -46,4 +51,41 @@ export function gather(
     outShape,
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
   });
+}
+
+/**
+ * A gather from a tensor larger than one binding whose elements read lie
+ * within one binding (the last position of big logits, a few rows of a big
+ * table): binds just that aligned byte range. Null when `x` fits a binding
+ * (the ordinary launch) or the span read does not (the launch then throws
+ * `DeviceLimitError`).
+ */
+function bigGather(
+  device: WebGpuDevice,
+  op: string,
+  x: Tensor,
+  outShape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): Tensor | null {
+  const runtime = runtimeOf(device);
+  const handle = unboundBuffer(x, op, "input", [x.dtype]);
+  const n = numel(outShape);
+  if (!handle || n === 0 || !overBinding(runtime, handle.bytes)) return null;
+  if (strides.some((s) => s < 0)) return null;
+  let last = offset;
+  outShape.forEach((d, k) => last += (d - 1) * strides[k]);
+  const align = device.gpu.limits.minStorageBufferOffsetAlignment;
+  const start = Math.floor((offset * 4) / align) * align;
+  const end = Math.min(handle.bytes, Math.ceil(((last + 1) * 4) / 16) * 16);
+  if (end - start > runtime.maxBindingBytes) return null;
+  const out = runtime.acquire(op, `${op} output`, n * 4);
+  runtime.dispatch(
+    op,
+    runtime.pipeline({ name: "strided_copy.wgsl", code: SHADERS.strided_copy }),
+    [bufferRange(handle, start, end - start), out],
+    words(n, outShape.length, offset - start / 4, 0, ...dims8(outShape), ...dims8(strides)),
+    Math.ceil(n / ELEMENTWISE_WG),
+  );
+  return gpuTensor(device, out, outShape, x.dtype);
 }

@@ -151,7 +151,7 @@ function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boole
 }
 
 /**
- * Per-row stats `[rows, 4]` (max, sum of exp(alpha x - max), has NaN, has
+ * Per-row stats `[rows, 1, 4]` (max, sum of exp(alpha x - max), has NaN, has
  * +inf) of x viewed as [outer, cols, inner], in as many bounded passes as
  * the loop budget needs. Cross-entropy reads them too.
  */

@@ -9,7 +9,17 @@ import { ELEMENTWISE_WG, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
 import { mapTree } from "../tree.ts";
-import { type Optimizer, rebuild, type Slot, slots } from "./optimizer.ts";
+import { ArgumentError } from "../errors.ts";
+import { describe } from "../ops/checks.ts";
+import {
+  checkHyper,
+  checkOptimizerOptions,
+  type Optimizer,
+  rebuild,
+  type Slot,
+  slots,
+} from "./optimizer.ts";
+import { checkLr, lrAt, type LrSchedule } from "./schedule.ts";
 
 /**
  * Options of {@linkcode adamw}, named and defaulted as in `torch.optim.AdamW`.
@@ -21,8 +31,8 @@ import { type Optimizer, rebuild, type Slot, slots } from "./optimizer.ts";
  * ```
  */
 export interface AdamWOptions {
-  /** Learning rate. */
-  lr: number;
+  /** Learning rate, or a schedule called with `state.step` (see `warmupCosine`). */
+  lr: number | LrSchedule;
   /** Decay rates of the first and second moments; default [0.9, 0.999]. */
   betas?: readonly [number, number];
   /** Added to the denominator for stability; default 1e-8. */
@@ -76,14 +86,17 @@ export interface AdamWState {
  * ```
  */
 export function adamw(options: AdamWOptions): Optimizer<AdamWState> {
+  checkOptimizerOptions("adamw", options);
   const { lr, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01 } = options;
-  for (const [name, v] of Object.entries({ lr, eps, weightDecay })) {
-    if (!(v >= 0)) throw new RangeError(`adamw: ${name} must be >= 0, but got ${v}`);
+  checkLr("adamw", lr);
+  for (const [name, v] of Object.entries({ eps, weightDecay })) {
+    checkHyper("adamw", name, v, (x) => x >= 0, ">= 0");
+  }
+  if (!Array.isArray(betas) || betas.length !== 2) {
+    throw new ArgumentError(`adamw: betas must be [beta1, beta2], but got ${describe(betas)}`);
   }
   betas.forEach((b, i) => {
-    if (!(b >= 0 && b < 1)) {
-      throw new RangeError(`adamw: betas[${i}] must be in [0, 1), but got ${b}`);
-    }
+    checkHyper("adamw", `betas[${i}]`, b, (x) => x >= 0 && x < 1, "in [0, 1)");
   });
   return {
     init<P>(params: P): AdamWState {
@@ -96,6 +109,7 @@ export function adamw(options: AdamWOptions): Optimizer<AdamWState> {
     },
     update<P>(grads: P, state: AdamWState, params: P): { params: P; state: AdamWState } {
       const t = state.step + 1;
+      const lr = lrAt("adamw.update", options.lr, state.step);
       const [beta1, beta2] = betas;
       // Host-side scalars in float64, exactly as torch computes them in Python.
       const factors: Factors = {

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { ShapeError } from "../errors.ts";
-import { assertSameDevice, showShape } from "../ops/checks.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
+import { assertSameDevice, describe, showShape } from "../ops/checks.ts";
 import { storageOf, type Tensor } from "../tensor.ts";
 import { mapTree, treeLeaves } from "../tree.ts";
 
@@ -35,6 +35,28 @@ export interface Optimizer<S> {
   init<P>(params: P): S;
   /** One step: the updated params (a tree shaped like `params`) and the next state. */
   update<P>(grads: P, state: S, params: P): { params: P; state: S };
+}
+
+/** Throws `ArgumentError` unless `options` is a record (the learning rate is required). */
+export function checkOptimizerOptions(op: string, options: unknown): void {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new ArgumentError(
+      `${op}: options must be an object like { lr: 0.001 }, but got ${describe(options)}`,
+    );
+  }
+}
+
+/** Throws `ArgumentError` unless the hyperparameter is a number that passes `ok`. */
+export function checkHyper(
+  op: string,
+  name: string,
+  value: unknown,
+  ok: (x: number) => boolean,
+  expected: string,
+): void {
+  if (typeof value !== "number" || !ok(value)) {
+    throw new ArgumentError(`${op}: ${name} must be ${expected}, but got ${describe(value)}`);
+  }
 }
 
 /** A tensor leaf of the params tree with its gradient and state slots. */

@@ -9,7 +9,16 @@ import { ELEMENTWISE_WG, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
 import { mapTree } from "../tree.ts";
-import { type Optimizer, rebuild, type Slot, slots } from "./optimizer.ts";
+import { ArgumentError } from "../errors.ts";
+import {
+  checkHyper,
+  checkOptimizerOptions,
+  type Optimizer,
+  rebuild,
+  type Slot,
+  slots,
+} from "./optimizer.ts";
+import { checkLr, lrAt, type LrSchedule } from "./schedule.ts";
 
 /**
  * Options of {@linkcode sgd}, named as in `torch.optim.SGD`.
@@ -21,8 +30,8 @@ import { type Optimizer, rebuild, type Slot, slots } from "./optimizer.ts";
  * ```
  */
 export interface SgdOptions {
-  /** Learning rate. */
-  lr: number;
+  /** Learning rate, or a schedule called with `state.step` (see `warmupCosine`). */
+  lr: number | LrSchedule;
   /** Momentum factor; default 0 (plain SGD, no buffer). */
   momentum?: number;
   /** Dampening of the momentum; default 0. */
@@ -76,14 +85,17 @@ export interface SgdState {
  * ```
  */
 export function sgd(options: SgdOptions): Optimizer<SgdState> {
+  checkOptimizerOptions("sgd", options);
   const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = options;
-  for (const [name, v] of Object.entries({ lr, momentum, weightDecay })) {
-    if (!(v >= 0)) throw new RangeError(`sgd: ${name} must be >= 0, but got ${v}`);
+  checkLr("sgd", lr);
+  for (const [name, v] of Object.entries({ momentum, weightDecay })) {
+    checkHyper("sgd", name, v, (x) => x >= 0, ">= 0");
   }
+  checkHyper("sgd", "dampening", dampening, Number.isFinite, "a finite number");
   if (nesterov && (momentum <= 0 || dampening !== 0)) {
-    throw new RangeError("sgd: Nesterov momentum requires a momentum > 0 and zero dampening");
+    throw new ArgumentError("sgd: Nesterov momentum requires a momentum > 0 and zero dampening");
   }
-  const hyper: Hyper = { lr, momentum, dampening, weightDecay, nesterov };
+  const hyper = { momentum, dampening, weightDecay, nesterov };
   return {
     init<P>(params: P): SgdState {
       const buffers = momentum === 0
@@ -96,8 +108,9 @@ export function sgd(options: SgdOptions): Optimizer<SgdState> {
       const first = state.step === 0;
       const states = momentum === 0 ? {} : { momentum: state.momentum };
       const results = new Map<string, Tensor[]>();
+      const h: Hyper = { ...hyper, lr: lrAt("sgd.update", lr, state.step) };
       for (const slot of slots("sgd.update", params, grads, states).values()) {
-        results.set(slot.path, step(slot, hyper, first));
+        results.set(slot.path, step(slot, h, first));
       }
       return {
         params: rebuild(params, (path) => results.get(path)![0]),

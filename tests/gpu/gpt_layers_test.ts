@@ -302,6 +302,15 @@ Deno.test("GPT layers validate configs and inputs with clear errors", async () =
   const model = nn.gptModel.init(cfg);
   assert.throws(() => nn.gptModel.apply(model, tensor([[1, 2]])), DTypeError);
   assert.throws(
+    () =>
+      nn.gptModel.apply(
+        model,
+        tensor([[1, 2]], undefined, { dtype: "int32" }),
+        null as unknown as nn.GptApplyOptions,
+      ),
+    { name: "ArgumentError", message: "gptModel.apply: options must be an object, but got null" },
+  );
+  assert.throws(
     () => nn.gptModel.apply(model, tensor([[1, 2, 3, 4, 5]], undefined, { dtype: "int32" })),
     {
       name: "ShapeError",

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import {
+  assertClose,
   dispose,
   loadStateDict,
   manualSeed,
@@ -185,4 +186,42 @@ Deno.test("gpt init: manualSeed(s) + nn.gptModel.init equals torch.manual_seed(s
     assert.equal(inexact, 0, `seed ${seed}: ${inexact} values are not bit-exact`);
     dispose([model, [...torch.values()]]);
   }
+});
+
+Deno.test("GPT_CONFIG_124M after manualSeed(123): the book's parameter count, logits and greedy tokens on webgpu", async () => {
+  const book = cases.book124m;
+  manualSeed(123);
+  const host = nn.gptModel.init(nn.GPT_CONFIG_124M);
+  let count = 0;
+  for (const [, t] of treeLeaves(host.params)) count += t.size;
+  assert.equal(count, book.parameters);
+  const device = await gpu();
+  const model = await toDevice(host, device);
+  dispose(host);
+  const batch = await toDevice(tensor(book.batch, undefined, { dtype: "int32" }), device);
+  const logits = await f32(nn.gptModel.apply(model, batch));
+  const vocab = nn.GPT_CONFIG_124M.vocabSize;
+  const got: number[] = [];
+  const want: number[] = [];
+  book.head.forEach((rows, b) =>
+    rows.forEach((values, t) => {
+      const row = logits.subarray((b * 4 + t) * vocab, (b * 4 + t + 1) * vocab);
+      got.push(...row.subarray(0, 3), ...row.subarray(vocab - 3));
+      want.push(...values, ...book.tail[b][t]);
+    })
+  );
+  await assertClose(Float32Array.from(got), Float32Array.from(want), { rtol: 1e-5, atol: 2e-5 });
+  const tokens = [...book.prompt[0]];
+  while (tokens.length < book.greedy[0].length) {
+    const x = await toDevice(tensor([tokens], undefined, { dtype: "int32" }), device);
+    const out = nn.gptModel.apply(model, x);
+    const all = await f32(out);
+    const last = all.subarray(all.length - vocab);
+    let best = 0;
+    for (let j = 1; j < vocab; j++) if (last[j] > last[best]) best = j;
+    tokens.push(best);
+    dispose([x, out]);
+  }
+  assert.deepEqual(tokens, book.greedy[0]);
+  dispose([model, batch]);
 });

@@ -15,10 +15,12 @@ import {
   matmul,
   mul,
   releaseCachedMemory,
+  slice,
   sum,
   type Tensor,
   tensor,
   toDevice,
+  transpose,
   valueAndGrad,
   type WebGpuDevice,
 } from "../../mod.ts";
@@ -128,6 +130,35 @@ Deno.test("large tensors: a linear output over the binding limit is joined by co
     y.dispose();
     assert.equal(gpuStats(device).buffersInUse, before);
     for (const t of [w, xg]) t.dispose();
+  });
+});
+
+Deno.test("large tensors: slices whose span fits one binding read a big tensor in place", async () => {
+  const device = await gpu();
+  await withBindingLimit(device, 8192, async () => {
+    const host = randomTensor([257, 16], 13);
+    const ids = tensor(Int32Array.from({ length: 257 * 16 }, (_, i) => i * 7919 - 2 ** 30), [
+      257,
+      16,
+    ]);
+    const [big, bigIds] = await toDevice([host, ids], device);
+    // The last position, a block of rows, and a strided corner within one binding.
+    const cases: [number, number][][] = [[[256, 257]], [[100, 110]], [[5, 60], [3, 9]]];
+    for (const ranges of cases) {
+      for (const [g, c] of [[big, host], [bigIds, ids]]) {
+        const part = slice(g, ...ranges);
+        assert.deepEqual(bits(await part.data()), bits(await slice(c, ...ranges).data()));
+        part.dispose();
+      }
+    }
+    // A span over one binding still refuses, naming the op.
+    assert.throws(
+      () => slice(big, [0, 257], [3, 5]),
+      /slice: .* over the device's maxStorageBufferBindingSize/,
+    );
+    assert.throws(() => transpose(big), DeviceLimitError);
+    big.dispose();
+    bigIds.dispose();
   });
 });
 
