@@ -157,7 +157,38 @@ export { grad, type ValueAndGrad, valueAndGrad } from "./src/autograd/grad.ts";
 export type { Optimizer } from "./src/optim/optimizer.ts";
 export { sgd, type SgdOptions, type SgdState } from "./src/optim/sgd.ts";
 export { adamw, type AdamWOptions, type AdamWState } from "./src/optim/adamw.ts";
+export {
+  clipGradNorm,
+  type ClipGradNormOptions,
+  type ClipGradNormResult,
+} from "./src/optim/clip_grad_norm.ts";
+export {
+  constantLr,
+  cosineDecay,
+  type CosineDecayOptions,
+  linearWarmup,
+  type LinearWarmupOptions,
+  type LrSchedule,
+  warmupCosine,
+  type WarmupCosineOptions,
+} from "./src/optim/schedule.ts";
+export {
+  loadOptimizerState,
+  optimizerStateDict,
+  type OptimizerStateOptions,
+  splitStateDict,
+} from "./src/optim/state_io.ts";
+export {
+  type Batch,
+  batches,
+  type BatchesOptions,
+  type TokenDataset,
+  tokenDataset,
+  type TokenDatasetOptions,
+} from "./src/data/token_dataset.ts";
 export { generate, type GenerateOptions, type LanguageModel } from "./src/generate.ts";
+// generate's signature names it; also reachable as nn.GptModel.
+export type { GptModel } from "./src/nn/gpt_model.ts";
 export {
   type Gpt2EncodeOptions,
   type Gpt2Tokenizer,

@@ -14,8 +14,8 @@ import { slice } from "./ops/layout.ts";
 import { selectTokens } from "./ops/select_token.ts";
 import { Generator, globalGenerator } from "./random.ts";
 import { checkDType, cpuInts, cpuTensor, fromHost, Tensor } from "./tensor.ts";
-import { gptModel } from "./nn/gpt_model.ts";
-import type * as nn from "./nn/mod.ts";
+import { checkModule } from "./module.ts";
+import { type GptModel, gptModel } from "./nn/gpt_model.ts";
 
 /**
  * A language model as generation sees it: token ids `[batch, tokens]` (int32)
@@ -101,7 +101,7 @@ export interface GenerateOptions {
  * ```
  */
 export async function generate(
-  model: nn.GptModel | LanguageModel,
+  model: GptModel | LanguageModel,
   ids: Tensor,
   options: GenerateOptions,
 ): Promise<Tensor> {
@@ -204,6 +204,9 @@ function checkOptions(
   }
   checkTensor(op, "ids", ids);
   checkDType(op, "ids", ids, ["int32"]);
+  // Disposed parameters or a module on another device are named here, as
+  // generate's error, not as gptModel.apply's on the first step.
+  if (isModule) checkModule(op, model, ids.device);
   if (ids.shape.length !== 2 || ids.shape[0] === 0 || ids.shape[1] === 0) {
     throw new ShapeError(
       `${op}: ids must have shape [batch, tokens] with at least one row and one token, ` +
@@ -218,7 +221,7 @@ function checkOptions(
   const given = options as GenerateOptions;
   const maxNewTokens = checkInteger(op, "maxNewTokens", given.maxNewTokens, { min: 0 });
   const moduleContext = isModule
-    ? (model as nn.GptModel).config?.contextLength ?? Infinity
+    ? (model as GptModel).config?.contextLength ?? Infinity
     : Infinity;
   const contextSize = given.contextSize === undefined
     ? moduleContext
@@ -231,7 +234,7 @@ function checkOptions(
     );
   }
   // A module states its vocabulary up front; a function's shows with its first logits.
-  const vocab = isModule ? (model as nn.GptModel).config?.vocabSize : undefined;
+  const vocab = isModule ? (model as GptModel).config?.vocabSize : undefined;
   const topK = given.topK === undefined
     ? undefined
     : checkInteger(op, "topK", given.topK, { min: 1, max: vocab });

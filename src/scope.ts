@@ -9,6 +9,7 @@
  */
 
 import { ArgumentError, UseAfterDisposeError } from "./errors.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** What a scope needs of a tensor. Kept structural so this file imports no tensor code. */
 interface Disposable {
@@ -102,7 +103,7 @@ export function tidy<T>(fn: () => T): T {
  * console.log(await saved?.toArray()); // [1, 1]
  * ```
  */
-export function keep<T extends Disposable>(t: T): T {
+export function keep<T extends Tensor>(t: T): T {
   const value = t as unknown as { isDisposed?: unknown; dispose?: unknown } | null;
   if (
     value === null || typeof value !== "object" || typeof value.isDisposed !== "boolean" ||

@@ -128,3 +128,26 @@ Deno.test("valueAndGrad inside tidy: value and grads are freed unless returned",
   assert.ok(value!.isDisposed);
   assert.deepEqual(await g.toArray(), [2, -4]);
 });
+
+Deno.test("tidy inside a traced function: the tape keeps what the backward pass needs", async () => {
+  const w = tensor([1, -2, 3]);
+  const { value, grads } = valueAndGrad((p: { w: Tensor }) =>
+    tidy(() => {
+      const squared = mul(p.w, p.w); // freed by this scope, still saved by the tape
+      return sum(mul(squared, p.w)); // sum(w^3)
+    })
+  )({ w });
+  assert.deepEqual(await value.toArray(), 1 - 8 + 27);
+  assert.deepEqual(await grads.w.toArray(), [3, 12, 27]);
+});
+
+Deno.test("keep and tidy refuse what is not a tensor or a function", () => {
+  assert.throws(
+    () => keep(null as unknown as Tensor),
+    /keep: tensor must be a Tensor, but got null/,
+  );
+  const t = zeros([1]);
+  t.dispose();
+  assert.throws(() => keep(t), /keep: tensor was disposed/);
+  assert.throws(() => tidy("f" as unknown as () => void), /tidy: fn must be a function/);
+});

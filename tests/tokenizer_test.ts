@@ -139,7 +139,7 @@ Deno.test("tokenizer: pre-tokenization splits whitespace like tiktoken's Rust re
   assert.deepEqual(pretokenize("a  b\n\n c"), ["a", " ", " b", "\n\n", " c"]);
   assert.deepEqual(pretokenize("x   "), ["x", "   "]);
   // U+0085 is White_Space (Rust's `\s`), U+FEFF is not.
-  assert.deepEqual(pretokenize("a \u0085b"), ["a", " \u0085", "b"]);
+  assert.deepEqual(pretokenize("a \u0085b"), ["a", " ", "\u0085", "b"]);
   assert.deepEqual(pretokenize("a \ufeffb"), ["a", " \ufeff", "b"]);
   assert.deepEqual(pretokenize("\ufeff\ufeff x"), ["\ufeff\ufeff", " x"]);
   for (const text of ["a \u0085b", "\ufeffhello", "x\u0085\u0085 y"]) {

@@ -9,7 +9,7 @@
 import { cpu, type Device } from "../device.ts";
 import { ArgumentError } from "../errors.ts";
 import { describe } from "../ops/checks.ts";
-import { type Generator as Rng, globalGenerator } from "../random.ts";
+import { Generator as Rng, globalGenerator } from "../random.ts";
 import { fromHost, type Tensor } from "../tensor.ts";
 
 /**
@@ -257,7 +257,7 @@ function shuffledOrder(n: number, generator: Rng | undefined): number[] {
     const global = globalGenerator();
     global.random64();
     const seed = global.random64() % (1n << 63n);
-    g = global.clone().manualSeed(seed);
+    g = new Rng(seed);
   }
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < n - 1; i++) {

@@ -9,8 +9,10 @@
 import { type Backward, record } from "../autograd/recording.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { dropoutMask, dropoutSeedWords, dropoutThreshold } from "../philox.ts";
-import { type Generator, globalGenerator } from "../random.ts";
-import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { ArgumentError } from "../errors.ts";
+import { Generator, globalGenerator } from "../random.ts";
+import { checkDType, cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { checkInteger, checkNumber, checkOptions, checkTensor, describe } from "./checks.ts";
 
 /**
  * Options for {@linkcode dropout}.
@@ -44,9 +46,26 @@ export interface DropoutOptions {
  * ```
  */
 export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Tensor {
+  checkTensor("dropout", "input", x);
+  checkDType("dropout", "input", x, ["float32"]);
+  checkNumber("dropout", "p", p);
+  if (!(p >= 0 && p <= 1)) {
+    throw new ArgumentError(`dropout: p must be a probability in [0, 1], but got ${describe(p)}`);
+  }
+  checkOptions("dropout", options);
+  const offset = checkInteger("dropout", "options.offset", options.offset ?? 0, {
+    min: 0,
+    max: 2 ** 32 - 1,
+  });
+  if (options.generator !== undefined && !(options.generator instanceof Generator)) {
+    throw new ArgumentError(
+      `dropout: options.generator must be a Generator, but got ${describe(options.generator)}`,
+    );
+  }
   // Resolved once, so the backward pass redraws the very same mask.
-  const seed = options.seed ?? seedFrom(options.generator ?? globalGenerator());
-  const offset = options.offset ?? 0;
+  const seed = options.seed === undefined
+    ? seedFrom(options.generator ?? globalGenerator())
+    : checkSeed(options.seed);
   const out = masked(x, p, seed, offset);
   return record("dropout", [x], out, dropoutBackward(p, seed, offset));
 }
@@ -81,6 +100,21 @@ function masked(x: Tensor, p: number, seed: number | bigint, offset: number): Te
     outShape: x.shape,
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });
+}
+
+/** A Philox key: a whole number (or bigint) in [0, 2^64). */
+function checkSeed(seed: unknown): number | bigint {
+  const whole = (typeof seed === "number" && Number.isSafeInteger(seed)) ||
+    typeof seed === "bigint";
+  if (
+    !whole || BigInt(seed as number | bigint) < 0n || BigInt(seed as number | bigint) >= 2n ** 64n
+  ) {
+    throw new ArgumentError(
+      `dropout: options.seed must be a whole number or bigint in [0, 2^64), but got ` +
+        describe(seed),
+    );
+  }
+  return seed as number | bigint;
 }
 
 function seedFrom(generator: Generator): bigint {

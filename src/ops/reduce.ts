@@ -15,6 +15,7 @@ import {
   broadcastStrides,
   checkInteger,
   checkOptions,
+  checkRank,
   checkShapeArg,
   checkTensor,
   contiguousStrides,
@@ -22,7 +23,9 @@ import {
   normalizeDim,
   showShape,
 } from "./checks.ts";
-import { scale } from "./elementwise.ts";
+// The mean's gradient scales with the kernel, not the `scale` op: the op
+// file imports the elementwise rules, which import sumTo from here.
+import { affineKernel } from "./elementwise_kernels.ts";
 import { gather } from "./gather.ts";
 
 /**
@@ -65,6 +68,7 @@ export function sum(
   options: ReduceOptions = {},
 ): Tensor {
   checkTensor("sum", "input", x);
+  checkRank("sum", "input", x.shape);
   checkOptions("sum", options);
   const reduced = reducedDims("sum", x, dims);
   const out = reduceOver("sum", x, reduced, 1, options.keepDim ?? false);
@@ -88,6 +92,7 @@ export function mean(
   options: ReduceOptions = {},
 ): Tensor {
   checkTensor("mean", "input", x);
+  checkRank("mean", "input", x.shape);
   checkOptions("mean", options);
   const reduced = reducedDims("mean", x, dims);
   const count = numel(reduced.map((d) => x.shape[d]));
@@ -95,7 +100,8 @@ export function mean(
   const out = reduceOver("mean", x, reduced, factor, options.keepDim ?? false);
   return record("mean", [x], out, (g) => {
     const spreadOut = spread("mean", g, keptShape(x, reduced), x.shape);
-    const grad = scale(spreadOut, factor);
+    // Backward runs with recording paused, so the bare kernel is enough.
+    const grad = affineKernel("mean", spreadOut, factor);
     spreadOut.dispose();
     return [grad];
   });
@@ -117,6 +123,7 @@ export function mean(
  */
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor("sumTo", "input", x);
+  checkRank("sumTo", "input", x.shape);
   shape = checkShapeArg("sumTo", "shape", shape);
   const lead = x.shape.length - shape.length;
   const fits = lead >= 0 && shape.every((d, i) => d === x.shape[lead + i] || d === 1);
@@ -149,6 +156,7 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor("broadcastTo", "input", x);
   shape = checkShapeArg("broadcastTo", "shape", shape);
+  checkRank("broadcastTo", "shape", shape);
   const out = spread("broadcastTo", x, x.shape, shape);
   return record("broadcastTo", [x], out, (g) => [sumTo(g, x.shape)]);
 }
@@ -201,6 +209,9 @@ export function reduceOver(
   alpha: number,
   keepDim: boolean,
 ): Tensor {
+  // Internal callers (softmax's and variance's rules, losses) get the same
+  // ShapeError as the public ops instead of dims8's RangeError.
+  checkRank(op, "input", x.shape);
   const kept = keptShape(x, reduced);
   const outShape = keepDim ? kept : x.shape.filter((_, i) => !reduced.includes(i));
   const extents = x.shape.map((d, i) => reduced.includes(i) ? d : 1);

@@ -7,7 +7,7 @@
 import { pauseRecording, record, type Saved } from "../autograd/recording.ts";
 import { ArgumentError } from "../errors.ts";
 import { numel, type Tensor, viewOf } from "../tensor.ts";
-import { checkOptions, checkTensor } from "./checks.ts";
+import { checkOptions, checkRank, checkTensor } from "./checks.ts";
 import { mul, scale, sub } from "./elementwise.ts";
 import { keptShape, reducedDims, reduceOver } from "./reduce.ts";
 
@@ -55,6 +55,7 @@ export function variance(
   options: VarianceOptions = {},
 ): Tensor {
   checkTensor("variance", "input", x);
+  checkRank("variance", "input", x.shape);
   checkOptions("variance", options);
   const reduced = reducedDims("variance", x, dims);
   const correction = options.correction ?? (options.unbiased === false ? 0 : 1);

@@ -17,6 +17,8 @@ import {
   manualSeed,
   mse,
   nn,
+  reshape,
+  scale,
   setMaxCachedBytes,
   softmax,
   stack,
@@ -30,6 +32,7 @@ import {
   zeros,
 } from "../../mod.ts";
 import { runtimeOf } from "../../src/device.ts";
+import { storageOf } from "../../src/tensor.ts";
 import { gpu, randomTensor } from "../helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -64,6 +67,30 @@ Deno.test("1,000 forwards in the README's tidy loop keep buffersInUse flat", asy
   );
   dispose([attention, x]);
 });
+
+for (
+  const [name, options] of [["unfused", { fused: false }], ["training", {
+    training: true,
+  }]] as const
+) {
+  Deno.test(`100 ${name} forwards in a tidy loop keep buffersInUse flat`, async () => {
+    const device = await gpu();
+    const attention = await toDevice(
+      nn.causalAttention.init({ dIn: 8, dOut: 8, contextLength: 17, dropout: 0.1 }),
+      device,
+    );
+    let x = await toDevice(randomTensor([3, 17, 8], 15), device);
+    const start = gpuStats(device).buffersInUse;
+    for (let step = 0; step < 100; step++) {
+      const next = tidy(() => softmax(add(nn.causalAttention.apply(attention, x, options), x)));
+      x.dispose();
+      x = next;
+      assert.equal(gpuStats(device).buffersInUse, start, `step ${step}`);
+    }
+    assert.ok((await x.data()).every(Number.isFinite));
+    dispose([attention, x]);
+  });
+}
 
 Deno.test("the README quick start leaves nothing allocated once disposed", async () => {
   const device = await gpu();
@@ -246,6 +273,47 @@ Deno.test("the backstop: dropped, undisposed GPU tensors return their buffers af
   assert.ok(gpuStats(device).buffersInUse <= before, "every dropped result was released");
   assert.ok(gpuStats(device).buffersReclaimed - reclaimed >= 50);
   x.dispose();
+});
+
+Deno.test("the backstop respects views: a collected tensor's view keeps the storage", async () => {
+  const device = await gpu();
+  const x = await toDevice(randomTensor([257], 14), device);
+  const reference = softmax(x);
+  const expected = await reference.data();
+  reference.dispose();
+  await webgpu({ reclaimUnreachable: true });
+  try {
+    let collected = false;
+    const watcher = new FinalizationRegistry(() => collected = true);
+    const start = gpuStats(device).buffersInUse;
+    let view: Tensor | undefined;
+    (() => {
+      const base = softmax(x); // dropped without dispose; its view lives on
+      watcher.register(base, 0);
+      view = reshape(base, [1, 257]);
+    })();
+    assert.equal(gpuStats(device).buffersInUse, start + 1, "one buffer, two tensors");
+    for (let round = 0; round < 400 && !collected; round++) {
+      for (let i = 0; i < 2000; i++) new Array(256).fill(i);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(collected, "the base tensor was collected");
+    // The library's own finalizer may run a turn after the watcher's.
+    const refs = () => storageOf(view!, "test", "view").refs;
+    for (let turn = 0; turn < 100 && refs() > 1; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // Garbage from earlier tests may be reclaimed too, so look at the storage itself.
+    assert.equal(storageOf(view!, "test", "view").refs, 1, "the view still holds the buffer");
+    for (let i = 0; i < 5; i++) softmax(scale(x, 2)).dispose(); // reuse whatever the pool has
+    assert.deepEqual(await view!.data(), expected);
+    const held = gpuStats(device).buffersInUse;
+    view!.dispose();
+    assert.equal(gpuStats(device).buffersInUse, held - 1, "the last reference frees it");
+  } finally {
+    await webgpu({ reclaimUnreachable: false });
+    x.dispose();
+  }
 });
 
 Deno.test("device destroyed: an op in the same tick and a compile in flight give DeviceLostError", async () => {
