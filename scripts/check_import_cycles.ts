@@ -77,10 +77,21 @@ export function findCycles(
   return cycles;
 }
 
-if (import.meta.main) {
-  const includeTypes = Deno.args.includes("--include-types");
-  const named = Deno.args.filter((a) => !a.startsWith("--"));
-  const entries = (named.length > 0 ? named : DEFAULT_ENTRIES).map((e) => join(ROOT, e));
+/** What {@linkcode checkImportCycles} found. */
+export interface CycleReport {
+  /** Each cycle as a closed chain of paths relative to the repository root. */
+  cycles: string[][];
+  /** Imported local modules that do not exist. */
+  missing: string[];
+  /** How many modules were read. */
+  modules: number;
+}
+
+/** Walks the graph from `entries` (paths relative to the repository root). */
+export function checkImportCycles(
+  entries: readonly string[] = DEFAULT_ENTRIES,
+  includeTypes = false,
+): CycleReport {
   const cache = new Map<string, string[]>();
   const missing: string[] = [];
   const importsOf = (file: string): string[] => {
@@ -97,18 +108,27 @@ if (import.meta.main) {
     }
     return list;
   };
-  const cycles = findCycles(entries, importsOf);
+  const cycles = findCycles(entries.map((e) => join(ROOT, e)), importsOf)
+    .map((cycle) => cycle.map((f) => relative(ROOT, f)));
+  return { cycles, missing, modules: cache.size };
+}
+
+if (import.meta.main) {
+  const includeTypes = Deno.args.includes("--include-types");
+  const named = Deno.args.filter((a) => !a.startsWith("--"));
+  const { cycles, missing, modules } = checkImportCycles(
+    named.length > 0 ? named : DEFAULT_ENTRIES,
+    includeTypes,
+  );
   for (const file of missing) console.error(`missing module: ${file}`);
-  for (const cycle of cycles) {
-    console.error(`import cycle: ${cycle.map((f) => relative(ROOT, f)).join(" -> ")}`);
-  }
+  for (const cycle of cycles) console.error(`import cycle: ${cycle.join(" -> ")}`);
   const kind = includeTypes ? "static (with type-only)" : "runtime";
   if (cycles.length > 0 || missing.length > 0) {
     console.error(
       `${cycles.length} ${kind} import cycle(s), ${missing.length} missing module(s) ` +
-        `in ${cache.size} modules`,
+        `in ${modules} modules`,
     );
     Deno.exit(1);
   }
-  console.log(`no ${kind} import cycles in ${cache.size} modules`);
+  console.log(`no ${kind} import cycles in ${modules} modules`);
 }

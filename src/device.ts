@@ -173,7 +173,11 @@ async function requestDefault(options: WebGpuOptions): Promise<WebGpuDevice> {
     const value = adapter.limits[limit];
     if (typeof value === "number") requiredLimits[limit] = value;
   }
-  const gpu = await adapter.requestDevice({ requiredLimits, label: "tessera" });
+  // float16 tensors need WGSL's f16; adapters without it still get a device (float32 only).
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("shader-f16")
+    ? ["shader-f16"]
+    : [];
+  const gpu = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "tessera" });
   return wrap(gpu, adapter.info);
 }
 

@@ -6,12 +6,15 @@
  */
 
 import { cpu, type Device, runtimeOf, type WebGpuDevice } from "./device.ts";
-import { DTypeError, ShapeError, UseAfterDisposeError } from "./errors.ts";
+import { DeviceLimitError, DTypeError, ShapeError, UseAfterDisposeError } from "./errors.ts";
+import { fromF16Bits } from "./f16.ts";
 import type { GpuBufferHandle, GpuRuntime } from "./gpu/runtime.ts";
 import { trackTensor } from "./scope.ts";
 
 /**
- * Element types: `float32` (the default) for values, and `int32` for token
+ * Element types: `float32` (the default) for values, `float16` (IEEE half:
+ * 2 bytes per element, values rounded to nearest even, math done in float32
+ * and rounded back per op) for weights and activations, and `int32` for token
  * ids, targets and indices (exact, never rounded). Ops state which dtypes
  * they take and reject others with a `DTypeError`.
  *
@@ -23,10 +26,11 @@ import { trackTensor } from "./scope.ts";
  * console.log(ids.dtype); // "int32"
  * ```
  */
-export type DType = "float32" | "int32";
+export type DType = "float32" | "float16" | "int32";
 
 /**
- * The host array type of each dtype: what `Tensor.data()` returns.
+ * The host array type of each dtype: what `Tensor.data()` returns. A float16
+ * tensor reads as a `Float32Array` of its exact (widened) values.
  *
  * @example
  * ```ts
@@ -50,11 +54,17 @@ export type HostArray<D extends DType = DType> = D extends "int32" ? Int32Array
 export type NestedArray = number | NestedArray[];
 
 /**
+ * A CPU tensor's storage array: `Float32Array` (float32), `Int32Array`
+ * (int32) or `Uint16Array` of binary16 bits (float16).
+ */
+export type HostData = Float32Array | Int32Array | Uint16Array;
+
+/**
  * Storage shared by a tensor and its reshaped views. It is reference counted
  * so that disposing one view never frees memory another still uses.
  */
 export type Storage =
-  | { kind: "cpu"; data: Float32Array | Int32Array; refs: number }
+  | { kind: "cpu"; data: HostData; refs: number }
   | { kind: "webgpu"; runtime: GpuRuntime; handle: GpuBufferHandle | null; refs: number };
 
 interface TensorState {
@@ -116,14 +126,25 @@ export class Tensor {
   }
 
   /**
-   * Copies the values to a new `Float32Array`. The copy is the caller's: it
-   * stays valid after the tensor or any GPU staging buffer is gone.
+   * Copies the values to a new `Float32Array` (`Int32Array` for int32; a
+   * float16 tensor gives its exact values widened to float32). The copy is
+   * the caller's: it stays valid after the tensor or any GPU staging buffer
+   * is gone.
    */
   async data(): Promise<HostArray> {
     const storage = storageOf(this, "data", "tensor");
-    if (storage.kind === "cpu") return storage.data.slice();
+    if (storage.kind === "cpu") {
+      return storage.data instanceof Uint16Array
+        ? fromF16Bits(storage.data)
+        : storage.data.slice();
+    }
+    if (storage.handle === null) return this.dtype === "int32" ? new Int32Array(0) : new Float32Array(0);
+    if (this.dtype === "float16") {
+      // Mapped ranges are whole 4-byte words: an odd count reads one half more.
+      const bytes = await storage.runtime.read("data", storage.handle, Math.ceil(this.size / 2) * 4);
+      return fromF16Bits(new Uint16Array(bytes, 0, this.size));
+    }
     const Host = this.dtype === "int32" ? Int32Array : Float32Array;
-    if (storage.handle === null) return new Host(0);
     const bytes = await storage.runtime.read("data", storage.handle, this.size * 4);
     return new Host(bytes);
   }
@@ -235,14 +256,44 @@ export function checkShape(op: string, shape: readonly number[]): void {
   }
 }
 
-/** Wraps host data (not copied) as a CPU tensor; an `Int32Array` makes an int32 tensor. */
-export function cpuTensor(data: Float32Array | Int32Array, shape: readonly number[]): Tensor {
+/**
+ * Wraps host data (not copied) as a CPU tensor; an `Int32Array` makes an
+ * int32 tensor and a `Uint16Array` (binary16 bits) a float16 one.
+ */
+export function cpuTensor(data: HostData, shape: readonly number[]): Tensor {
   return make(shape, cpu, { kind: "cpu", data, refs: 1 }, dtypeOfHost(data));
 }
 
 /** The dtype a host array holds. */
-export function dtypeOfHost(data: Float32Array | Int32Array): DType {
-  return data instanceof Int32Array ? "int32" : "float32";
+export function dtypeOfHost(data: HostData): DType {
+  return data instanceof Int32Array ? "int32" : data instanceof Uint16Array ? "float16" : "float32";
+}
+
+/** Bytes one element of `dtype` takes in storage (host and GPU). */
+export function bytesPerElement(dtype: DType): number {
+  return dtype === "float16" ? 2 : 4;
+}
+
+/** An empty host array of `n` elements for `dtype`'s storage. */
+export function hostArray(dtype: DType, n: number): HostData {
+  return dtype === "int32"
+    ? new Int32Array(n)
+    : dtype === "float16"
+    ? new Uint16Array(n)
+    : new Float32Array(n);
+}
+
+/**
+ * Throws `DTypeError` when `device` cannot hold float16 tensors: its
+ * GPUDevice lacks the `shader-f16` feature (some drivers do not offer it).
+ */
+export function checkF16Device(op: string, what: string, device: Device): void {
+  if (device.kind !== "webgpu" || runtimeOf(device).shaderF16) return;
+  throw new DTypeError(
+    `${op}: ${what} has dtype float16, but ${device.name} has no shader-f16 feature ` +
+      `(its adapter does not offer it, or the GPUDevice was requested without it); ` +
+      `use dtype float32, or an adapter with shader-f16 (webgpu() requests it when offered)`,
+  );
 }
 
 /** Wraps a GPU buffer (ownership moves to the tensor) as a WebGPU tensor. */
@@ -299,8 +350,15 @@ export function cpuInts(t: Tensor, op: string, name: string): Int32Array {
   return data as Int32Array;
 }
 
+/** The binary16 bits behind a float16 CPU tensor; throws `DTypeError` for other dtypes. */
+export function cpuHalf(t: Tensor, op: string, name: string): Uint16Array {
+  const data = cpuRaw(t, op, name);
+  if (!(data instanceof Uint16Array)) checkDType(op, name, t, ["float16"]);
+  return data as Uint16Array;
+}
+
 /** The host array behind a CPU tensor, whatever its dtype (for dtype-agnostic copies). */
-export function cpuRaw(t: Tensor, op: string, name: string): Float32Array | Int32Array {
+export function cpuRaw(t: Tensor, op: string, name: string): HostData {
   const storage = storageOf(t, op, name);
   if (storage.kind !== "cpu") throw new TypeError(`${op}: ${name} is not on cpu`);
   return storage.data;
@@ -331,7 +389,7 @@ export function gpuBuffer(
 
 /** Copies host values onto `device` synchronously (WebGPU's writeBuffer copies at call time). */
 export function fromHost(
-  data: Float32Array | Int32Array,
+  data: HostData,
   shape: readonly number[],
   device: Device,
   op = "tensor",
@@ -340,12 +398,21 @@ export function fromHost(
   if (device.kind === "cpu") return cpuTensor(data, shape);
   const runtime = runtimeOf(device);
   runtime.ensureAlive(op);
+  if (data instanceof Uint16Array) {
+    checkF16Device(op, what, device);
+    // writeBuffer copies whole 4-byte words: pad an odd count with one half.
+    if (data.length % 2 === 1) {
+      const padded = new Uint16Array(data.length + 1);
+      padded.set(data);
+      data = padded;
+    }
+  }
   const handle = data.length === 0 ? null : runtime.upload(op, what, data);
   return gpuTensor(device, handle, shape, dtypeOfHost(data));
 }
 
 /** Nests a flat array into arrays following `shape`. */
-function nest(data: Float32Array | Int32Array, shape: readonly number[]): NestedArray {
+function nest(data: HostData, shape: readonly number[]): NestedArray {
   if (shape.length === 0) return data[0];
   const build = (dim: number, offset: number): NestedArray[] => {
     const out: NestedArray[] = [];

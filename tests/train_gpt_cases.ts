@@ -46,7 +46,7 @@ export async function fixtureGpt(): Promise<nn.GptModel> {
   });
   const dict = new Map(Object.entries(gptTrain.init).map(([k, v]) => [k, decode(v)]));
   const { module } = await loadStateDict(fresh, dict);
-  dispose([fresh, [...dict.values()]]);
+  dispose(fresh); // every tensor was replaced; the dict's tensors now belong to the model
   return module;
 }
 
@@ -95,4 +95,23 @@ export function trainStep(
   run.model = { ...model, params: next.params };
   run.state = next.state;
   return { loss: value, totalNorm: clipped.totalNorm };
+}
+
+/** Like assertClose, but NaN matches NaN (PyTorch's NaN results are part of the fixtures). */
+export async function assertCloseNan(
+  actual: Tensor,
+  expected: Encoded,
+  rtol: number,
+  atol: number,
+  what: string,
+): Promise<void> {
+  const a = await actual.data();
+  const e = expected.data.map(Number);
+  if (a.length !== e.length) throw new Error(`${what}: ${a.length} values, expected ${e.length}`);
+  for (let i = 0; i < a.length; i++) {
+    const ok = Number.isNaN(e[i])
+      ? Number.isNaN(a[i])
+      : a[i] === e[i] || Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]);
+    if (!ok) throw new Error(`${what}[${i}]: got ${a[i]}, expected ${e[i]}`);
+  }
 }

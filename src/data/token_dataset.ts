@@ -169,8 +169,9 @@ export interface Batch {
  * With `shuffle`, the order is drawn the way PyTorch 1.13 draws it when the
  * iteration starts (the loader's base seed, one 64-bit draw, then
  * `torch.randperm(n, generator)`; without a generator, a fresh generator
- * seeded from the global one), so the same seed gives the same batches as
- * PyTorch. Call it again for the next epoch. Each batch's tensors are new
+ * seeded from the global one; and at the end of a full epoch, the draws of
+ * the sampler's trailing empty `randperm`), so the same seed gives the same
+ * batches as PyTorch, epoch after epoch. Call it again for the next epoch. Each batch's tensors are new
  * and the caller's to dispose; they are created lazily, one batch at a time.
  *
  * @example
@@ -228,7 +229,7 @@ function* iterate(
   const T = dataset.contextLength;
   for (let start = 0; start < n; start += batchSize) {
     const rows = order.slice(start, start + batchSize);
-    if (dropLast && rows.length < batchSize) return;
+    if (dropLast && rows.length < batchSize) break;
     const inputs = new Int32Array(rows.length * T);
     const targets = new Int32Array(rows.length * T);
     rows.forEach((i, r) => {
@@ -239,6 +240,9 @@ function* iterate(
     const x = fromHost(inputs, [rows.length, T], device, "batches", "inputs");
     yield { inputs: x, targets: fromHost(targets, [rows.length, T], device, "batches", "targets") };
   }
+  // RandomSampler ends with `randperm(n)[:num_samples % n]`, an empty slice
+  // whose draws still advance the caller's generator at the end of an epoch.
+  if (shuffle && generator) { for (let i = 0; i < n - 1; i++) generator.random(); }
 }
 
 /**

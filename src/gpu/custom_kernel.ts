@@ -190,8 +190,8 @@ export async function compileKernel(device: WebGpuDevice, spec: KernelSpec): Pro
       }
       const results = outputs.map((h, i) => gpuTensor(device, h, launch.outputs[i]));
       if (isRecording()) {
-        results.forEach((output, index) =>
-          record(op, inputs, output, (grad, saved) => {
+        results.forEach((result, index) =>
+          record(op, inputs, result, (grad, saved) => {
             if (!launch.backward) {
               throw new ArgumentError(
                 `${op}: valueAndGrad needs the gradient through this custom kernel's ` +
@@ -199,8 +199,15 @@ export async function compileKernel(device: WebGpuDevice, spec: KernelSpec): Pro
                   "run(inputs, { ..., backward: (grad, { inputs, output, index }) => [...] })",
               );
             }
-            const grads = launch.backward(grad, { inputs: saved.inputs, output, index });
+            const grads = launch.backward(grad, {
+              inputs: saved.inputs,
+              output: saved.output,
+              index,
+            });
             if (!Array.isArray(grads) || grads.length !== inputs.length) {
+              if (Array.isArray(grads)) {
+                for (const g of grads) if (g instanceof Tensor) g.dispose();
+              }
               throw new ArgumentError(
                 `${op}: backward must return one gradient (or null) per input, ${inputs.length} ` +
                   `in all, but returned ${Array.isArray(grads) ? grads.length : typeof grads}`,

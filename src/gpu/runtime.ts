@@ -115,6 +115,11 @@ export class GpuRuntime {
    * tensors larger than one binding on small inputs.
    */
   maxBindingBytes: number;
+  /**
+   * Whether kernels may use WGSL's `f16` (the device has `shader-f16`), so
+   * float16 tensors can live here. Tests clear it to fake a device without it.
+   */
+  shaderF16: boolean;
 
   #nextId = 1;
   #lost: { reason: string; message: string } | undefined;
@@ -147,6 +152,7 @@ export class GpuRuntime {
     this.name = name;
     this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
     this.maxBindingBytes = device.limits.maxStorageBufferBindingSize;
+    this.shaderF16 = device.features?.has("shader-f16") ?? false;
     this.#lostPromise = new Promise<never>((_, reject) => this.#rejectLost = reject);
     // Keep the rejection handled even when nothing is waiting on it.
     this.#lostPromise.catch(() => {});
@@ -288,16 +294,18 @@ export class GpuRuntime {
     this.#pooled.add(handle);
     this.counters.buffersCached++;
     this.counters.bytesCached += handle.bytes;
-    if (this.counters.bytesCached > this.#maxCachedBytes) {
-      // Buffers recorded commands may read cannot be destroyed before those
-      // commands are submitted: submit first (an extra submit, only past the bound).
-      if (this.#encoder) this.flush();
-      else this.#trimPool();
-    }
+    // Buffers that recorded commands may read cannot be destroyed before those
+    // commands are submitted: `flush` trims them, so one batch can overshoot
+    // the bound by what it releases itself, and a forward stays one submit.
+    if (this.counters.bytesCached > this.#maxCachedBytes && !this.#encoder) this.#trimPool();
   }
 
   /** Copies host data into a new device buffer. */
-  upload(op: string, what: string, data: Float32Array | Int32Array): GpuBufferHandle {
+  upload(
+    op: string,
+    what: string,
+    data: Float32Array | Int32Array | Uint16Array,
+  ): GpuBufferHandle {
     const handle = this.acquire(op, what, data.byteLength, true);
     this.#openScope();
     this.device.queue.writeBuffer(

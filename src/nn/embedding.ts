@@ -7,7 +7,7 @@
 
 import { ArgumentError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
-import { checkInteger, describe } from "../ops/checks.ts";
+import { checkInteger, checkOptions, checkTensor, describe } from "../ops/checks.ts";
 import { embedding as embeddingOp } from "../ops/embedding.ts";
 import { globalGenerator, randn } from "../random.ts";
 import { cpuTensor, type Tensor } from "../tensor.ts";
@@ -91,6 +91,7 @@ export const embedding: {
   apply(module: Embedding, ids: Tensor): Tensor;
 } = {
   init(config: EmbeddingConfig, options: InitOptions = {}): Embedding {
+    checkOptions("embedding.init", options);
     const { numEmbeddings, embeddingDim } = checkEmbeddingConfig("embedding.init", config);
     const generator = options.generator ?? globalGenerator();
     const shape = [numEmbeddings, embeddingDim];
@@ -102,6 +103,7 @@ export const embedding: {
   },
   apply(module: Embedding, ids: Tensor): Tensor {
     checkModule("embedding.apply", module);
+    checkTensor("embedding.apply", "ids", ids);
     return embeddingOp(module.params.weight, ids);
   },
 };

@@ -8,7 +8,7 @@
 import { isRecording } from "../autograd/recording.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
-import { checkInteger, checkTensor, describe, showShape } from "../ops/checks.ts";
+import { checkInteger, checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { linear } from "../ops/matmul.ts";
 import { biasGelu } from "../ops/unary.ts";
 import { globalGenerator } from "../random.ts";
@@ -79,6 +79,7 @@ export const feedForward: {
 } = {
   init(config: FeedForwardConfig, options: InitOptions = {}): FeedForward {
     const op = "feedForward.init";
+    checkOptions(op, options);
     if (config === null || typeof config !== "object") {
       throw new ArgumentError(
         `${op}: config must be an object like { embDim }, but got ${describe(config)}`,

@@ -6,8 +6,8 @@
  */
 
 import { ArgumentError } from "../errors.ts";
-import type { Module } from "../module.ts";
-import { checkTensor, describe } from "../ops/checks.ts";
+import { checkModule, type Module } from "../module.ts";
+import { checkOptions, checkTensor, describe } from "../ops/checks.ts";
 import { gelu as geluOp } from "../ops/unary.ts";
 import type { Tensor } from "../tensor.ts";
 
@@ -54,16 +54,24 @@ export const gelu: {
   apply(module: Gelu, x: Tensor): Tensor;
 } = {
   init(config: GeluConfig = {}): Gelu {
-    const approximate = config.approximate ?? "tanh";
-    if (approximate !== "tanh" && approximate !== "none") {
-      throw new ArgumentError(
-        `gelu.init: config.approximate must be "tanh" or "none", but got ${describe(approximate)}`,
-      );
-    }
-    return { params: {}, buffers: {}, config: { approximate } };
+    checkOptions("gelu.init", config, "config");
+    return { params: {}, buffers: {}, config: { approximate: approximation("gelu.init", config) } };
   },
   apply(module: Gelu, x: Tensor): Tensor {
-    checkTensor("gelu.apply", "x", x);
-    return geluOp(x, { approximate: module.config.approximate });
+    const op = "gelu.apply";
+    checkTensor(op, "x", x);
+    checkModule(op, module, x.device);
+    checkOptions(op, module.config, "module.config");
+    return geluOp(x, { approximate: approximation(op, module.config ?? {}) });
   },
 };
+
+function approximation(op: string, config: GeluConfig): "tanh" | "none" {
+  const approximate = config.approximate ?? "tanh";
+  if (approximate !== "tanh" && approximate !== "none") {
+    throw new ArgumentError(
+      `${op}: config.approximate must be "tanh" or "none", but got ${describe(approximate)}`,
+    );
+  }
+  return approximate;
+}

@@ -215,6 +215,7 @@ export const gptModel: {
   apply(model: GptModel, ids: Tensor, options?: GptApplyOptions): Tensor;
 } = {
   init(config: GptConfig, options: InitOptions = {}): GptModel {
+    checkOptions("gptModel.init", options);
     const c = checkGptConfig("gptModel.init", config);
     const generator = options.generator ?? globalGenerator();
     const tok_emb = embedding.init(

@@ -10,6 +10,7 @@ import { checkModule, type Module } from "../module.ts";
 import {
   checkFiniteNumber,
   checkInteger,
+  checkOptions,
   checkTensor,
   describe,
   showShape,
@@ -80,8 +81,9 @@ export const layerNorm: {
   init(config: LayerNormConfig, options?: InitOptions): LayerNorm;
   apply(module: LayerNorm, x: Tensor): Tensor;
 } = {
-  init(config: LayerNormConfig, _options: InitOptions = {}): LayerNorm {
+  init(config: LayerNormConfig, options: InitOptions = {}): LayerNorm {
     const op = "layerNorm.init";
+    checkOptions(op, options);
     if (config === null || typeof config !== "object") {
       throw new ArgumentError(
         `${op}: config must be an object like { embDim }, but got ${describe(config)}`,

@@ -285,6 +285,7 @@ export const multiHeadAttention: {
   apply(module: MultiHeadAttention, x: Tensor, options?: GptApplyOptions): Tensor;
 } = {
   init(config: MultiHeadAttentionConfig, options: InitOptions = {}): MultiHeadAttention {
+    checkOptions("multiHeadAttention.init", options);
     const c = checkAttentionConfig("multiHeadAttention.init", config);
     const generator = options.generator ?? globalGenerator();
     // PyTorch's order: __init__ creates W_query, W_key, W_value, out_proj.

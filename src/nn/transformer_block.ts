@@ -164,6 +164,7 @@ export const transformerBlock: {
   apply(module: TransformerBlock, x: Tensor, options?: GptApplyOptions): Tensor;
 } = {
   init(config: TransformerBlockConfig, options: InitOptions = {}): TransformerBlock {
+    checkOptions("transformerBlock.init", options);
     const c = checkBlockConfig("transformerBlock.init", config);
     const generator = options.generator ?? globalGenerator();
     const att = multiHeadAttention.init(attentionConfig(c), { generator });

@@ -132,7 +132,31 @@ export function describe(value: unknown): string {
   }
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
-  return ctor && ctor !== "Object" ? `a ${ctor}` : "a plain object";
+  return ctor && ctor !== "Object" ? `${article(ctor)} ${ctor}` : "a plain object";
+}
+
+/** "an" before a vowel sound (an Int32Array, an ArrayBuffer), else "a" (a Uint8Array). */
+function article(word: string): string {
+  return /^[aeio]/i.test(word) || /^u(?!int|ni|rl|s[aeu])/i.test(word) ? "an" : "a";
+}
+
+/**
+ * A compact JSON-like rendering of an array for error messages, nested
+ * arrays kept visible (`[[2], 3]`, not `[2, 3]`) and long ones cut short.
+ */
+function showArray(values: readonly unknown[], depth = 0): string {
+  const shown = values.slice(0, 16).map((v) =>
+    Array.isArray(v)
+      ? (depth < 3 ? showArray(v, depth + 1) : "[...]")
+      : typeof v === "string"
+      ? JSON.stringify(v.length > 20 ? v.slice(0, 20) + "..." : v)
+      : typeof v === "number" || typeof v === "bigint" || typeof v === "boolean" ||
+          v === null || v === undefined
+      ? String(v)
+      : describe(v)
+  );
+  if (values.length > 16) shown.push(`... (${values.length} in all)`);
+  return `[${shown.join(", ")}]`;
 }
 
 /**
@@ -215,7 +239,7 @@ export function checkShapeArg(op: string, name: string, shape: unknown): number[
   for (let i = 0; i < dims.length; i++) {
     const d = dims[i];
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
-      fail(`${describe(d)} at index ${i} of [${dims.map((x) => String(x)).join(", ")}]`);
+      fail(`${describe(d)} at index ${i} of ${showArray(dims)}`);
     }
     size *= d as number;
   }

@@ -18,10 +18,13 @@ import {
   grad,
   loadStateDict,
   maskedFill,
+  mean,
   nn,
   ones,
+  permute,
   reshape,
   ShapeError,
+  slice,
   StateDictError,
   sum,
   sumTo,
@@ -29,9 +32,11 @@ import {
   tensor,
   TesseraError,
   toDevice,
+  transpose,
   tril,
   triu,
   UseAfterDisposeError,
+  variance,
   zeros,
 } from "../../mod.ts";
 import { bits, gpu, randomData, randomTensor } from "../helpers.ts";
@@ -220,12 +225,45 @@ Deno.test("rank-9 tensors are refused the same way on both devices; rank 8 works
     assert.throws(() => add(a9, a9), ShapeError, device.name);
     assert.throws(() => add(a9, a9), /add: a has 9 dimensions/);
     assert.throws(() => maskedFill(a9, a9, 0), ShapeError, device.name);
+    // Ops whose kernels index dimension by dimension refuse rank 9 up front,
+    // with the same ShapeError on cpu as on webgpu (not dims8's RangeError).
+    const refused: [string, () => unknown][] = [
+      ["sum", () => sum(a9)],
+      ["sum", () => sum(a9, 1)],
+      ["mean", () => mean(a9, [1, 3])],
+      ["variance", () => variance(a9)],
+      ["sumTo", () => sumTo(a9, [2])],
+      ["broadcastTo", () => broadcastTo(ones([2]), shape9)],
+      ["permute", () => permute(a9, [8, 7, 6, 5, 4, 3, 2, 1, 0])],
+      ["transpose", () => transpose(a9)],
+      ["slice", () => slice(a9, [0, 1], [0, 1])],
+    ];
+    for (const [op, call] of refused) {
+      assert.throws(call, (e: Error) => {
+        assert.ok(e instanceof ShapeError, `${device.name} ${op}: ${e.name}: ${e.message}`);
+        assert.match(e.message, new RegExp(`^${op}: .* 9 dimensions .*at most 8`));
+        return true;
+      });
+    }
     const a8 = await toDevice(randomTensor(shape8, 3), device);
     const b = await toDevice(randomTensor([1, 3], 4), device);
     const got = await add(a8, b).data();
     const av = await a8.data();
     const bv = await b.data();
     assert.deepEqual(got, av.map((v, i) => Math.fround(v + bv[i % 3])), device.name);
+    // Rank 8 reduces on both devices: sum over dims 1 and 7 (sizes 2 and 3).
+    const s = await sum(a8, [1, 7]).data();
+    const want = [0, 0, 0, 0];
+    for (let i = 0; i < av.length; i++) {
+      // shape8 = [1, 2, 1, 2, 1, 2, 1, 3]: the kept index is (d3, d5).
+      const d3 = Math.floor(i / 6) % 2;
+      const d5 = Math.floor(i / 3) % 2;
+      want[d3 * 2 + d5] += av[i];
+    }
+    assert.equal(s.length, 4, device.name);
+    for (let k = 0; k < 4; k++) {
+      assert.ok(Math.abs(s[k] - want[k]) <= 1e-5 * (1 + Math.abs(want[k])), device.name);
+    }
   }
 });
 
