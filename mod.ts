@@ -195,3 +195,10 @@ export {
   gpt2Tokenizer,
   type Gpt2TokenizerSource,
 } from "./src/tokenizer/gpt2_tokenizer.ts";
+export {
+  type Gpt2ConfigOptions,
+  gpt2ConfigFromWeights,
+  type Gpt2Weights,
+  loadGpt2Weights,
+  type LoadGpt2WeightsOptions,
+} from "./src/io/gpt2_weights.ts";

@@ -6,7 +6,7 @@
  */
 
 import { cpu, type Device, runtimeOf, type WebGpuDevice } from "./device.ts";
-import { DeviceLimitError, DTypeError, ShapeError, UseAfterDisposeError } from "./errors.ts";
+import { DTypeError, ShapeError, UseAfterDisposeError } from "./errors.ts";
 import { fromF16Bits } from "./f16.ts";
 import type { GpuBufferHandle, GpuRuntime } from "./gpu/runtime.ts";
 import { trackTensor } from "./scope.ts";
@@ -79,7 +79,7 @@ const states = new WeakMap<Tensor, TensorState>();
 let constructing: TensorState | undefined;
 
 /**
- * An immutable n-dimensional array (float32 or int32) on a device. Create tensors with
+ * An immutable n-dimensional array (float32, float16 or int32) on a device. Create tensors with
  * {@linkcode tensor}, {@linkcode zeros} and friends; move them with `toDevice`.
  *
  * @example
@@ -134,14 +134,18 @@ export class Tensor {
   async data(): Promise<HostArray> {
     const storage = storageOf(this, "data", "tensor");
     if (storage.kind === "cpu") {
-      return storage.data instanceof Uint16Array
-        ? fromF16Bits(storage.data)
-        : storage.data.slice();
+      return storage.data instanceof Uint16Array ? fromF16Bits(storage.data) : storage.data.slice();
     }
-    if (storage.handle === null) return this.dtype === "int32" ? new Int32Array(0) : new Float32Array(0);
+    if (storage.handle === null) {
+      return this.dtype === "int32" ? new Int32Array(0) : new Float32Array(0);
+    }
     if (this.dtype === "float16") {
       // Mapped ranges are whole 4-byte words: an odd count reads one half more.
-      const bytes = await storage.runtime.read("data", storage.handle, Math.ceil(this.size / 2) * 4);
+      const bytes = await storage.runtime.read(
+        "data",
+        storage.handle,
+        Math.ceil(this.size / 2) * 4,
+      );
       return fromF16Bits(new Uint16Array(bytes, 0, this.size));
     }
     const Host = this.dtype === "int32" ? Int32Array : Float32Array;

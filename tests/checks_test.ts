@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   ArgumentError,
   broadcastTo,
+  crossEntropy,
   dropout,
   generate,
   grad,
@@ -116,6 +117,22 @@ Deno.test("reductions refuse rank 9 on cpu (as on webgpu) and mean's gradient is
   assert.deepEqual(Array.from(g), new Array(6).fill(Math.fround(1 / 3)));
   const all = await grad((t: typeof x) => mean(t))(x).data();
   assert.deepEqual(Array.from(all), new Array(6).fill(Math.fround(1 / 6)));
+});
+
+Deno.test("crossEntropy refuses a target outside [0, C) with an ArgumentError on cpu", () => {
+  const logits = tensor([[1, 2, 3], [0, 0, 0]]);
+  for (const bad of [[0, 3], [-1, 0], [0.5, 1]]) {
+    throwsWith(
+      () => crossEntropy(logits, tensor(bad)),
+      ArgumentError,
+      "crossEntropy: targets[",
+    );
+  }
+  throwsWith(
+    () => crossEntropy(logits, tensor([0, 3], undefined, { dtype: "int32" })),
+    ArgumentError,
+    "targets[1] is 3, which is not a class index in [0, 3)",
+  );
 });
 
 Deno.test("import-cycle checker: statements, type-only imports, cycles", () => {

@@ -37,6 +37,7 @@ import shader_softmax_apply from "../shaders/softmax_apply.wgsl" with { type: "t
 import shader_softmax_rules from "../shaders/softmax_rules.wgsl" with { type: "text" };
 import shader_softmax_stats from "../shaders/softmax_stats.wgsl" with { type: "text" };
 import shader_strided_copy from "../shaders/strided_copy.wgsl" with { type: "text" };
+import shader_strided_copy_f16 from "../shaders/strided_copy_f16.wgsl" with { type: "text" };
 import shader_topk_backward from "../shaders/topk_backward.wgsl" with { type: "text" };
 import shader_topk_select from "../shaders/topk_select.wgsl" with { type: "text" };
 import shader_triangle from "../shaders/triangle.wgsl" with { type: "text" };
@@ -85,6 +86,7 @@ export const SHADER_FILES: Record<string, string> = {
   "softmax_rules": shader_softmax_rules,
   "softmax_stats": shader_softmax_stats,
   "strided_copy": shader_strided_copy,
+  "strided_copy_f16": shader_strided_copy_f16,
   "topk_backward": shader_topk_backward,
   "topk_select": shader_topk_select,
   "triangle": shader_triangle,

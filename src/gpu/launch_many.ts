@@ -6,7 +6,14 @@
  */
 
 import { runtimeOf, type WebGpuDevice } from "../device.ts";
-import { gpuBuffer, gpuTensor, numel, type Tensor } from "../tensor.ts";
+import {
+  bytesPerElement,
+  checkF16Device,
+  gpuBuffer,
+  gpuTensor,
+  numel,
+  type Tensor,
+} from "../tensor.ts";
 import type { Launch } from "./launch.ts";
 import { SHADERS } from "./shaders.generated.ts";
 
@@ -22,6 +29,7 @@ export function launchMany(device: WebGpuDevice, spec: LaunchMany): Tensor[] {
   runtime.ensureAlive(spec.op);
   const handles = spec.inputs.map(([name, t]) => gpuBuffer(t, spec.op, name, spec.dtypes));
   const outDType = spec.dtypes?.[0] ?? "float32";
+  if (outDType === "float16") checkF16Device(spec.op, "the output", device);
   const n = numel(spec.outShape);
   if (n === 0) {
     return Array.from(
@@ -34,7 +42,7 @@ export function launchMany(device: WebGpuDevice, spec: LaunchMany): Tensor[] {
   }
   const outs = Array.from(
     { length: spec.outputs },
-    (_, i) => runtime.acquire(spec.op, `${spec.op} output ${i}`, n * 4),
+    (_, i) => runtime.acquire(spec.op, `${spec.op} output ${i}`, n * bytesPerElement(outDType)),
   );
   const pipeline = runtime.pipeline({
     name: `${spec.shader}.wgsl`,

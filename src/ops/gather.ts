@@ -10,7 +10,15 @@ import { runtimeOf, type WebGpuDevice } from "../device.ts";
 import { bufferRange, overBinding, unboundBuffer } from "../gpu/big_buffer.ts";
 import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { SHADERS } from "../gpu/shaders.generated.ts";
-import { cpuRaw, cpuTensor, gpuTensor, numel, type Tensor } from "../tensor.ts";
+import {
+  bytesPerElement,
+  cpuRaw,
+  cpuTensor,
+  gpuTensor,
+  hostArray,
+  numel,
+  type Tensor,
+} from "../tensor.ts";
 
 /** Gathers a strided view of `x` into a contiguous tensor on x's device. */
 export function gather(
@@ -23,7 +31,7 @@ export function gather(
   const n = numel(outShape);
   if (x.device.kind === "cpu") {
     const src = cpuRaw(x, op, "input");
-    const out = new (src instanceof Int32Array ? Int32Array : Float32Array)(n);
+    const out = hostArray(x.dtype, n);
     const rank = outShape.length;
     const index = new Array<number>(rank).fill(0);
     let source = offset;
@@ -42,14 +50,16 @@ export function gather(
   }
   const big = bigGather(x.device, op, x, outShape, strides, offset);
   if (big) return big;
+  // 16-bit elements move two per invocation (one u32 word of output).
+  const half = x.dtype === "float16";
   return launch(x.device, {
     op,
-    shader: "strided_copy",
+    shader: half ? "strided_copy_f16" : "strided_copy",
     uniforms: words(n, outShape.length, offset, 0, ...dims8(outShape), ...dims8(strides)),
     inputs: [["input", x]],
     dtypes: [x.dtype],
     outShape,
-    workgroups: Math.ceil(n / ELEMENTWISE_WG),
+    workgroups: Math.ceil((half ? Math.ceil(n / 2) : n) / ELEMENTWISE_WG),
   });
 }
 
@@ -75,17 +85,20 @@ function bigGather(
   if (strides.some((s) => s < 0)) return null;
   let last = offset;
   outShape.forEach((d, k) => last += (d - 1) * strides[k]);
+  const size = bytesPerElement(x.dtype);
+  const half = x.dtype === "float16";
   const align = device.gpu.limits.minStorageBufferOffsetAlignment;
-  const start = Math.floor((offset * 4) / align) * align;
-  const end = Math.min(handle.bytes, Math.ceil(((last + 1) * 4) / 16) * 16);
+  const start = Math.floor((offset * size) / align) * align;
+  const end = Math.min(handle.bytes, Math.ceil(((last + 1) * size) / 16) * 16);
   if (end - start > runtime.maxBindingBytes) return null;
-  const out = runtime.acquire(op, `${op} output`, n * 4);
+  const out = runtime.acquire(op, `${op} output`, n * size);
+  const shader = half ? "strided_copy_f16" : "strided_copy";
   runtime.dispatch(
     op,
-    runtime.pipeline({ name: "strided_copy.wgsl", code: SHADERS.strided_copy }),
+    runtime.pipeline({ name: `${shader}.wgsl`, code: SHADERS[shader] }),
     [bufferRange(handle, start, end - start), out],
-    words(n, outShape.length, offset - start / 4, 0, ...dims8(outShape), ...dims8(strides)),
-    Math.ceil(n / ELEMENTWISE_WG),
+    words(n, outShape.length, offset - start / size, 0, ...dims8(outShape), ...dims8(strides)),
+    Math.ceil((half ? Math.ceil(n / 2) : n) / ELEMENTWISE_WG),
   );
   return gpuTensor(device, out, outShape, x.dtype);
 }

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { ShapeError } from "../errors.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record, type Saved } from "../autograd/recording.ts";
-import { checkDType, cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
+import { checkDType, cpuData, cpuRaw, cpuTensor, type HostData, type Tensor } from "../tensor.ts";
 import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
 import { scale } from "./elementwise.ts";
 import { reduceOver } from "./reduce.ts";
@@ -111,7 +111,7 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
  * float32 one of whole numbers) on the logits' device, so that it moves with
  * `toDevice` like any other input. NaN and infinite logits give PyTorch's
  * results (a NaN in a row makes the loss NaN).
- * On cpu, other values throw a `RangeError`; on webgpu they cannot be
+ * On cpu, other values throw an `ArgumentError`; on webgpu they cannot be
  * checked without a readback, so they are clamped into range and the loss
  * is unspecified.
  *
@@ -232,11 +232,11 @@ function rowStats64(
   return { max, total, nan, posInf, special: nan || posInf };
 }
 
-function classIndices(values: Float32Array | Int32Array, cols: number): Int32Array {
+function classIndices(values: HostData, cols: number): Int32Array {
   const out = new Int32Array(values.length);
   values.forEach((v, i) => {
     if (!Number.isInteger(v) || v < 0 || v >= cols) {
-      throw new RangeError(
+      throw new ArgumentError(
         `crossEntropy: targets[${i}] is ${v}, which is not a class index in [0, ${cols})`,
       );
     }
