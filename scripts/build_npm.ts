@@ -168,7 +168,7 @@ try {
     compilerOptions: {
       target: "ES2022",
       // What Node 20 implements: ES2023, and ES2024's String.isWellFormed.
-      lib: ["ES2023", "ES2024.String", "DOM", "DOM.Iterable"],
+      lib: ["ES2023", "ES2024.String", "ESNext.Disposable", "DOM", "DOM.Iterable"],
       module: "ES2022",
       moduleResolution: "Bundler",
       types: ["@webgpu/types", "node"],

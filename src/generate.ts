@@ -220,9 +220,7 @@ function checkOptions(
   }
   const given = options as GenerateOptions;
   const maxNewTokens = checkInteger(op, "maxNewTokens", given.maxNewTokens, { min: 0 });
-  const moduleContext = isModule
-    ? (model as GptModel).config?.contextLength ?? Infinity
-    : Infinity;
+  const moduleContext = isModule ? (model as GptModel).config?.contextLength ?? Infinity : Infinity;
   const contextSize = given.contextSize === undefined
     ? moduleContext
     : checkInteger(op, "contextSize", given.contextSize, { min: 1 });

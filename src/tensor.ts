@@ -159,6 +159,24 @@ export class Tensor {
   }
 
   /**
+   * Frees the tensor when a `using` declaration goes out of scope, so a loop
+   * body needs no manual `dispose()`:
+   *
+   * @example
+   * ```ts
+   * import { add, tensor } from "@tessera/core";
+   * const x = tensor([1, 2]);
+   * for (let step = 0; step < 3; step++) {
+   *   using y = add(x, x); // freed at the end of each iteration
+   *   console.log(await y.toArray()); // [2, 4]
+   * }
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
    * Releases the tensor's memory (GPU memory returns to the device's pool).
    * Later use throws `UseAfterDisposeError`; disposing twice is harmless.
    */

@@ -68,6 +68,28 @@ Deno.test("1,000 forwards in the README's tidy loop keep buffersInUse flat", asy
   dispose([attention, x]);
 });
 
+Deno.test("1,000 forwards with `using` and no manual dispose keep buffersInUse flat", async () => {
+  const device = await gpu();
+  const attention = await toDevice(
+    nn.causalAttention.init({ dIn: 8, dOut: 8, contextLength: 16, dropout: 0 }),
+    device,
+  );
+  const x = await toDevice(randomTensor([2, 16, 8], 4), device);
+  const start = gpuStats(device).buffersInUse;
+  let peak = start;
+  let checksum = 0;
+  for (let step = 0; step < 1000; step++) {
+    // apply frees its own intermediates; `using` frees the output at the end of the body.
+    using out = nn.causalAttention.apply(attention, x);
+    peak = Math.max(peak, gpuStats(device).buffersInUse);
+    if (step % 250 === 249) checksum += (await out.data())[0];
+  }
+  assert.ok(Number.isFinite(checksum));
+  assert.equal(gpuStats(device).buffersInUse, start);
+  assert.ok(peak <= start + 1, `one output at a time (peak ${peak}, start ${start})`);
+  dispose([attention, x]);
+});
+
 for (
   const [name, options] of [["unfused", { fused: false }], ["training", {
     training: true,
