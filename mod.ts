@@ -47,7 +47,9 @@ export {
 } from "./src/errors.ts";
 export { type DType, type HostArray, type NestedArray, Tensor } from "./src/tensor.ts";
 export { arange, type CreateOptions, full, ones, tensor, zeros } from "./src/creation.ts";
-export { dispose, mapTree, toDevice, treeLeaves } from "./src/tree.ts";
+export { dispose, mapTree, toDevice, type ToDeviceOptions, treeLeaves } from "./src/tree.ts";
+export { f16Bits, f16Value, fromF16Bits, roundF16, toF16Bits } from "./src/f16.ts";
+export { cast } from "./src/ops/cast.ts";
 export {
   checkModule,
   checkModuleRecord,

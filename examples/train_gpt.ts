@@ -7,8 +7,9 @@
  * Options (defaults in brackets): --text FILE [README.md], --steps N [200]
  * (the schedule's length), --until N [steps] (stop and save there; resume
  * later), --batch N [8], --context N [64], --eval-every N [20], --checkpoint
- * FILE [train_gpt.safetensors], --resume (continue from the checkpoint),
- * --cpu.
+ * FILE [train_gpt.safetensors], --resume (continue from the checkpoint;
+ * pass the same --steps, --batch and --context as the run that saved it, so
+ * the schedule and the data order are the same), --cpu.
  *
  * The vocabulary is the 256 byte values (any file works, no tokenizer
  * files needed). 90% of the bytes train, 10% validate (the book's split).
@@ -23,6 +24,7 @@
 import {
   adamw,
   type AdamWState,
+  batches,
   clipGradNorm,
   cpu,
   crossEntropy,
@@ -49,7 +51,6 @@ import {
   webgpu,
   WebGpuUnavailableError,
 } from "../mod.ts";
-import { batches } from "../mod.ts";
 import { loadSafetensors, saveSafetensors } from "../src/io/mod.ts";
 
 // --- Command line -----------------------------------------------------------
@@ -233,9 +234,7 @@ const sample = new Uint8Array(Int32Array.from((await out.toArray() as number[][]
 console.log(`\nSample:\n${new TextDecoder().decode(sample)}`);
 dispose([ids, out, model, state]);
 
-function parseArgs(
-  argv: string[],
-): Record<string, string | undefined> & { cpu?: string; resume?: string } {
+function parseArgs(argv: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];

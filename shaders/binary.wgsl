@@ -1,6 +1,7 @@
 // Elementwise `out = a OP b` with NumPy broadcasting over up to 8 dimensions.
 // Broadcast dimensions have stride 0, so one kernel serves bias adds, residual
-// adds and same-shape products alike. Needs `elementwise_header` in front.
+// adds and same-shape products alike. Needs `storage_f32` (or `storage_f16`)
+// and `elementwise_header` in front.
 
 // 0 add, 1 subtract, 2 multiply, 3 divide.
 override OP: u32 = 0u;
@@ -19,9 +20,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<Store>;
+@group(0) @binding(2) var<storage, read> b: array<Store>;
+@group(0) @binding(3) var<storage, read_write> out: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -44,8 +45,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       ib += index * p.b_strides[d / 4u][d % 4u];
     }
   }
-  let x = a[ia];
-  let y = b[ib];
+  let x = f32(a[ia]);
+  let y = f32(b[ib]);
   var r: f32;
   switch OP {
     case 0u: { r = x + y; }
@@ -53,5 +54,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     case 2u: { r = x * y; }
     default: { r = x / y; }
   }
-  out[i] = r;
+  out[i] = Store(r);
 }

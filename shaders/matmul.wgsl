@@ -24,6 +24,9 @@
 // sets them (see src/gpu/tuning.ts). Rows and columns past the edge are
 // clamped into the matrix for loading and skipped when storing, so the inner
 // loop has no bounds checks; the K % 4 tail runs one step at a time.
+//
+// Storage is `Store` (f32, or f16 with `storage_f16` compiled first): loads
+// widen to f32, products accumulate in f32, and each output rounds once.
 
 override TM: u32 = 8u;
 override TN: u32 = 8u;
@@ -52,26 +55,26 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<Store>;
+@group(0) @binding(2) var<storage, read> a4: array<vec4<Store>>;
+@group(0) @binding(3) var<storage, read> b: array<Store>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4<Store>>;
+@group(0) @binding(5) var<storage, read_write> out: array<Store>;
 
 // op(A)[m, k].
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
   if (TRANS_A) {
-    return a[base + k * p.M + m];
+    return f32(a[base + k * p.M + m]);
   }
-  return a[base + m * p.K + k];
+  return f32(a[base + m * p.K + k]);
 }
 
 // op(B)[k, n].
 fn b_at(base: u32, k: u32, n: u32) -> f32 {
   if (TRANS_B) {
-    return b[base + n * p.K + k];
+    return f32(b[base + n * p.K + k]);
   }
-  return b[base + k * p.N + n];
+  return f32(b[base + k * p.N + n]);
 }
 
 // op(A)[m, k..k+3] for one row: one vec4 load when aligned and not transposed.
@@ -81,9 +84,9 @@ fn a_row(base: u32, m: u32, k: u32) -> vec4<f32> {
   }
   let o = base + m * p.K + k;
   if (VEC_A) {
-    return a4[o / 4u];
+    return vec4<f32>(a4[o / 4u]);
   }
-  return vec4<f32>(a[o], a[o + 1u], a[o + 2u], a[o + 3u]);
+  return vec4<f32>(f32(a[o]), f32(a[o + 1u]), f32(a[o + 2u]), f32(a[o + 3u]));
 }
 
 // Rows m..m+3 of op(A) at k..k+3 when A is stored transposed and aligned: four
@@ -92,7 +95,7 @@ fn a_row(base: u32, m: u32, k: u32) -> vec4<f32> {
 fn a_rows_t(base: u32, m: u32, k: u32) -> mat4x4<f32> {
   let o = (base + k * p.M + min(m, p.M - 4u)) / 4u;
   let s = p.M / 4u;
-  return transpose(mat4x4<f32>(a4[o], a4[o + s], a4[o + 2u * s], a4[o + 3u * s]));
+  return transpose(mat4x4<f32>(vec4<f32>(a4[o]), vec4<f32>(a4[o + s]), vec4<f32>(a4[o + 2u * s]), vec4<f32>(a4[o + 3u * s])));
 }
 
 // op(B)[k, n..n+3], columns clamped into the matrix.
@@ -111,16 +114,16 @@ fn b_block(base: u32, k: u32, n: u32) -> mat4x4<f32> {
   if (TRANS_B && VEC_B) {
     let last = p.N - 1u;
     return transpose(mat4x4<f32>(
-      b4[(base + min(n, last) * p.K + k) / 4u],
-      b4[(base + min(n + 1u, last) * p.K + k) / 4u],
-      b4[(base + min(n + 2u, last) * p.K + k) / 4u],
-      b4[(base + min(n + 3u, last) * p.K + k) / 4u],
+      vec4<f32>(b4[(base + min(n, last) * p.K + k) / 4u]),
+      vec4<f32>(b4[(base + min(n + 1u, last) * p.K + k) / 4u]),
+      vec4<f32>(b4[(base + min(n + 2u, last) * p.K + k) / 4u]),
+      vec4<f32>(b4[(base + min(n + 3u, last) * p.K + k) / 4u]),
     ));
   }
   if (!TRANS_B && VEC_B) {
     let o = (base + k * p.N + min(n, p.N - 4u)) / 4u;
     let s = p.N / 4u;
-    return mat4x4<f32>(b4[o], b4[o + s], b4[o + 2u * s], b4[o + 3u * s]);
+    return mat4x4<f32>(vec4<f32>(b4[o]), vec4<f32>(b4[o + s]), vec4<f32>(b4[o + 2u * s]), vec4<f32>(b4[o + 3u * s]));
   }
   return mat4x4<f32>(b_row1(base, k, n), b_row1(base, k + 1u, n), b_row1(base, k + 2u, n), b_row1(base, k + 3u, n));
 }
@@ -137,16 +140,16 @@ fn store4(base: u32, row: u32, col: u32, v: vec4<f32>) {
   }
   let o = base + row * p.N + col;
   if (col < p.N) {
-    out[o] = v.x;
+    out[o] = Store(v.x);
   }
   if (col + 1u < p.N) {
-    out[o + 1u] = v.y;
+    out[o + 1u] = Store(v.y);
   }
   if (col + 2u < p.N) {
-    out[o + 2u] = v.z;
+    out[o + 2u] = Store(v.z);
   }
   if (col + 3u < p.N) {
-    out[o + 3u] = v.w;
+    out[o + 3u] = Store(v.w);
   }
 }
 

@@ -1,6 +1,7 @@
 // Elementwise `out = f(x)`. OP picks f from unary_math (U_AFFINE: alpha * x +
 // beta, U_EXP, U_RELU, ...); alpha, beta and flags parameterise pow, clamp
-// and the affine map. Needs `elementwise_header` and `unary_math` in front.
+// and the affine map. Needs `storage_f32` (or `storage_f16`),
+// `elementwise_header` and `unary_math` in front.
 
 override OP: u32 = 0u;
 
@@ -12,8 +13,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<Store>;
+@group(0) @binding(2) var<storage, read_write> out: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -21,5 +22,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.n) {
     return;
   }
-  out[i] = unary_f32(OP, x[i], p.alpha, p.beta, p.flags);
+  out[i] = Store(unary_f32(OP, f32(x[i]), p.alpha, p.beta, p.flags));
 }

@@ -7,7 +7,15 @@
 import { cpu, type Device } from "./device.ts";
 import { ArgumentError, DeviceLimitError, ShapeError } from "./errors.ts";
 import { checkFiniteNumber, checkNumber, checkShapeArg, describe } from "./ops/checks.ts";
-import { type DType, fromHost, type NestedArray, numel, type Tensor } from "./tensor.ts";
+import { toF16Bits } from "./f16.ts";
+import {
+  type DType,
+  fromHost,
+  type HostData,
+  type NestedArray,
+  numel,
+  type Tensor,
+} from "./tensor.ts";
 
 /**
  * Where to create a tensor. Creation on `webgpu` uploads synchronously
@@ -25,7 +33,8 @@ export interface CreateOptions {
   /**
    * Element type; defaults to `int32` for an `Int32Array` and `float32`
    * otherwise. Values given for an int32 tensor must be whole numbers in
-   * int32 range.
+   * int32 range; float16 rounds values to nearest even (past 65504 to
+   * infinity) and needs a WebGPU device with `shader-f16` when not on cpu.
    */
   dtype?: DType;
 }
@@ -53,7 +62,7 @@ export function tensor(
   const { device, dtype: requested } = checkOptions("tensor", options);
   const given = shape === undefined ? undefined : checkShapeArg("tensor", "shape", shape);
   const dtype = requested ?? (values instanceof Int32Array ? "int32" : "float32");
-  let data: Float32Array | Int32Array;
+  let data: HostData;
   let inferred: number[];
   if (values instanceof Float32Array || values instanceof Int32Array) {
     data = dtype === "int32" ? toInt32("tensor", values) : Float32Array.from(values);
@@ -73,6 +82,8 @@ export function tensor(
         `Float64Array or an Int32Array, but got ${describe(values)}`,
     );
   }
+  // Rounded from float32 values, like torch.tensor(values).half().
+  if (dtype === "float16") data = toF16Bits(data);
   const finalShape = given ?? inferred;
   if (numel(finalShape) !== data.length) {
     throw new ShapeError(
@@ -101,9 +112,9 @@ function checkOptions(op: string, options: unknown): { device: Device; dtype?: D
       `${op}: options.device must be cpu or a device from webgpu(), but got ${describe(device)}`,
     );
   }
-  if (dtype !== undefined && dtype !== "float32" && dtype !== "int32") {
+  if (dtype !== undefined && dtype !== "float32" && dtype !== "float16" && dtype !== "int32") {
     throw new ArgumentError(
-      `${op}: options.dtype must be "float32" or "int32", but got ${describe(dtype)}`,
+      `${op}: options.dtype must be "float32", "float16" or "int32", but got ${describe(dtype)}`,
     );
   }
   return { device: device ?? cpu, dtype };
@@ -115,13 +126,18 @@ function checkOptions(op: string, options: unknown): { device: Device; dtype?: D
  */
 function allocate(op: string, n: number, Host: Float32ArrayConstructor): Float32Array;
 function allocate(op: string, n: number, Host: Int32ArrayConstructor): Int32Array;
+function allocate(op: string, n: number, Host: Uint16ArrayConstructor): Uint16Array;
 function allocate(op: string, n: number, Host: Float64ArrayConstructor): Float64Array;
 function allocate(op: string, n: number): Float32Array;
 function allocate(
   op: string,
   n: number,
-  Host: Float32ArrayConstructor | Int32ArrayConstructor | Float64ArrayConstructor = Float32Array,
-): Float32Array | Int32Array | Float64Array {
+  Host:
+    | Float32ArrayConstructor
+    | Int32ArrayConstructor
+    | Uint16ArrayConstructor
+    | Float64ArrayConstructor = Float32Array,
+): Float32Array | Int32Array | Uint16Array | Float64Array {
   try {
     return new Host(n);
   } catch (error) {
@@ -153,6 +169,8 @@ function filled(op: string, shape: unknown, value: unknown, options: unknown): T
   const n = numel(dims);
   const data = dtype === "int32"
     ? allocate(op, n, Int32Array).fill(toInt32(op, [fillValue])[0])
+    : dtype === "float16"
+    ? allocate(op, n, Uint16Array).fill(toF16Bits([fillValue])[0])
     : allocate(op, n, Float32Array).fill(fillValue);
   return fromHost(data, dims, device, op);
 }

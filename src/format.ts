@@ -11,8 +11,8 @@ import type { Tensor } from "./tensor.ts";
 /**
  * Formats a tensor exactly like PyTorch's `print(tensor)` (4 decimals by
  * default), with a `device='webgpu:0'` suffix for GPU tensors, as PyTorch
- * prints `device='cuda:0'`, and `dtype=torch.int32` after it for int32
- * tensors. Async because GPU values must be read back.
+ * prints `device='cuda:0'`, and `dtype=torch.int32` (`dtype=torch.float16`)
+ * after it for int32 (float16) tensors. Async because GPU values must be read back.
  *
  * @example
  * ```ts
@@ -28,6 +28,7 @@ export async function format(t: Tensor, options: FormatOptions = {}): Promise<st
   checkOptions("format", options);
   const suffixes = t.device.kind === "cpu" ? [] : [`device='${t.device.name}'`];
   // torch appends device, then size (added by formatTensorValues), then dtype.
-  if (t.dtype === "int32") suffixes.push("dtype=torch.int32");
+  // float16 values print widened to float32, as torch's _tensor_str does.
+  if (t.dtype !== "float32") suffixes.push(`dtype=torch.${t.dtype}`);
   return formatTensorValues(await t.data(), t.shape, suffixes, options);
 }

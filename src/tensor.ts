@@ -409,6 +409,19 @@ export function gpuBuffer(
   return storage.handle;
 }
 
+/**
+ * A copy of a tensor's storage on the host: like `data()`, except that a
+ * float16 tensor gives its binary16 bits (for moving it without widening).
+ */
+export async function hostData(t: Tensor, op: string, name: string): Promise<HostData> {
+  const storage = storageOf(t, op, name);
+  if (storage.kind === "cpu") return storage.data.slice();
+  if (t.dtype !== "float16") return await t.data();
+  if (storage.handle === null) return new Uint16Array(0);
+  const bytes = await storage.runtime.read(op, storage.handle, Math.ceil(t.size / 2) * 4);
+  return new Uint16Array(bytes, 0, t.size);
+}
+
 /** Copies host values onto `device` synchronously (WebGPU's writeBuffer copies at call time). */
 export function fromHost(
   data: HostData,

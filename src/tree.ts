@@ -8,7 +8,26 @@
 import type { Device } from "./device.ts";
 import { ArgumentError } from "./errors.ts";
 import { describe } from "./ops/checks.ts";
-import { cpuRaw, fromHost, Tensor } from "./tensor.ts";
+import { castKernel } from "./ops/cast.ts";
+import { type DType, fromHost, hostData, Tensor } from "./tensor.ts";
+
+/**
+ * Options for {@linkcode toDevice}.
+ *
+ * @example
+ * ```ts
+ * import { type ToDeviceOptions } from "@tessera/core";
+ * const half: ToDeviceOptions = { dtype: "float16" };
+ * ```
+ */
+export interface ToDeviceOptions {
+  /**
+   * Converts floating tensors (float32, float16) to this floating dtype on
+   * the way (float16 halves the bytes of weights); int32 tensors (token ids,
+   * targets) are never converted.
+   */
+  dtype?: "float32" | "float16";
+}
 
 /**
  * Visits every tensor leaf of a tree in key order, with its dotted path
@@ -72,7 +91,9 @@ function mapAt(tree: unknown, fn: (leaf: Tensor, path: string) => Tensor, path: 
 /**
  * Moves every tensor of a tree (a module's params AND buffers, or any nested
  * record) to `device`, returning a tree of the same shape. Tensors already
- * there are kept as they are; non-tensor leaves pass through.
+ * there (in the requested dtype) are kept as they are; non-tensor leaves pass
+ * through. `{ dtype }` converts floating tensors, never int32 ones (moving
+ * float16 onto a WebGPU device without `shader-f16` throws `DTypeError`).
  *
  * It is atomic: if one tensor fails to move, every tensor already created for
  * the new tree is disposed, the input is unchanged, and the error message
@@ -85,9 +106,15 @@ function mapAt(tree: unknown, fn: (leaf: Tensor, path: string) => Tensor, path: 
  * const m = nn.causalAttention.init({ dIn: 3, dOut: 2, contextLength: 6, dropout: 0 });
  * const mGpu = await toDevice(m, gpu);
  * console.log(mGpu.buffers.mask.device.name); // "webgpu:0"
+ * const half = await toDevice(m, gpu, { dtype: "float16" });
+ * console.log(half.params.W_query.weight.dtype); // "float16"
  * ```
  */
-export async function toDevice<T>(tree: T, device: Device): Promise<T> {
+export async function toDevice<T>(
+  tree: T,
+  device: Device,
+  options: ToDeviceOptions = {},
+): Promise<T> {
   if (
     device === null || typeof device !== "object" ||
     (device.kind !== "cpu" && device.kind !== "webgpu")
@@ -96,12 +123,24 @@ export async function toDevice<T>(tree: T, device: Device): Promise<T> {
       `toDevice: device must be cpu or a device from webgpu(), but got ${describe(device)}`,
     );
   }
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(
+      `toDevice: options must be an object like { dtype }, but got ${describe(options)}`,
+    );
+  }
+  const dtype = options.dtype;
+  if (dtype !== undefined && dtype !== "float32" && dtype !== "float16") {
+    throw new ArgumentError(
+      `toDevice: options.dtype must be "float32" or "float16", but got ${describe(dtype)}`,
+    );
+  }
+  const target = (t: Tensor): DType => dtype !== undefined && t.dtype !== "int32" ? dtype : t.dtype;
   const moved = new Map<Tensor, Tensor>();
   try {
     for (const [path, leaf] of treeLeaves(tree)) {
-      if (moved.has(leaf) || leaf.device === device) continue;
+      if (moved.has(leaf) || (leaf.device === device && leaf.dtype === target(leaf))) continue;
       try {
-        moved.set(leaf, await moveTensor(leaf, device));
+        moved.set(leaf, await moveTensor(leaf, device, target(leaf)));
       } catch (error) {
         if (error instanceof Error) {
           error.message = `toDevice: cannot move ${path || "tensor"} [${
@@ -118,12 +157,19 @@ export async function toDevice<T>(tree: T, device: Device): Promise<T> {
   return mapTree(tree, (leaf) => moved.get(leaf) ?? leaf);
 }
 
-async function moveTensor(t: Tensor, device: Device): Promise<Tensor> {
-  const host = t.device.kind === "cpu" ? cpuRaw(t, "toDevice", "tensor") : await t.data();
-  // A CPU destination must own its copy: tensors are immutable, but the
-  // source may be disposed independently.
-  const data = device.kind === "cpu" && t.device.kind === "cpu" ? host.slice() : host;
-  return fromHost(data, t.shape, device, "toDevice", "tensor");
+async function moveTensor(t: Tensor, device: Device, dtype: DType): Promise<Tensor> {
+  // Convert where it is cheapest: on the GPU when the source is there, so a
+  // float32 -> float16 move reads back half the bytes; on the host otherwise.
+  const converted = t.dtype === dtype ? t : castKernel("toDevice", t, dtype);
+  try {
+    // Only a dtype change on the same device lands here (moves skip the rest).
+    if (converted.device === device) return converted;
+    // hostData copies, so a CPU destination owns its values.
+    const host = await hostData(converted, "toDevice", "tensor");
+    return fromHost(host, t.shape, device, "toDevice", "tensor");
+  } finally {
+    if (converted !== t && converted.device !== device) converted.dispose();
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   dropout,
   generate,
   grad,
+  matmul,
   mean,
   nn,
   ones,
@@ -117,6 +118,29 @@ Deno.test("reductions refuse rank 9 on cpu (as on webgpu) and mean's gradient is
   assert.deepEqual(Array.from(g), new Array(6).fill(Math.fround(1 / 3)));
   const all = await grad((t: typeof x) => mean(t))(x).data();
   assert.deepEqual(Array.from(all), new Array(6).fill(Math.fround(1 / 6)));
+});
+
+Deno.test("flags must be booleans, not truthy values", () => {
+  const x = tensor([[1, 2], [3, 4]]);
+  throwsWith(
+    () => sum(x, 0, { keepDim: "yes" as never }),
+    ArgumentError,
+    `sum: options.keepDim must be a boolean, but got a string "yes"`,
+  );
+  throwsWith(() => mean(x, 0, { keepDim: 1 as never }), ArgumentError, "mean: options.keepDim");
+  throwsWith(() => variance(x, 0, { keepDim: 1 as never }), ArgumentError, "variance: options");
+  throwsWith(() => variance(x, 0, { unbiased: 0 as never }), ArgumentError, "options.unbiased");
+  throwsWith(
+    () => variance(x, 0, { correction: "1" as never }),
+    ArgumentError,
+    `variance: correction must be a finite number >= 0, but got a string "1"`,
+  );
+  throwsWith(
+    () => matmul(x, x, { transposeB: "yes" as never }),
+    ArgumentError,
+    "matmul: options.transposeB must be a boolean",
+  );
+  assert.deepEqual(sum(x, 0, { keepDim: true }).shape, [1, 2]);
 });
 
 Deno.test("crossEntropy refuses a target outside [0, C) with an ArgumentError on cpu", () => {

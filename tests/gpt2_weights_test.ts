@@ -16,32 +16,7 @@ import {
   tensor,
 } from "../mod.ts";
 import fixtures from "./fixtures/gpt2_hf/cases.json" with { type: "json" };
-import smallF32 from "./fixtures/gpt2_hf/small_f32.safetensors" with { type: "bytes" };
-import prefixedF32 from "./fixtures/gpt2_hf/prefixed_f32.safetensors" with { type: "bytes" };
-import smallF16 from "./fixtures/gpt2_hf/small_f16.safetensors" with { type: "bytes" };
-import shortBf16 from "./fixtures/gpt2_hf/short_bf16.safetensors" with { type: "bytes" };
-
-export const GPT2_FILES: Record<string, Uint8Array> = {
-  "small_f32.safetensors": smallF32,
-  "prefixed_f32.safetensors": prefixedF32,
-  "small_f16.safetensors": smallF16,
-  "short_bf16.safetensors": shortBf16,
-};
-
-export type Gpt2Case = (typeof fixtures.cases)[number];
-
-/** max |a - b| / max |b|: the relative error the issue bounds by 1e-5. */
-export function relativeError(actual: Float32Array, expected: readonly number[]): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < actual.length; i++) {
-    if (!Number.isFinite(actual[i])) return Infinity;
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
+import { GPT2_FILES, type Gpt2Case, relativeError } from "./gpt2_hf_helpers.ts";
 
 function weightsOf(c: Gpt2Case) {
   return parseSafetensors(GPT2_FILES[c.file], { source: c.file });

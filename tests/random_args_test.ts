@@ -137,7 +137,7 @@ Deno.test("rand / randn / uniform: shapes are checked like zeros' shapes", () =>
     throwsExactly(
       () => fn(["2"] as never),
       ArgumentError,
-      `${name}: shape must be an array of whole numbers >= 0, but got a string "2" at index 0 of [2]`,
+      `${name}: shape must be an array of whole numbers >= 0, but got a string "2" at index 0 of ["2"]`,
     );
     throwsExactly(
       () => fn([2 ** 30, 2 ** 30]),

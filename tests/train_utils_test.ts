@@ -21,6 +21,7 @@ import {
   manualSeed,
   type Optimizer,
   optimizerStateDict,
+  reshape,
   safetensorsToStateDict,
   sgd,
   splitStateDict,
@@ -75,6 +76,11 @@ Deno.test("clipGradNorm keeps the tree, never disposes its input, and checks its
   assert.deepEqual(await r.grads.b[0].toArray(), [[4]]);
   assert.notEqual(r.grads.a.w, grads.a.w);
   assert.ok(!grads.a.w.isDisposed);
+  // One storage at two paths (a tied weight) counts once, as in PyTorch.
+  const shared = reshape(grads.a.w, [2]);
+  const tied = clipGradNorm({ x: grads.a.w, y: shared, z: grads.b[0] }, 10);
+  assert.equal((await tied.totalNorm.data())[0], 5);
+  dispose([shared, tied]);
   const empty = clipGradNorm({}, 1);
   assert.deepEqual(await empty.totalNorm.toArray(), 0);
   const checked = await clipGradNorm(grads, 1, { errorIfNonfinite: true });

@@ -277,12 +277,12 @@ function checkHeads(op: string, nHeads: unknown, embDim: number): number {
  * from the caller, `qkvBias` true (GPT-2 has query/key/value biases).
  *
  * @example
- * ```ts
- * import { gpt2ConfigFromWeights } from "@tessera/core";
- * // With a real file: parseSafetensors(await Deno.readFile("model.safetensors")).
- * declare const weights: Parameters<typeof gpt2ConfigFromWeights>[0];
- * const _config = () => gpt2ConfigFromWeights(weights, { nHeads: 12 });
- * // GPT-2 small: { vocabSize: 50257, contextLength: 1024, embDim: 768, nHeads: 12, nLayers: 12, ... }
+ * ```ts ignore
+ * import { gpt2ConfigFromWeights, parseSafetensors } from "@tessera/core";
+ * const weights = parseSafetensors(await Deno.readFile("gpt2/model.safetensors"));
+ * console.log(gpt2ConfigFromWeights(weights, { nHeads: 12 }));
+ * // { vocabSize: 50257, contextLength: 1024, embDim: 768, nLayers: 12, qkvBias: true,
+ * //   nHeads: 12, dropRate: 0.1 }
  * ```
  */
 export function gpt2ConfigFromWeights(weights: Gpt2Weights, options: Gpt2ConfigOptions): GptConfig {

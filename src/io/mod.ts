@@ -21,3 +21,5 @@ export * from "./checkpoint_file.ts";
 export * from "./checkpoint_errors.ts";
 export * from "./safetensors_format.ts";
 export * from "./safetensors_file.ts";
+export * from "./gpt2_weights.ts";
+export * from "./gpt2_files.ts";

@@ -11,9 +11,9 @@ import { ArgumentError } from "../errors.ts";
 import { fromF16Bits, toF16Bits } from "../f16.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import {
+  cpuData,
   cpuHalf,
   cpuInts,
-  cpuData,
   cpuTensor,
   type DType,
   type HostData,

@@ -252,6 +252,25 @@ export function checkShapeArg(op: string, name: string, shape: unknown): number[
 }
 
 /**
+ * Returns an optional flag, or `fallback` when it is `undefined`; throws
+ * `ArgumentError` for anything but a boolean (a truthy string must not pass
+ * for `true`), e.g. `sum: options.keepDim must be a boolean, but got 1`.
+ *
+ * @example
+ * ```ts
+ * import { checkBoolean } from "./checks.ts";
+ * console.log(checkBoolean("sum", "options.keepDim", undefined, false)); // false
+ * ```
+ */
+export function checkBoolean(op: string, name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    throw new ArgumentError(`${op}: ${name} must be a boolean, but got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
  * Throws `ArgumentError` unless `options` is `undefined` (use the defaults)
  * or a plain object, e.g. `format: options must be an object, but got null`.
  */

@@ -8,8 +8,9 @@
  */
 
 import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
-import { cpuData, cpuTensor, numel, type Tensor } from "../tensor.ts";
+import { numel, type Tensor } from "../tensor.ts";
 import { assertSameDevice, broadcastShapes, broadcastStrides } from "./checks.ts";
+import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 import { UNARY_OPS } from "./unary_kernels.ts";
 
 const BINARY_OPS = {
@@ -22,17 +23,21 @@ const BINARY_OPS = {
 /** The broadcasting binary ops. */
 export type BinaryOp = keyof typeof BINARY_OPS;
 
-/** `a op b` with NumPy broadcasting, on a's device (float32 only). */
+/**
+ * `a op b` with NumPy broadcasting, on a's device: float32, or float16
+ * (computed in float32, rounded once); a and b share one dtype.
+ */
 export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   assertSameDevice(op, ["a", a], ["b", b]);
   const outShape = broadcastShapes(op, ["a", a], ["b", b]);
+  const dtype = floatDType(op, ["a", a], ["b", b]);
   const aStrides = broadcastStrides(a.shape, outShape);
   const bStrides = broadcastStrides(b.shape, outShape);
   const n = numel(outShape);
   const same = a.shape.length === b.shape.length && a.size === n && b.size === n;
   if (a.device.kind === "cpu") {
-    const x = cpuData(a, op, "a");
-    const y = cpuData(b, op, "b");
+    const x = widened(a, op, "a");
+    const y = widened(b, op, "b");
     const out = new Float32Array(n);
     const fn = BINARY_OPS[op].fn;
     if (same) {
@@ -50,12 +55,12 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
         out[i] = fn(x[ia], y[ib]);
       }
     }
-    return cpuTensor(out, outShape);
+    return cpuFloatTensor(out, outShape, dtype);
   }
   return launch(a.device, {
     op,
     shader: "binary",
-    includes: ["elementwise_header"],
+    includes: [storageSnippet(dtype), "elementwise_header"],
     constants: { OP: BINARY_OPS[op].code, BROADCAST: same ? 0 : 1 },
     uniforms: words(
       n,
@@ -67,29 +72,35 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
       ...dims8(bStrides),
     ),
     inputs: [["a", a], ["b", b]],
+    dtypes: [dtype],
     outShape,
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
   });
 }
 
-/** `alpha * x + beta` in float32 on x's device (`op` names it in errors). */
+/**
+ * `alpha * x + beta` in float32 on x's device (`op` names it in errors); a
+ * float16 x gives float16, rounded once.
+ */
 export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Tensor {
   const a = Math.fround(alpha);
   const b = Math.fround(beta);
+  const dtype = floatDType(op, ["input", x]);
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, "input");
+    const src = widened(x, op, "input");
     const out = new Float32Array(src.length);
     if (b === 0) { for (let i = 0; i < src.length; i++) out[i] = a * src[i]; }
     else for (let i = 0; i < src.length; i++) out[i] = Math.fround(a * src[i]) + b;
-    return cpuTensor(out, x.shape);
+    return cpuFloatTensor(out, x.shape, dtype);
   }
   return launch(x.device, {
     op,
     shader: "unary",
-    includes: ["elementwise_header", "unary_math"],
+    includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
     constants: { OP: UNARY_OPS.affine },
     uniforms: words(x.size, { f32: a }, { f32: b }, 0),
     inputs: [["input", x]],
+    dtypes: [dtype],
     outShape: x.shape,
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });

@@ -15,15 +15,18 @@ import {
   sliceBackward,
 } from "../autograd/backward/layout.ts";
 import { record } from "../autograd/recording.ts";
+import { castKernel } from "./cast.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { runtimeOf } from "../device.ts";
 import {
+  bytesPerElement,
   checkDType,
   checkShape,
   cpuRaw,
   cpuTensor,
   gpuBuffer,
   gpuTensor,
+  hostArray,
   numel,
   type Tensor,
   viewOf,
@@ -348,7 +351,7 @@ function joined(
   const dtype = parts[0].dtype;
   const n = numel(outShape);
   if (device.kind === "cpu") {
-    const out = new (dtype === "int32" ? Int32Array : Float32Array)(n);
+    const out = hostArray(dtype, n);
     let start = 0;
     parts.forEach((t, i) => {
       const src = cpuRaw(t, op, `tensors[${i}]`);
@@ -377,13 +380,31 @@ function joined(
     back.dispose();
     return out;
   }
-  const out = runtime.acquire(op, `${op} output`, n * 4);
+  // Buffer copies move whole 4-byte words: float16 blocks at odd element
+  // offsets join as float32 (exact both ways) and convert back.
+  if (dtype === "float16" && (inner % 2 === 1 || sizes.some((s) => s % 2 === 1))) {
+    const wide = parts.map((t) => castKernel(op, t, "float32"));
+    const flat = joined(op, wide, dim, sizes, like);
+    wide.forEach((t) => t.dispose());
+    const out = castKernel(op, flat, "float16");
+    flat.dispose();
+    return out;
+  }
+  const size = bytesPerElement(dtype);
+  const out = runtime.acquire(op, `${op} output`, n * size);
   let start = 0;
   sources.forEach((h, i) => {
     const block = sizes[i] * inner;
     if (h) {
       for (let o = 0; o < outer; o++) {
-        runtime.copy(op, h, out, block * 4, o * block * 4, (o * total + start) * inner * 4);
+        runtime.copy(
+          op,
+          h,
+          out,
+          block * size,
+          o * block * size,
+          (o * total + start) * inner * size,
+        );
       }
     }
     start += sizes[i];

@@ -17,6 +17,7 @@ import { bigLinear, needsBigLinear } from "./big_linear.ts";
 import {
   assertSameDevice,
   broadcastStrides,
+  checkBoolean,
   checkFiniteNumber,
   checkOptions,
   checkRank,
@@ -74,6 +75,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   checkTensor("matmul", "b", b);
   checkOptions("matmul", options);
   if (options.alpha !== undefined) checkFiniteNumber("matmul", "alpha", options.alpha);
+  checkBoolean("matmul", "options.transposeA", options.transposeA, false);
+  checkBoolean("matmul", "options.transposeB", options.transposeB, false);
   assertSameDevice("matmul", ["a", a], ["b", b]);
   if (a.shape.length < 1 || b.shape.length < 1) {
     throw new ShapeError(

@@ -13,6 +13,7 @@ import { record } from "../autograd/recording.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
 import {
   broadcastStrides,
+  checkBoolean,
   checkInteger,
   checkOptions,
   checkRank,
@@ -70,8 +71,9 @@ export function sum(
   checkTensor("sum", "input", x);
   checkRank("sum", "input", x.shape);
   checkOptions("sum", options);
+  const keepDim = checkBoolean("sum", "options.keepDim", options.keepDim, false);
   const reduced = reducedDims("sum", x, dims);
-  const out = reduceOver("sum", x, reduced, 1, options.keepDim ?? false);
+  const out = reduceOver("sum", x, reduced, 1, keepDim);
   return record("sum", [x], out, (g) => [spread("sum", g, keptShape(x, reduced), x.shape)]);
 }
 
@@ -94,10 +96,11 @@ export function mean(
   checkTensor("mean", "input", x);
   checkRank("mean", "input", x.shape);
   checkOptions("mean", options);
+  const keepDim = checkBoolean("mean", "options.keepDim", options.keepDim, false);
   const reduced = reducedDims("mean", x, dims);
   const count = numel(reduced.map((d) => x.shape[d]));
   const factor = 1 / count;
-  const out = reduceOver("mean", x, reduced, factor, options.keepDim ?? false);
+  const out = reduceOver("mean", x, reduced, factor, keepDim);
   return record("mean", [x], out, (g) => {
     const spreadOut = spread("mean", g, keptShape(x, reduced), x.shape);
     // Backward runs with recording paused, so the bare kernel is enough.

@@ -9,7 +9,7 @@ import { type Backward, record, type Saved } from "../autograd/recording.ts";
 import type { WebGpuDevice } from "../device.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
-import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
+import { cpuData, cpuTensor, fromHost, type Tensor, viewOf } from "../tensor.ts";
 import {
   checkFiniteNumber,
   checkInteger,
@@ -229,39 +229,59 @@ function normaliseRow(
 /**
  * dx = alpha * y * (g - sum(g * y)) along `dim`, from the saved output y.
  * Masked entries have y = 0, so they get exactly 0. Built from elementwise
- * kernels and the bounded reduction, so any row length works.
+ * kernels and the bounded reduction, so any row length works; and on
+ * [outer, cols, inner] views, so any rank works, as the forward pass does.
  */
 function softmaxBackward(dim: number, alpha: number): Backward {
   return (g: Tensor, s: Saved) => {
-    const y = s.output;
-    if (y.shape.length === 0) return [scale(g, 0)];
-    const gy = mul(g, y);
-    const dot = reduceOver("softmax backward", gy, [dim], 1, true);
+    if (s.output.shape.length === 0) return [scale(g, 0)];
+    const y = around3d(s.output, dim);
+    const g3 = around3d(g, dim);
+    const gy = mul(g3, y);
+    const dot = reduceOver("softmax backward", gy, [1], 1, true);
     gy.dispose();
-    const centred = sub(g, dot);
+    const centred = sub(g3, dot);
     dot.dispose();
+    g3.dispose();
     const prod = mul(y, centred);
     centred.dispose();
+    y.dispose();
     const dx = scale(prod, alpha);
     prod.dispose();
-    return [dx];
+    return [reshapedBack(dx, g.shape)];
   };
+}
+
+/** t viewed as [outer, cols, inner] around `dim` (shares t's storage). */
+function around3d(t: Tensor, dim: number): Tensor {
+  const { outer, cols, inner } = around(t, dim);
+  return viewOf(t, [outer, cols, inner], "softmax backward");
+}
+
+/** A view of `t` under `shape`, with `t` itself released. */
+function reshapedBack(t: Tensor, shape: readonly number[]): Tensor {
+  const out = viewOf(t, shape, "softmax backward");
+  t.dispose();
+  return out;
 }
 
 /** dx = alpha * (g - softmax(alpha x) * sum(g)) along `dim`. */
 function logSoftmaxBackward(dim: number, alpha: number): Backward {
   return (g: Tensor, s: Saved) => {
-    const x = s.inputs[0];
-    if (x.shape.length === 0) return [scale(g, 0)];
-    const p = normalise("logSoftmax backward", x, dim, alpha, false);
-    const total = reduceOver("logSoftmax backward", g, [dim], 1, true);
+    if (s.inputs[0].shape.length === 0) return [scale(g, 0)];
+    const x = around3d(s.inputs[0], dim);
+    const g3 = around3d(g, dim);
+    const p = normalise("logSoftmax backward", x, 1, alpha, false);
+    x.dispose();
+    const total = reduceOver("logSoftmax backward", g3, [1], 1, true);
     const share = mul(p, total);
     p.dispose();
     total.dispose();
-    const diff = sub(g, share);
+    const diff = sub(g3, share);
     share.dispose();
+    g3.dispose();
     const dx = scale(diff, alpha);
     diff.dispose();
-    return [dx];
+    return [reshapedBack(dx, g.shape)];
   };
 }

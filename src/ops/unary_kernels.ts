@@ -10,6 +10,7 @@
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
 import { assertSameDevice } from "./checks.ts";
+import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 
 /** Op codes of shaders/unary_math.wgsl (its `U_*` constants). */
 export const UNARY_OPS = {
@@ -200,7 +201,10 @@ function full(p: UnaryParams): Required<UnaryParams> {
   return { alpha: f(p.alpha ?? 0), beta: f(p.beta ?? 0), flags: p.flags ?? 0 };
 }
 
-/** `op(x)` elementwise on x's device (`name` is the public op's name, for errors). */
+/**
+ * `op(x)` elementwise on x's device (`name` is the public op's name, for
+ * errors); a float16 x is computed in float32 and rounded once to float16.
+ */
 export function unaryKernel(
   name: string,
   op: UnaryOp,
@@ -208,19 +212,21 @@ export function unaryKernel(
   params: UnaryParams = {},
 ): Tensor {
   const p = full(params);
+  const dtype = floatDType(name, ["x", x]);
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, name, "x");
+    const src = widened(x, name, "x");
     const out = new Float32Array(src.length);
     for (let i = 0; i < src.length; i++) out[i] = unaryValue(op, src[i], p);
-    return cpuTensor(out, x.shape);
+    return cpuFloatTensor(out, x.shape, dtype);
   }
   return launch(x.device, {
     op: name,
     shader: "unary",
-    includes: ["elementwise_header", "unary_math"],
+    includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
     constants: { OP: UNARY_OPS[op] },
     uniforms: words(x.size, { f32: p.alpha }, { f32: p.beta }, p.flags),
     inputs: [["x", x]],
+    dtypes: [dtype],
     outShape: x.shape,
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });

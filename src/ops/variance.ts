@@ -7,7 +7,7 @@
 import { pauseRecording, record, type Saved } from "../autograd/recording.ts";
 import { ArgumentError } from "../errors.ts";
 import { numel, type Tensor, viewOf } from "../tensor.ts";
-import { checkOptions, checkRank, checkTensor } from "./checks.ts";
+import { checkBoolean, checkOptions, checkRank, checkTensor, describe } from "./checks.ts";
 import { mul, scale, sub } from "./elementwise.ts";
 import { keptShape, reducedDims, reduceOver } from "./reduce.ts";
 
@@ -58,15 +58,16 @@ export function variance(
   checkRank("variance", "input", x.shape);
   checkOptions("variance", options);
   const reduced = reducedDims("variance", x, dims);
-  const correction = options.correction ?? (options.unbiased === false ? 0 : 1);
+  const keepDim = checkBoolean("variance", "options.keepDim", options.keepDim, false);
+  const unbiased = checkBoolean("variance", "options.unbiased", options.unbiased, true);
+  const correction = options.correction ?? (unbiased ? 1 : 0);
   if (typeof correction !== "number" || !Number.isFinite(correction) || correction < 0) {
     throw new ArgumentError(
-      `variance: correction must be a finite number >= 0, but got ${String(correction)}`,
+      `variance: correction must be a finite number >= 0, but got ${describe(correction)}`,
     );
   }
   const count = numel(reduced.map((d) => x.shape[d]));
   const divisor = Math.max(0, count - correction);
-  const keepDim = options.keepDim ?? false;
   const out = pauseRecording(() => {
     const centred = deviation(x, reduced, count);
     const squared = mul(centred, centred);

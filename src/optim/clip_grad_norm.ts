@@ -13,7 +13,7 @@ import { reshape, stack } from "../ops/layout.ts";
 import { sum } from "../ops/reduce.ts";
 import { abs, clamp, pow, sqrt } from "../ops/unary.ts";
 import { full } from "../creation.ts";
-import { checkDType, type Tensor } from "../tensor.ts";
+import { checkDType, storageOf, type Tensor } from "../tensor.ts";
 import { mapTree, treeLeaves } from "../tree.ts";
 
 /**
@@ -72,7 +72,8 @@ export interface ClipGradNormResult<G> {
  * in-place version this returns new tensors and never disposes its input:
  * the caller disposes the old `grads` and, when done, the result's
  * `totalNorm`. Non-tensor leaves pass through. All gradients must be float32
- * and on one device. An empty tree gives a total norm of 0 on cpu.
+ * and on one device. An empty tree gives a total norm of 0 on cpu. Entries
+ * that share storage (a tied weight's gradient at two paths) count once.
  *
  * @example
  * ```ts
@@ -149,9 +150,17 @@ export function clipGradNorm<G>(
     assertSameDevice(op, [`grads.${leaves[0][0]}`, leaves[0][1]], [`grads.${path}`, g]);
     checkDType(op, `grads.${path}`, g, ["float32"]);
   }
+  // A tied weight's gradient may sit at several paths (valueAndGrad gives each
+  // its own handle on one storage); like PyTorch's deduplicated parameters,
+  // it counts once in the norm.
+  const seen = new Set<unknown>();
+  const unique = leaves.map(([, g]) => g).filter((g) => {
+    const storage = storageOf(g, op, "grads");
+    return seen.has(storage) ? false : (seen.add(storage), true);
+  });
   const result = leaves.length === 0
     ? { grads: mapTree(grads, (g) => g), totalNorm: full([], 0) }
-    : clip(grads, leaves.map(([, g]) => g), maxNorm, normType);
+    : clip(grads, unique, maxNorm, normType);
   return errorIfNonfinite ? checkFinite(result, normType) : result;
 }
 

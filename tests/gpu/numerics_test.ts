@@ -17,14 +17,17 @@ import {
   gpuStats,
   grad,
   loadStateDict,
+  logSoftmax,
   maskedFill,
   mean,
+  mul,
   nn,
   ones,
   permute,
   reshape,
   ShapeError,
   slice,
+  softmax,
   StateDictError,
   sum,
   sumTo,
@@ -263,6 +266,39 @@ Deno.test("rank-9 tensors are refused the same way on both devices; rank 8 works
     assert.equal(s.length, 4, device.name);
     for (let k = 0; k < 4; k++) {
       assert.ok(Math.abs(s[k] - want[k]) <= 1e-5 * (1 + Math.abs(want[k])), device.name);
+    }
+  }
+});
+
+Deno.test("softmax / logSoftmax gradients work at rank 9 like the forward pass, on both devices", async () => {
+  const shape9 = [1, 2, 1, 3, 1, 2, 1, 2, 5];
+  const x9 = randomTensor(shape9, 11);
+  const w9 = randomTensor(shape9, 12);
+  for (const fn of [softmax, logSoftmax]) {
+    for (const dim of [3, -1, 0]) {
+      // The reference: the same softmax on the [outer, cols, inner] view.
+      const outer = shape9.slice(0, (dim + 9) % 9).reduce((a, b) => a * b, 1);
+      const cols = shape9.at(dim)!;
+      const flat = [outer, cols, x9.size / outer / cols];
+      const loss3 = (p: Tensor) => sum(mul(fn(p, { dim: 1, scale: 0.7 }), reshape(w9, flat)));
+      const want = await grad(loss3)(reshape(x9, flat)).data();
+      for (const device of await devices()) {
+        const x = await toDevice(x9, device);
+        const w = await toDevice(w9, device);
+        // mul is rank-limited, so the weighted sum reads both flat.
+        const flatW = reshape(w, [w.size]);
+        const loss9 = (p: Tensor) => sum(mul(reshape(fn(p, { dim, scale: 0.7 }), [p.size]), flatW));
+        const got = grad(loss9)(x);
+        assert.deepEqual(got.shape, shape9);
+        const values = await got.data();
+        for (let i = 0; i < values.length; i++) {
+          const tol = 1e-5 * (1 + Math.abs(want[i]));
+          assert.ok(
+            Math.abs(values[i] - want[i]) <= tol,
+            `${fn.name} ${dim} ${device.name} [${i}]`,
+          );
+        }
+      }
     }
   }
 });

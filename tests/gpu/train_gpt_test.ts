@@ -8,6 +8,7 @@ import {
   batches,
   clipGradNorm,
   dispose,
+  gpuStats,
   loadOptimizerState,
   loadStateDict,
   optimizerStateDict,
@@ -54,7 +55,8 @@ Deno.test("webgpu clipGradNorm equals the cpu path on awkward sizes", async () =
   const sizes = [[1], [3], [7, 17], [65], [257, 3], [1025]];
   const cpuGrads = sizes.map((s, i) => randomTensor(s, 40 + i));
   const gpuGrads = await toDevice(cpuGrads, device);
-  for (const normType of [2, Infinity]) {
+  const before = gpuStats(device).buffersInUse;
+  for (const normType of [2, Infinity, 3]) {
     const a = clipGradNorm(cpuGrads, 3, { normType });
     const b = clipGradNorm(gpuGrads, 3, { normType });
     await assertCloseNan(
@@ -75,6 +77,7 @@ Deno.test("webgpu clipGradNorm equals the cpu path on awkward sizes", async () =
     }
     dispose([a, b]);
   }
+  assert.equal(gpuStats(device).buffersInUse, before, "clipGradNorm frees its intermediates");
   dispose([cpuGrads, gpuGrads]);
 });
 

@@ -1,0 +1,158 @@
+// float16 on cpu: host conversion against PyTorch's bits, creation, cast,
+// printing, layout copies and toDevice's dtype option. GPU counterparts:
+// tests/gpu/f16_test.ts.
+
+import assert from "node:assert/strict";
+import {
+  ArgumentError,
+  cast,
+  cat,
+  cpu,
+  f16Bits,
+  f16Value,
+  format,
+  fromF16Bits,
+  full,
+  ones,
+  roundF16,
+  slice,
+  stack,
+  tensor,
+  toDevice,
+  toF16Bits,
+  transpose,
+  zeros,
+} from "../mod.ts";
+import fixture from "./fixtures/f16.json" with { type: "json" };
+
+const value = (v: number | string): number =>
+  v === "inf" ? Infinity : v === "-inf" ? -Infinity : v as number;
+
+Deno.test("f16Bits rounds like PyTorch's .half() (ties, subnormals, overflow)", () => {
+  const values = fixture.values.map(value);
+  const got = values.map((v) => f16Bits(v));
+  for (let i = 0; i < values.length; i++) {
+    assert.equal(got[i], fixture.bits[i], `value ${values[i]} (#${i})`);
+  }
+});
+
+Deno.test("f16Value and f16Bits round-trip every half exactly; NaN stays NaN", () => {
+  for (let h = 0; h < 0x10000; h++) {
+    const v = f16Value(h);
+    const isNaN = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+    if (isNaN) {
+      assert.ok(Number.isNaN(v), `bits ${h.toString(16)}`);
+      assert.equal(f16Bits(v) & 0xfe00, (h | 0x200) & 0xfe00, `payload of ${h.toString(16)}`);
+    } else {
+      assert.equal(f16Bits(v), h, `bits ${h.toString(16)} (${v})`);
+    }
+  }
+  assert.equal(f16Value(0x7bff), 65504);
+  assert.equal(f16Value(0x0001), 2 ** -24);
+  assert.equal(f16Value(0xfc00), -Infinity);
+  assert.ok(Object.is(f16Value(0x8000), -0));
+  assert.equal(roundF16(0.1), 0.0999755859375);
+  assert.deepEqual([...fromF16Bits(toF16Bits([1, -2, 0.5]))], [1, -2, 0.5]);
+});
+
+Deno.test("float16 tensors: creation rounds, data() widens, format prints like torch", async () => {
+  const t = tensor([0.1, 70000, 1e-6, 3], undefined, { dtype: "float16" });
+  assert.equal(t.dtype, "float16");
+  const data = await t.data();
+  assert.ok(data instanceof Float32Array);
+  assert.deepEqual([...data], [0.0999755859375, Infinity, roundF16(1e-6), 3]);
+  assert.equal(
+    await format(t),
+    "tensor([9.9976e-02,        inf, 1.0133e-06, 3.0000e+00], dtype=torch.float16)",
+  );
+  assert.equal(
+    await format(tensor([[0.1, 2], [3, 4]], undefined, { dtype: "float16" })),
+    "tensor([[0.1000, 2.0000],\n        [3.0000, 4.0000]], dtype=torch.float16)",
+  );
+  assert.deepEqual(await full([3], 0.1, { dtype: "float16" }).toArray(), [
+    0.0999755859375,
+    0.0999755859375,
+    0.0999755859375,
+  ]);
+  assert.equal(zeros([2], { dtype: "float16" }).dtype, "float16");
+  assert.deepEqual(await ones([1, 2], { dtype: "float16" }).toArray(), [[1, 1]]);
+  const f = tensor(new Float32Array([1.5, 2.25]), [2, 1], { dtype: "float16" });
+  assert.deepEqual(await f.toArray(), [[1.5], [2.25]]);
+  assert.throws(
+    () => tensor([1], undefined, { dtype: "float64" as "float32" }),
+    (e) => e instanceof ArgumentError && /"float32", "float16" or "int32"/.test(e.message),
+  );
+});
+
+Deno.test("cast converts between float32, float16 and int32 on cpu", async () => {
+  const x = tensor([0.1, -70000, 1e-8, 2.5, -3.7, NaN]);
+  const h = cast(x, "float16");
+  assert.equal(h.dtype, "float16");
+  const hv = await h.data();
+  assert.deepEqual([...hv].slice(0, 5), [0.0999755859375, -Infinity, 0, 2.5, roundF16(-3.7)]);
+  assert.ok(Number.isNaN(hv[5]));
+  const back = cast(h, "float32");
+  assert.equal(back.dtype, "float32");
+  assert.deepEqual([...await back.data()].slice(0, 4), [...hv].slice(0, 4));
+  const i = cast(tensor([2.9, -2.9, 1e10, NaN]), "int32");
+  assert.equal(i.dtype, "int32");
+  assert.deepEqual([...await i.data()], [2, -2, -2147483648, -2147483648]);
+  const hi = cast(tensor([3.75, -1.5], undefined, { dtype: "float16" }), "int32");
+  assert.deepEqual([...await hi.data()], [3, -1]);
+  const fi = cast(tensor([16777217, 7], undefined, { dtype: "int32" }), "float32");
+  assert.deepEqual([...await fi.data()], [16777216, 7]);
+  const ih = cast(tensor([2049, 7], undefined, { dtype: "int32" }), "float16");
+  assert.deepEqual([...await ih.data()], [2048, 7]);
+  const same = cast(h, "float16");
+  assert.notEqual(same, h);
+  same.dispose();
+  assert.equal(h.isDisposed, false);
+  assert.throws(() => cast(x, "float64" as "float32"), ArgumentError);
+});
+
+Deno.test("float16 layout copies keep dtype and bits on cpu", async () => {
+  const values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+  const x = tensor(values, [2, 3], { dtype: "float16" });
+  const t = transpose(x);
+  assert.equal(t.dtype, "float16");
+  assert.deepEqual(
+    await t.toArray(),
+    [[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]].map((r) => r.map(roundF16)),
+  );
+  const s = slice(x, [0, 2], [1, 3]);
+  assert.equal(s.dtype, "float16");
+  assert.deepEqual(await s.toArray(), [[0.2, 0.3], [0.5, 0.6]].map((r) => r.map(roundF16)));
+  const c = cat([x, x], 1);
+  assert.equal(c.dtype, "float16");
+  assert.deepEqual(
+    (await c.toArray() as number[][])[1],
+    [0.4, 0.5, 0.6, 0.4, 0.5, 0.6].map(roundF16),
+  );
+  const st = stack([x, x]);
+  assert.equal(st.dtype, "float16");
+  assert.deepEqual(await st.data(), new Float32Array([...values, ...values].map(roundF16)));
+});
+
+Deno.test("toDevice({ dtype }) converts floating tensors only, never int32", async () => {
+  const tree = {
+    w: tensor([0.1, 0.2]),
+    ids: tensor([1, 2], undefined, { dtype: "int32" }),
+    h: tensor([0.5], undefined, { dtype: "float16" }),
+    note: "kept",
+  };
+  const half = await toDevice(tree, cpu, { dtype: "float16" });
+  assert.equal(half.w.dtype, "float16");
+  assert.deepEqual(await half.w.toArray(), [roundF16(0.1), roundF16(0.2)]);
+  assert.equal(half.ids, tree.ids);
+  assert.equal(half.h, tree.h);
+  assert.equal(half.note, "kept");
+  const full32 = await toDevice(half, cpu, { dtype: "float32" });
+  assert.equal(full32.w.dtype, "float32");
+  assert.equal(full32.h.dtype, "float32");
+  assert.equal(full32.ids.dtype, "int32");
+  assert.deepEqual(await full32.w.toArray(), [roundF16(0.1), roundF16(0.2)]);
+  await assert.rejects(
+    () => toDevice(tree, cpu, { dtype: "int32" as "float32" }),
+    (e) => e instanceof ArgumentError && /options.dtype/.test(e.message),
+  );
+});
