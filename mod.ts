@@ -33,6 +33,7 @@ export {
   type WebGpuOptions,
 } from "./src/device.ts";
 export type { GpuCounters } from "./src/gpu/counters.ts";
+export { cpuBackend, type CpuBackend, setCpuBackend } from "./src/cpu/backend.ts";
 export {
   ArgumentError,
   DeviceLimitError,
@@ -198,8 +199,8 @@ export {
   type Gpt2TokenizerSource,
 } from "./src/tokenizer/gpt2_tokenizer.ts";
 export {
-  type Gpt2ConfigOptions,
   gpt2ConfigFromWeights,
+  type Gpt2ConfigOptions,
   type Gpt2Weights,
   loadGpt2Weights,
   type LoadGpt2WeightsOptions,

@@ -24,7 +24,10 @@
  * shared with other jobs, Mesa llvmpipe, no real GPU): about 30 s in all for
  * either 6 or 10 tokens: init 9-16 s (on the host), toDevice 1-3 s, the batch
  * forward 5-9 s (first use compiles the kernels), then 0.7-1.2 s per
- * generated token.
+ * generated token. `generate` runs twice, with the KV cache (its default)
+ * and with `useCache: false`, and prints tokens/s for each (at 4 + 10
+ * tokens the cache saves little; see scripts/bench_decode.ts for long
+ * sequences).
  *
  * @module
  */
@@ -114,24 +117,31 @@ console.log(await format(logits));
 console.log(`forward of the batch: ${seconds(t)}`);
 dispose([batch, logits]);
 
-t = clock();
 const encoded = await toDevice(
   tensor([[15496, 11, 314, 716]], undefined, { dtype: "int32" }),
   device,
 );
-const out = await generate(onDevice, encoded, { maxNewTokens: newTokens }); // greedy
-const ids = (await out.toArray() as number[][])[0];
-console.log(`Output: [${ids.join(", ")}]`);
-console.log(`Output length: ${ids.length}`);
-const same = ids.every((id, i) => id === TORCH_TOKENS[i]);
-console.log(
-  same
-    ? "The token ids equal PyTorch's generate_text_simple."
-    : `MISMATCH: PyTorch gives [${TORCH_TOKENS.slice(0, ids.length).join(", ")}]`,
-);
-console.log(
-  `generate (${newTokens} tokens): ${seconds(t)} ` +
-    `(${((clock() - t) / 1000 / newTokens).toFixed(1)} s per token)`,
-);
-dispose([encoded, out, onDevice]);
+// With the KV cache (generate's default for nn.gptModel) and without it.
+let same = true;
+for (const useCache of [true, false]) {
+  t = clock();
+  const out = await generate(onDevice, encoded, { maxNewTokens: newTokens, useCache }); // greedy
+  const ids = (await out.toArray() as number[][])[0];
+  const elapsed = (clock() - t) / 1000;
+  out.dispose();
+  console.log(`Output (useCache: ${useCache}): [${ids.join(", ")}]`);
+  console.log(`Output length: ${ids.length}`);
+  const equal = ids.every((id, i) => id === TORCH_TOKENS[i]);
+  same &&= equal;
+  console.log(
+    equal
+      ? "The token ids equal PyTorch's generate_text_simple."
+      : `MISMATCH: PyTorch gives [${TORCH_TOKENS.slice(0, ids.length).join(", ")}]`,
+  );
+  console.log(
+    `generate (${newTokens} tokens, useCache: ${useCache}): ${elapsed.toFixed(1)} s, ` +
+      `${(newTokens / elapsed).toFixed(2)} tokens/s (the first run includes kernel compiles)`,
+  );
+}
+dispose([encoded, onDevice]);
 if (!same) Deno.exit(1);

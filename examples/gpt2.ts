@@ -21,15 +21,22 @@
  * and tests/gpt2_example_test.ts calls {@linkcode runGpt2} on it through an
  * in-memory file system (no permissions).
  *
+ * Measured on the development machine (2 shared cores, Mesa llvmpipe, no real
+ * GPU) with a random checkpoint of GPT-2 small's shapes (F32, 498 MB), 20
+ * greedy tokens after a 4-token prompt: loading about 2 s, then 5.1 tokens/s
+ * on webgpu and 7.5 tokens/s on cpu (KV cache), PyTorch's greedy ids on both.
+ *
  * @module
  */
 
 import {
+  argmax,
   cpu,
   type Device,
   dispose,
   generate,
   Generator,
+  nn,
   type Tensor,
   tensor,
   webgpu,
@@ -72,52 +79,91 @@ export interface RunGpt2Result {
 }
 
 /**
- * Loads `dir` and generates, one `generate` step per token so that each token
- * is decoded and written as soon as it exists (multi-byte characters split
- * across tokens are held back until complete).
+ * Loads `dir` and generates one token at a time, writing each as soon as it
+ * exists (a multi-byte character split across tokens is held back until
+ * complete). Greedy decoding runs the model with its KV cache
+ * (`nn.gptModel.withCache` / `step`): the prompt is one pass, then each token
+ * is one pass over one position, the argmax stays on the device and is fed
+ * back, and only its 4 bytes are read. Past the context window the cache is
+ * reset and the last `contextLength` tokens prefilled again, as the book's
+ * sliding window (and `generate`) does. Sampling calls `generate` for one
+ * token per step.
  */
 export async function runGpt2(o: RunGpt2Options): Promise<RunGpt2Result> {
   const { model, tokenizer, config } = await loadGpt2(o.dir, { device: o.device, fs: o.fs });
-  const promptIds = tokenizer.encode(o.prompt, { allowedSpecial: "all" });
-  o.write(o.prompt);
-  if (promptIds.length === 0) throw new Error("the prompt encodes to no tokens");
-  const generator = new Generator(o.seed ?? 123);
-  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-  let ids: Tensor = tensor([promptIds], undefined, { dtype: "int32", device: o.device });
-  const all = [...promptIds];
+  const all: number[] = [];
+  let promptTokens = 0;
   let text = "";
-  const start = performance.now();
+  let seconds = 0;
+  let owned: nn.GptModel | nn.GptCachedModel = model;
+  let input: Tensor | undefined;
   try {
-    for (let step = 0; step < o.maxNewTokens; step++) {
-      const next = await generate(model, ids, {
-        maxNewTokens: 1,
-        contextSize: config.contextLength,
-        temperature: o.temperature ?? 0,
-        topK: o.topK,
-        generator,
-      });
-      ids.dispose();
-      ids = next;
-      const last = ((await next.data()) as Int32Array).at(-1)!;
-      all.push(last);
-      if (last === tokenizer.endOfTextId) break;
-      const piece = decoder.decode(tokenizer.decodeBytes([last]), { stream: true });
+    const promptIds = tokenizer.encode(o.prompt, { allowedSpecial: "all" });
+    if (promptIds.length === 0) throw new Error("the prompt encodes to no tokens");
+    all.push(...promptIds);
+    promptTokens = promptIds.length;
+    o.write(o.prompt);
+    const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+    const emit = (id: number) => {
+      const piece = decoder.decode(tokenizer.decodeBytes([id]), { stream: true });
       text += piece;
       o.write(piece);
+    };
+    const window = config.contextLength;
+    const lastWindow = () =>
+      tensor([all.slice(-window)], undefined, { dtype: "int32", device: o.device });
+    const start = performance.now();
+    if ((o.temperature ?? 0) === 0) {
+      const maxTokens = Math.min(window, 4096, promptIds.length + o.maxNewTokens);
+      let cached = nn.gptModel.withCache(model, { batch: 1, maxTokens });
+      owned = cached;
+      input = lastWindow();
+      for (let step = 0; step < o.maxNewTokens; step++) {
+        if (cached.cache.position + input.shape[1] > maxTokens) {
+          cached = nn.gptModel.resetCache(cached);
+          owned = cached;
+          input.dispose();
+          input = lastWindow();
+        }
+        const { logits, model: next } = nn.gptModel.step(cached, input);
+        cached = next;
+        owned = cached;
+        input.dispose();
+        input = argmax(logits, 2); // [1, 1] int32: the next input, on the device
+        logits.dispose();
+        const id = ((await input.data()) as Int32Array)[0];
+        all.push(id);
+        if (id === tokenizer.endOfTextId) break;
+        emit(id);
+      }
+    } else {
+      const generator = new Generator(o.seed ?? 123);
+      input = lastWindow();
+      for (let step = 0; step < o.maxNewTokens; step++) {
+        const next = await generate(model, input, {
+          maxNewTokens: 1,
+          contextSize: window,
+          temperature: o.temperature,
+          topK: o.topK,
+          generator,
+        });
+        input.dispose();
+        input = next;
+        const id = ((await next.data()) as Int32Array).at(-1)!;
+        all.push(id);
+        if (id === tokenizer.endOfTextId) break;
+        emit(id);
+      }
     }
     const rest = decoder.decode();
     text += rest;
     o.write(rest);
+    seconds = (performance.now() - start) / 1000;
   } finally {
-    dispose([ids, model]);
+    // The cached record holds the weights too: this frees everything.
+    dispose([input, owned]);
   }
-  const seconds = (performance.now() - start) / 1000;
-  return {
-    ids: all,
-    promptTokens: promptIds.length,
-    text,
-    tokensPerSecond: (all.length - promptIds.length) / seconds,
-  };
+  return { ids: all, promptTokens, text, tokensPerSecond: (all.length - promptTokens) / seconds };
 }
 
 function parseArgs(args: string[]) {

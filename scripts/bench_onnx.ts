@@ -31,12 +31,13 @@ export interface OnnxNode {
   outputs: readonly string[];
   /** Operator domain; empty for the standard `ai.onnx` operators. */
   domain?: string;
-  /** Integer attributes as numbers, float attributes as `{ f }`. */
-  attrs?: Readonly<Record<string, number | { f: number }>>;
+  /** Integer attributes as numbers, float attributes as `{ f }`, int lists as `{ ints }`. */
+  attrs?: Readonly<Record<string, number | { f: number } | { ints: readonly number[] }>>;
 }
 
 /**
- * A float32 graph input or output: name and static shape.
+ * A graph input or output: name, static shape and element type (float32
+ * unless given).
  *
  * @example
  * ```ts
@@ -44,12 +45,13 @@ export interface OnnxNode {
  * const x: OnnxValue = ["x", [4, 256, 64]];
  * ```
  */
-export type OnnxValue = readonly [string, readonly number[]];
+export type OnnxValue = readonly [string, readonly number[], ("float32" | "int32")?];
 
 const encoder = new TextEncoder();
 
 function varint(value: number): number[] {
-  let v = BigInt(value);
+  // Negative int64 values are ten-byte two's complement in protobuf.
+  let v = BigInt.asUintN(64, BigInt(value));
   const out: number[] = [];
   do {
     let byte = Number(v & 0x7fn);
@@ -81,17 +83,25 @@ function floatField(field: number, v: number): Uint8Array {
 }
 
 // ValueInfoProto { name = 1, type = 2 { tensor_type = 1 { elem_type = 1, shape = 2 } } }
-function valueInfo([name, shape]: OnnxValue): Uint8Array {
+function valueInfo([name, shape, dtype]: OnnxValue): Uint8Array {
   const dims = shape.map((d) => bytesField(1, intField(1, d)));
-  const tensorType = concat([intField(1, 1 /* FLOAT */), bytesField(2, concat(dims))]);
+  const elemType = dtype === "int32" ? 6 /* INT32 */ : 1; /* FLOAT */
+  const tensorType = concat([intField(1, elemType), bytesField(2, concat(dims))]);
   return concat([stringField(1, name), bytesField(2, bytesField(1, tensorType))]);
 }
 
-// AttributeProto { name = 1, f = 2, i = 3, type = 20 (FLOAT = 1, INT = 2) }
-function attribute(name: string, value: number | { f: number }): Uint8Array {
-  return typeof value === "number"
-    ? concat([stringField(1, name), intField(20, 2), intField(3, value)])
-    : concat([stringField(1, name), intField(20, 1), floatField(2, value.f)]);
+// AttributeProto { name = 1, f = 2, i = 3, ints = 8, type = 20 (FLOAT = 1, INT = 2, INTS = 7) }
+function attribute(
+  name: string,
+  value: number | { f: number } | { ints: readonly number[] },
+): Uint8Array {
+  if (typeof value === "number") {
+    return concat([stringField(1, name), intField(20, 2), intField(3, value)]);
+  }
+  if ("ints" in value) {
+    return concat([stringField(1, name), intField(20, 7), ...value.ints.map((v) => intField(8, v))]);
+  }
+  return concat([stringField(1, name), intField(20, 1), floatField(2, value.f)]);
 }
 
 // NodeProto { input = 1, output = 2, name = 3, op_type = 4, attribute = 5, domain = 7 }
@@ -108,7 +118,7 @@ function node(n: OnnxNode, index: number): Uint8Array {
 
 /**
  * Serializes a model (IR version 8, opset 17 plus `com.microsoft` 1) whose
- * graph has the given nodes, inputs and outputs, all float32.
+ * graph has the given nodes, inputs and outputs.
  *
  * @example
  * ```ts

@@ -189,6 +189,8 @@ def generate_tiny():
     model = torch_model(cfg, weights)
     prompt = torch.tensor([[15496, 11, 314, 716]])  # "Hello, I am"
     greedy = generate_text_simple(model, prompt, 10, cfg["context_length"])
+    # Past the 32-token window: the book's sliding window (positions restart at 0).
+    greedy_long = generate_text_simple(model, prompt, 40, cfg["context_length"])
     d = os.path.join(OUT, "tiny")
     os.makedirs(d, exist_ok=True)
     write_safetensors(os.path.join(d, "model.safetensors"),
@@ -205,7 +207,7 @@ def generate_tiny():
         f.write("\n")
     shutil.copyfile(npm_file("encoder.json"), os.path.join(d, "vocab.json"))
     shutil.copyfile(npm_file("vocab.bpe"), os.path.join(d, "merges.txt"))
-    return {"prompt": prompt.tolist(), "greedy": greedy.tolist()}
+    return {"prompt": prompt.tolist(), "greedy": greedy.tolist(), "greedyLong": greedy_long.tolist()}
 
 
 def main():

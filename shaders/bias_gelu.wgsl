@@ -14,9 +14,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// `Store` is f32, or f16 with `storage_f16` compiled first (the sum and GELU
+// stay f32; one rounding per output).
+@group(0) @binding(1) var<storage, read> x: array<Store>;
+@group(0) @binding(2) var<storage, read> bias: array<Store>;
+@group(0) @binding(3) var<storage, read_write> out: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -24,10 +26,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.n) {
     return;
   }
-  let v = x[i] + bias[i % p.features];
+  let v = f32(x[i]) + f32(bias[i % p.features]);
   if (TANH) {
-    out[i] = gelu_tanh_f32(v);
+    out[i] = Store(gelu_tanh_f32(v));
   } else {
-    out[i] = gelu_f32(v);
+    out[i] = Store(gelu_f32(v));
   }
 }

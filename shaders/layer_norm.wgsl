@@ -16,10 +16,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> scale: array<f32>;
-@group(0) @binding(3) var<storage, read> shift: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// `Store` is f32, or f16 with `storage_f16` compiled first (f32 math either way).
+@group(0) @binding(1) var<storage, read> x: array<Store>;
+@group(0) @binding(2) var<storage, read> scale: array<Store>;
+@group(0) @binding(3) var<storage, read> shift: array<Store>;
+@group(0) @binding(4) var<storage, read_write> out: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -37,17 +38,17 @@ fn main(
   let n = f32(p.cols);
   var local_sum = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    local_sum += x[base + j];
+    local_sum += f32(x[base + j]);
   }
   let mean = workgroup_sum(local_sum, lid) / n;
   var local_sq = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    let c = x[base + j] - mean;
+    let c = f32(x[base + j]) - mean;
     local_sq = fma(c, c, local_sq);
   }
   let variance = workgroup_sum(local_sq, lid) / n;
   let rstd = 1.0 / sqrt(variance + p.eps);
   for (var j = lid; j < p.cols; j += WG) {
-    out[base + j] = scale[j] * ((x[base + j] - mean) * rstd) + shift[j];
+    out[base + j] = Store(f32(scale[j]) * ((f32(x[base + j]) - mean) * rstd) + f32(shift[j]));
   }
 }

@@ -22,8 +22,9 @@ struct Params {
 const LOWEST_F32: f32 = -3.4028234663852886e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// `Store` is f32, or f16 with `storage_f16` compiled first (f32 math either way).
+@group(0) @binding(1) var<storage, read> x: array<Store>;
+@group(0) @binding(2) var<storage, read_write> out: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -40,7 +41,7 @@ fn main(
   var local_max = LOWEST_F32;
   var bad = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    let v = x[base + j * p.inner];
+    let v = f32(x[base + j * p.inner]);
     if (is_nan_bits(v) || bitcast<u32>(v) == 0x7f800000u) {
       bad = 1.0;
     } else if (!is_inf_bits(v)) {
@@ -51,7 +52,7 @@ fn main(
   let any_bad = workgroup_max(bad, lid) > 0.0;
   var local_sum = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    let v = x[base + j * p.inner];
+    let v = f32(x[base + j * p.inner]);
     if (!is_nan_bits(v) && !is_inf_bits(v)) {
       local_sum += exp(p.alpha * v - m);
     }
@@ -61,6 +62,6 @@ fn main(
   let neg_inf = bitcast<f32>(p.neg_inf_bits);
   for (var j = lid; j < p.cols; j += WG) {
     let o = base + j * p.inner;
-    out[o] = softmax_value(x[o], p.alpha, m, s, any_bad, LOG, nan, neg_inf);
+    out[o] = Store(softmax_value(f32(x[o]), p.alpha, m, s, any_bad, LOG, nan, neg_inf));
   }
 }

@@ -7,7 +7,22 @@
  * @module
  */
 
+import { ArgumentError } from "./errors.ts";
+
 const f32 = new Float32Array(1);
+
+function checkNumber(op: string, x: unknown): void {
+  if (typeof x !== "number") {
+    throw new ArgumentError(`${op}: x must be a number, but got ${show(x)}`);
+  }
+}
+
+function show(x: unknown): string {
+  if (x === null) return "null";
+  if (Array.isArray(x)) return "an array";
+  if (typeof x === "object") return x.constructor?.name ?? "an object";
+  return typeof x === "string" ? `the string ${JSON.stringify(x)}` : String(x);
+}
 const u32 = new Uint32Array(f32.buffer);
 
 /**
@@ -23,8 +38,13 @@ const u32 = new Uint32Array(f32.buffer);
  * ```
  */
 export function f16Bits(x: number): number {
+  checkNumber("f16Bits", x);
   f32[0] = x;
-  const bits = u32[0];
+  return halfOfFloatBits(u32[0]);
+}
+
+/** Binary16 bits nearest to the float32 with bits `bits` (the GPU cast kernel's rule). */
+function halfOfFloatBits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   const mant = bits & 0x7fffff;
@@ -65,6 +85,11 @@ export function f16Bits(x: number): number {
  * ```
  */
 export function f16Value(h: number): number {
+  if (!Number.isInteger(h) || h < 0 || h > 0xffff) {
+    throw new ArgumentError(
+      `f16Value: h must be a whole number from 0 to 65535 (16 bits), but got ${show(h)}`,
+    );
+  }
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
   const mant = h & 0x3ff;
@@ -88,8 +113,27 @@ export function f16Value(h: number): number {
  * ```
  */
 export function toF16Bits(values: ArrayLike<number>): Uint16Array {
+  if (!Array.isArray(values) && !ArrayBuffer.isView(values)) {
+    throw new ArgumentError(
+      `toF16Bits: values must be an array or typed array of numbers, but got ${show(values)}`,
+    );
+  }
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = f16Bits(values[i]);
+  if (values instanceof Float32Array) {
+    // Through the bits: reading a signalling NaN as a number would quieten it.
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) out[i] = halfOfFloatBits(bits[i]);
+    return out;
+  }
+  for (let i = 0; i < values.length; i++) {
+    if (typeof values[i] !== "number") {
+      throw new ArgumentError(
+        `toF16Bits: values[${i}] must be a number, but got ${show(values[i])}`,
+      );
+    }
+    f32[0] = values[i];
+    out[i] = halfOfFloatBits(u32[0]);
+  }
   return out;
 }
 
@@ -103,9 +147,29 @@ export function toF16Bits(values: ArrayLike<number>): Uint16Array {
  * ```
  */
 export function fromF16Bits(bits: Uint16Array): Float32Array {
+  if (!(bits instanceof Uint16Array)) {
+    throw new ArgumentError(
+      `fromF16Bits: bits must be a Uint16Array of binary16 bits, but got ${show(bits)}`,
+    );
+  }
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = f16Value(bits[i]);
+  // Written as bits, so NaN payloads (signalling ones too) survive exactly.
+  const words = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) words[i] = floatBitsOfHalf(bits[i]);
   return out;
+}
+
+/** Float32 bits of the binary16 bits `h` (exact). */
+function floatBitsOfHalf(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
+  if (exp !== 0) return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
+  if (mant === 0) return sign >>> 0;
+  // Subnormal half: normalise (mant * 2^-24 is a normal float32).
+  const lead = 31 - Math.clz32(mant);
+  return (sign | ((lead + 103) << 23) | ((mant << (23 - lead)) & 0x7fffff)) >>> 0;
 }
 
 /**
@@ -119,5 +183,6 @@ export function fromF16Bits(bits: Uint16Array): Float32Array {
  * ```
  */
 export function roundF16(x: number): number {
+  checkNumber("roundF16", x);
   return f16Value(f16Bits(x));
 }

@@ -16,6 +16,7 @@ import { Generator, globalGenerator } from "./random.ts";
 import { checkDType, cpuInts, cpuTensor, fromHost, Tensor } from "./tensor.ts";
 import { checkModule } from "./module.ts";
 import { type GptModel, gptModel } from "./nn/gpt_model.ts";
+import { generateCached } from "./generate_cached.ts";
 
 /**
  * A language model as generation sees it: token ids `[batch, tokens]` (int32)
@@ -61,6 +62,17 @@ export interface GenerateOptions {
   eosId?: number;
   /** Source of the sampling draws (one float per row per step); default the global generator. */
   generator?: Generator;
+  /**
+   * Decode an `nn.gptModel` with a KV cache (default true for a module; a
+   * function model has none, so `true` is an error there): the prompt is
+   * prefilled in one pass, then each step feeds only the new token and
+   * attends to the cached keys in place. Gives exactly the tokens of
+   * `useCache: false`. Past the window (`contextSize`) no cached key stays
+   * valid (the book's sliding window restarts positions at 0), so each such
+   * step resets the cache and prefills the last `contextSize` tokens again.
+   * Ignored (uncached) when `contextSize` exceeds the model's context length.
+   */
+  useCache?: boolean;
 }
 
 /**
@@ -107,9 +119,11 @@ export async function generate(
 ): Promise<Tensor> {
   const op = "generate";
   const o = checkOptions(op, model, ids, options);
+  if (typeof model !== "function" && o.useCache) return generateCached(op, model, ids, o);
+  // A module computes the logits of the last position only: the rest are never read.
   const forward: LanguageModel = typeof model === "function"
     ? model
-    : (x) => gptModel.apply(model, x);
+    : (x) => gptModel.apply(model, x, { lastPosition: true });
   const [batch] = ids.shape;
   const sampling = o.temperature > 0;
   const finished = new Array<boolean>(batch).fill(false);
@@ -130,7 +144,7 @@ export async function generate(
       }
       let next: Tensor;
       try {
-        checkLogits(op, logits, ids, [batch, cond.shape[1]]);
+        checkLogits(op, logits, ids, [batch, typeof model === "function" ? cond.shape[1] : 1]);
         const draws = sampling ? drawUniforms(o.generator, batch) : undefined;
         next = selectTokens(op, logits, { temperature: o.temperature, topK: o.topK, draws });
       } finally {
@@ -186,6 +200,7 @@ interface CheckedOptions {
   topK?: number;
   eosId?: number;
   generator: Generator;
+  useCache: boolean;
 }
 
 function checkOptions(
@@ -245,7 +260,27 @@ function checkOptions(
       `${op}: generator must be a Generator, but got ${describe(given.generator)}`,
     );
   }
-  return { maxNewTokens, contextSize, temperature, topK, eosId, generator };
+  const useCache = given.useCache ?? isModule;
+  if (typeof useCache !== "boolean") {
+    throw new ArgumentError(
+      `${op}: useCache must be a boolean, but got ${describe(given.useCache)}`,
+    );
+  }
+  if (useCache && !isModule) {
+    throw new ArgumentError(
+      `${op}: useCache: true needs an nn.gptModel module; a function model has no KV cache`,
+    );
+  }
+  return {
+    maxNewTokens,
+    contextSize,
+    temperature,
+    topK,
+    eosId,
+    generator,
+    // Beyond the model's context the uncached loop throws; keep that behaviour.
+    useCache: useCache && contextSize <= moduleContext,
+  };
 }
 
 function checkLogits(op: string, logits: unknown, ids: Tensor, leading: number[]): void {

@@ -4,19 +4,34 @@
 
 import assert from "node:assert/strict";
 import {
+  add,
   ArgumentError,
   cast,
   cat,
   cpu,
+  div,
+  DTypeError,
+  embedding,
+  exp,
   f16Bits,
   f16Value,
   format,
   fromF16Bits,
   full,
+  matmul,
+  mul,
   ones,
+  parseSafetensors,
   roundF16,
+  safetensorsToStateDict,
+  scale,
+  serializeSafetensors,
   slice,
+  softmax,
   stack,
+  stateDictToSafetensors,
+  sub,
+  type Tensor,
   tensor,
   toDevice,
   toF16Bits,
@@ -24,6 +39,12 @@ import {
   zeros,
 } from "../mod.ts";
 import fixture from "./fixtures/f16.json" with { type: "json" };
+import expected from "./fixtures/safetensors/expected.json" with { type: "json" };
+import bf16 from "./fixtures/safetensors/bf16.safetensors" with { type: "bytes" };
+import f16 from "./fixtures/safetensors/f16.safetensors" with { type: "bytes" };
+import f32 from "./fixtures/safetensors/f32.safetensors" with { type: "bytes" };
+
+const fixtures = { bf16, f16, f32 };
 
 const value = (v: number | string): number =>
   v === "inf" ? Infinity : v === "-inf" ? -Infinity : v as number;
@@ -53,6 +74,10 @@ Deno.test("f16Value and f16Bits round-trip every half exactly; NaN stays NaN", (
   assert.ok(Object.is(f16Value(0x8000), -0));
   assert.equal(roundF16(0.1), 0.0999755859375);
   assert.deepEqual([...fromF16Bits(toF16Bits([1, -2, 0.5]))], [1, -2, 0.5]);
+  // Widening keeps a signalling NaN's bits; narrowing quietens it, as F16C's vcvtps2ph does.
+  const wide = fromF16Bits(new Uint16Array([0x7c01, 0xfe3f]));
+  assert.deepEqual([...new Uint32Array(wide.buffer)], [0x7f802000, 0xffc7e000]);
+  assert.deepEqual([...toF16Bits(wide)], [0x7e01, 0xfe3f]);
 });
 
 Deno.test("float16 tensors: creation rounds, data() widens, format prints like torch", async () => {
@@ -155,4 +180,98 @@ Deno.test("toDevice({ dtype }) converts floating tensors only, never int32", asy
     () => toDevice(tree, cpu, { dtype: "int32" as "float32" }),
     (e) => e instanceof ArgumentError && /options.dtype/.test(e.message),
   );
+});
+
+Deno.test("parseSafetensors({ dtype: float16 }) keeps F16 bits and rounds F32/BF16", () => {
+  const f16File = fixtures.f16;
+  const want = expected["f16.safetensors"].tensors;
+  const parsed = parseSafetensors(f16File, { dtype: "float16" });
+  for (const [name, t] of Object.entries(want)) {
+    const got = parsed.tensors.get(name)!;
+    assert.equal(got.dtype, "F16");
+    assert.ok(got.data instanceof Uint16Array, name);
+    // The widened values a float32 load gives are exactly these halves.
+    const widened = new Uint32Array(fromF16Bits(got.data as Uint16Array).buffer);
+    assert.deepEqual([...widened], t.bits, name);
+  }
+  for (const file of ["bf16.safetensors", "f32.safetensors"] as const) {
+    const bytes = file === "bf16.safetensors" ? fixtures.bf16 : fixtures.f32;
+    const wide = parseSafetensors(bytes);
+    const half = parseSafetensors(bytes, { dtype: "float16" });
+    for (const [name, t] of wide.tensors) {
+      const got = half.tensors.get(name)!;
+      assert.ok(got.data instanceof Uint16Array, `${file} ${name}`);
+      const rounded = toF16Bits(t.data as Float32Array);
+      // NaN payloads differ in width; compare NaN-ness there.
+      for (let i = 0; i < rounded.length; i++) {
+        const nan = (rounded[i] & 0x7fff) > 0x7c00;
+        if (nan) assert.ok(((got.data[i] as number) & 0x7fff) > 0x7c00);
+        else assert.equal(got.data[i], rounded[i], `${file} ${name}[${i}]`);
+      }
+    }
+  }
+  assert.throws(
+    () => parseSafetensors(f16File, { dtype: "int32" as "float32" }),
+    (e) => e instanceof ArgumentError && /options.dtype/.test(e.message),
+  );
+});
+
+Deno.test("float16 state dicts save as F16 and load back bit for bit", async () => {
+  const w = tensor(randomValues(37), [37], { dtype: "float16" });
+  const ids = tensor([3, 1], undefined, { dtype: "int32" });
+  const bytes = await stateDictToSafetensors(new Map([["w", w], ["ids", ids]]));
+  const parsed = parseSafetensors(bytes, { dtype: "float16" });
+  assert.equal(parsed.tensors.get("w")!.dtype, "F16");
+  assert.equal(parsed.tensors.get("ids")!.dtype, "I32");
+  const dict = safetensorsToStateDict(bytes, cpu, { dtype: "float16" });
+  assert.equal(dict.get("w")!.dtype, "float16");
+  assert.equal(dict.get("ids")!.dtype, "int32");
+  assert.deepEqual(await dict.get("w")!.data(), await w.data());
+  const wide = safetensorsToStateDict(bytes);
+  assert.equal(wide.get("w")!.dtype, "float32");
+  assert.deepEqual(await wide.get("w")!.data(), await w.data());
+  // Serialized F16 bytes are the raw halves, little-endian, after the header.
+  const raw = serializeSafetensors([["h", {
+    shape: [2],
+    data: new Uint16Array([0x3c00, 0xc000]),
+  }]]);
+  assert.deepEqual([...raw.slice(-4)], [0x00, 0x3c, 0x00, 0xc0]);
+  assert.ok(new TextDecoder().decode(raw).includes('"dtype":"F16"'));
+});
+
+function randomValues(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 3);
+}
+
+Deno.test("float16 ops on cpu compute in float32 and round once", async () => {
+  const a = tensor([[0.1, 0.2, 0.3], [1000, -2, 3.5]], undefined, { dtype: "float16" });
+  const b = tensor([0.7, 60000, -1], undefined, { dtype: "float16" });
+  const a32 = cast(a, "float32");
+  const b32 = cast(b, "float32");
+  const round = async (t: Tensor) => [...await t.data()].map(roundF16);
+  for (const fn of [add, sub, mul, div]) {
+    const got = fn(a, b);
+    assert.equal(got.dtype, "float16");
+    assert.deepEqual([...await got.data()], await round(fn(a32, b32)));
+  }
+  for (const fn of [exp, (t: Tensor) => scale(t, 0.3), (t: Tensor) => softmax(t)]) {
+    const got = fn(a);
+    assert.equal(got.dtype, "float16");
+    assert.deepEqual([...await got.data()], await round(fn(a32)));
+  }
+  const m = matmul(a, transpose(a));
+  assert.equal(m.dtype, "float16");
+  assert.deepEqual([...await m.data()], await round(matmul(a32, transpose(a32))));
+  const e = embedding(a, tensor([1, 0, 1], undefined, { dtype: "int32" }));
+  assert.equal(e.dtype, "float16");
+  assert.deepEqual(await e.toArray(), [[1000, -2, 3.5], [0.1, 0.2, 0.3].map(roundF16), [
+    1000,
+    -2,
+    3.5,
+  ]]);
+  assert.throws(
+    () => add(a, a32),
+    (e) => e instanceof DTypeError && /cast\(b, "float16"\)/.test(e.message),
+  );
+  assert.throws(() => exp(tensor([1], undefined, { dtype: "int32" })), DTypeError);
 });

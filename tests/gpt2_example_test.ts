@@ -3,7 +3,7 @@
 // through an in-memory file system so that plain `deno test` needs no
 // permission. The example's greedy ids must be PyTorch's.
 import assert from "node:assert/strict";
-import { ArgumentError, cpu } from "../mod.ts";
+import { ArgumentError, cpu, dispose, generate, Generator, tensor } from "../mod.ts";
 import { loadGpt2, loadGpt2Tokenizer } from "../src/io/mod.ts";
 import { runGpt2 } from "../examples/gpt2.ts";
 import { GPT2_TINY, tinyFs } from "./gpt2_hf_helpers.ts";
@@ -26,6 +26,36 @@ Deno.test("gpt2 example: streams PyTorch's greedy continuation from a model dire
   assert.equal(result.text, tokenizer.decode(result.ids.slice(4)));
   assert.ok(chunks.length >= 11, "one write per token");
   assert.ok(result.tokensPerSecond > 0);
+});
+
+Deno.test("gpt2 example: past the context window it slides as the book does", async () => {
+  const result = await runGpt2({
+    dir: "/tiny",
+    prompt: "Hello, I am",
+    maxNewTokens: 40,
+    device: cpu,
+    fs: tinyFs(),
+    write: () => {},
+  });
+  assert.deepEqual([result.ids], GPT2_TINY.greedyLong);
+});
+
+Deno.test("gpt2 example: sampling gives generate's tokens for the seed", async () => {
+  const options = { maxNewTokens: 8, temperature: 1.5, topK: 50, seed: 7 };
+  const result = await runGpt2({
+    dir: "/tiny",
+    prompt: "Hello, I am",
+    device: cpu,
+    fs: tinyFs(),
+    write: () => {},
+    ...options,
+  });
+  const { model } = await loadGpt2("/tiny", { fs: tinyFs() });
+  const prompt = tensor(GPT2_TINY.prompt, undefined, { dtype: "int32" });
+  const expected = await generate(model, prompt, { ...options, generator: new Generator(7) });
+  assert.deepEqual([result.ids], await expected.toArray());
+  dispose([model, prompt, expected]);
+  assert.notDeepEqual([result.ids], GPT2_TINY.greedy);
 });
 
 Deno.test("gpt2 files: config, tied head and tokenizer.json", async () => {

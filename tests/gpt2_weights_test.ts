@@ -6,6 +6,7 @@ import {
   DTypeError,
   generate,
   gpt2ConfigFromWeights,
+  type HostTensor,
   loadGpt2Weights,
   manualSeed,
   nn,
@@ -110,7 +111,7 @@ Deno.test("gpt2 weights: into an existing model, from a Map of tensors", async (
 });
 
 /** The small checkpoint as a mutable Map, for breaking it. */
-function editable(): Map<string, { shape: number[]; data: Float32Array | Int32Array }> {
+function editable(): Map<string, HostTensor> {
   return new Map([...weightsOf(fixtures.cases[0]).tensors]);
 }
 
@@ -174,7 +175,17 @@ Deno.test("gpt2 weights: a wrong shape, a missing block, an unknown key give err
   );
   w = editable();
   w.set("ln_f.bias", { shape: [12], data: new Int32Array(12) });
-  assert.throws(() => gpt2ConfigFromWeights(w, cfg), DTypeError);
+  assert.throws(
+    () => gpt2ConfigFromWeights(w, cfg),
+    (e) =>
+      e instanceof DTypeError &&
+      e.message.startsWith("gpt2ConfigFromWeights: ln_f.bias holds int32 values, but GPT-2"),
+  );
+  const halves = parseSafetensors(GPT2_FILES["small_f16.safetensors"], { dtype: "float16" });
+  assert.throws(
+    () => gpt2ConfigFromWeights(halves, cfg),
+    /gpt2ConfigFromWeights: \S+ holds Uint16Array values \(F16 in the file\), but GPT-2 weights load from float32 ones/,
+  );
   w = editable();
   w.set("lm_head.weight", { shape: [61, 11], data: new Float32Array(61 * 11) });
   assert.throws(
@@ -194,6 +205,13 @@ Deno.test("gpt2 weights: a wrong shape, a missing block, an unknown key give err
   await assert.rejects(
     () => loadGpt2Weights(null as never, editable()),
     /model must be an nn.gptModel or its config/,
+  );
+  await assert.rejects(
+    () =>
+      loadGpt2Weights(gpt2ConfigFromWeights(editable(), cfg), editable(), {
+        device: "gpu" as never,
+      }),
+    /loadGpt2Weights: device must be cpu or a device from webgpu\(\), but got a string "gpu"/,
   );
   assert.throws(
     () => gpt2ConfigFromWeights([] as never, cfg),

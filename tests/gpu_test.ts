@@ -6,6 +6,7 @@
 // deno.json; run a subset with `deno test tests/gpu_test.ts --filter <words>`.
 import "./gpu/strict_memory.ts"; // first: deterministic buffer accounting
 import "./gpu/attention_torch_test.ts";
+import "./gpu/audit_test.ts";
 import "./gpu/autograd_test.ts";
 import "./gpu/custom_kernel_test.ts";
 import "./gpu/device_test.ts";
@@ -19,6 +20,7 @@ import "./gpu/gpt_model_test.ts";
 import "./gpu/gpt2_weights_test.ts";
 import "./gpu/gpu_runtime_test.ts";
 import "./gpu/int32_test.ts";
+import "./gpu/kv_cache_test.ts";
 import "./gpu/large_tensor_test.ts";
 import "./gpu/loop_bound_test.ts";
 import "./gpu/layout_test.ts";

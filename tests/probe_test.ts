@@ -230,6 +230,25 @@ const EXCLUDED: Record<string, string> = {
 };
 
 const PROBES: Record<string, Probe> = {
+  // float16 (src/f16.ts, src/ops/cast.ts).
+  cast: {
+    kinds: ["tensor", [["undefined", () => undefined], ["a string", () => "oops"], [
+      "null",
+      () => null,
+    ]]],
+    valid: () => [t23(), "float16"],
+  },
+  f16Bits: { kinds: ["number"], valid: () => [1] },
+  roundF16: { kinds: ["number"], valid: () => [1] },
+  f16Value: {
+    kinds: [[...WRONG_TYPES, ["1.5", () => 1.5], ["-1", () => -1], ["65536", () => 65536]]],
+    valid: () => [0x3c00],
+  },
+  toF16Bits: { kinds: [WRONG_TYPES], valid: () => [[1, 2]] },
+  fromF16Bits: {
+    kinds: [[...WRONG_TYPES, ["a Float32Array", () => new Float32Array(2)]]],
+    valid: () => [new Uint16Array(2)],
+  },
   // Creation.
   tensor: { kinds: ["values", "shape?", "options?"], valid: () => [[1, 2], [2], {}] },
   full: { kinds: ["shape", "number", "options?"], valid: () => [[2], 1, {}] },

@@ -54,7 +54,8 @@ function f32Bytes(values: number[]): Uint8Array {
   return new Uint8Array(new Float32Array(values).buffer);
 }
 
-function bitsOf(data: Float32Array | Int32Array): number[] {
+function bitsOf(data: Float32Array | Int32Array | Uint16Array): number[] {
+  if (data instanceof Uint16Array) return [...data];
   return [...new Uint32Array(data.buffer, data.byteOffset, data.length)];
 }
 

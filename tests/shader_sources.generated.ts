@@ -15,6 +15,7 @@ import shader_elementwise_header from "../shaders/elementwise_header.wgsl" with 
 import shader_embedding from "../shaders/embedding.wgsl" with { type: "text" };
 import shader_embedding_backward_link from "../shaders/embedding_backward_link.wgsl" with { type: "text" };
 import shader_embedding_backward_sum from "../shaders/embedding_backward_sum.wgsl" with { type: "text" };
+import shader_embedding_f16 from "../shaders/embedding_f16.wgsl" with { type: "text" };
 import shader_kv_cache_write from "../shaders/kv_cache_write.wgsl" with { type: "text" };
 import shader_kv_position from "../shaders/kv_position.wgsl" with { type: "text" };
 import shader_layer_norm from "../shaders/layer_norm.wgsl" with { type: "text" };
@@ -71,6 +72,7 @@ export const SHADER_FILES: Record<string, string> = {
   "embedding": shader_embedding,
   "embedding_backward_link": shader_embedding_backward_link,
   "embedding_backward_sum": shader_embedding_backward_sum,
+  "embedding_f16": shader_embedding_f16,
   "kv_cache_write": shader_kv_cache_write,
   "kv_position": shader_kv_position,
   "layer_norm": shader_layer_norm,

@@ -205,10 +205,26 @@ Deno.test("tokenizer: <|endoftext|> is special only when allowed, as in tiktoken
   assert.deepEqual(allowed, oracle.encode(text, ["<|endoftext|>"]));
   assert.deepEqual(allowed, [15496, 50256, 995]);
   assert.deepEqual(tok.encode(text, { allowedSpecial: "all" }), allowed);
+  assert.deepEqual(tok.encode(text, { allowedSpecial: new Set(["<|endoftext|>"]) }), allowed);
+  assert.throws(
+    () => tok.encode(text, { allowedSpecial: "<|endoftext|>" as "all" }),
+    /encode: options.allowedSpecial must be "all" or an array of strings/,
+  );
   const plain = tok.encode(text, { disallowedSpecial: [] });
   assert.deepEqual(plain, oracle.encode(text, [], []));
   assert.deepEqual(tok.encodeOrdinary(text), plain);
   assert.ok(!plain.includes(50256));
+  for (
+    const t of [
+      "<|endoftext|>",
+      "a<|endoftext|>b <|endoftext|> c\n<|endoftext|>\n",
+      " <|endoftext|><|endoftext|>  <|endoftext",
+      "<|endoftext|>".repeat(3) + CODE,
+    ]
+  ) {
+    assert.deepEqual(tok.encode(t, { allowedSpecial: "all" }), oracle.encode(t, "all"));
+    assert.deepEqual(tok.encodeOrdinary(t), oracle.encode(t, [], []));
+  }
   assert.equal(tok.decode(allowed), text);
   assert.equal(tok.decode(plain), text);
   assert.deepEqual(tok.encode("<|endoftext|><|endoftext|>", { allowedSpecial: "all" }), [

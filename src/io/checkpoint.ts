@@ -9,7 +9,7 @@ import { cpu, type Device, runtimeOf, type WebGpuDevice } from "../device.ts";
 import { ArgumentError } from "../errors.ts";
 import { checkTensor, describe } from "../ops/checks.ts";
 import type { StateDict } from "../state_dict.ts";
-import { fromHost, type Tensor } from "../tensor.ts";
+import { fromHost, hostData, type Tensor } from "../tensor.ts";
 import { type HostTensor, parseSafetensors, serializeSafetensors } from "./safetensors_format.ts";
 
 /** Throws `ArgumentError` unless `device` is `cpu` or a device from `webgpu()`. */
@@ -51,7 +51,8 @@ export function toStateDict(tensors: Map<string, HostTensor>, device: Device): S
 
 /**
  * Parses safetensors bytes already in memory (a fetched file, an import with
- * `{ type: "bytes" }`) into a state dict.
+ * `{ type: "bytes" }`) into a state dict. `options.dtype` is the dtype
+ * floating tensors load as (`"float16"` keeps F16 bits; default float32).
  *
  * @example
  * ```ts
@@ -60,10 +61,14 @@ export function toStateDict(tensors: Map<string, HostTensor>, device: Device): S
  * console.log(await safetensorsToStateDict(bytes).get("w")!.toArray()); // [1, 2]
  * ```
  */
-export function safetensorsToStateDict(bytes: Uint8Array, device: Device = cpu): StateDict {
+export function safetensorsToStateDict(
+  bytes: Uint8Array,
+  device: Device = cpu,
+  options: { dtype?: "float32" | "float16" } = {},
+): StateDict {
   checkBytesArg("safetensorsToStateDict", bytes);
   checkDeviceArg("safetensorsToStateDict", device);
-  return toStateDict(parseSafetensors(bytes).tensors, device);
+  return toStateDict(parseSafetensors(bytes, { dtype: options?.dtype }).tensors, device);
 }
 
 /**
@@ -91,13 +96,16 @@ export async function toHost(
   }
   for (const [name, t] of entries) checkTensor(op, `dict[${JSON.stringify(name)}]`, t);
   const host = new Map<string, HostTensor>();
-  for (const [name, t] of entries) host.set(name, { shape: [...t.shape], data: await t.data() });
+  // hostData keeps float16 as its bits, so it saves as F16 (not widened).
+  for (const [name, t] of entries) {
+    host.set(name, { shape: [...t.shape], data: await hostData(t, op, name) });
+  }
   return host;
 }
 
 /**
- * Serializes a state dict to safetensors bytes (F32 for float32 tensors, I32
- * for int32 ones), readable by
+ * Serializes a state dict to safetensors bytes (F32 for float32 tensors, F16
+ * for float16, I32 for int32 ones), readable by
  * `safetensors.torch.load_file`.
  *
  * @example

@@ -34,7 +34,8 @@ export interface LoadSafetensorsOptions extends SafetensorsFileOptions {
 
 /**
  * Reads a safetensors file into a state dict (F32, F16 and BF16 are widened
- * to float32 exactly, I32 loads as int32). Needs `--allow-read` for the
+ * to float32 exactly, or with `{ dtype: "float16" }` load as float16 with F16
+ * kept bit for bit; I32 loads as int32). Needs `--allow-read` for the
  * file; pickle checkpoints (`.pt`, `.pth`, `.bin`, `.ckpt`) are refused with
  * an explanation.
  *

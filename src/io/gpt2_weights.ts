@@ -13,6 +13,7 @@ import type { LinearParams } from "../nn/linear.ts";
 import type { TransformerBlockParams } from "../nn/transformer_block.ts";
 import { describe, showShape } from "../ops/checks.ts";
 import { cpuData, fromHost, Tensor } from "../tensor.ts";
+import { checkDeviceArg } from "./checkpoint.ts";
 import type { HostTensor, ParsedSafetensors } from "./safetensors_format.ts";
 
 /**
@@ -123,9 +124,13 @@ function collect(op: string, weights: unknown): Map<string, Entry> {
     ) {
       const host = value as HostTensor & { dtype?: string };
       if (!(host.data instanceof Float32Array)) {
+        const kind = host.data instanceof Int32Array ? "int32" : host.data.constructor.name;
         throw new DTypeError(
-          `${op}: ${key} has dtype ${host.dtype ?? "int32"}, but GPT-2 weights are ` +
-            `floating point (F32, F16 or BF16)`,
+          `${op}: ${key} holds ${kind} values${
+            host.dtype ? ` (${host.dtype} in the file)` : ""
+          }, ` +
+            `but GPT-2 weights load from float32 ones (parse F32, F16 and BF16 files with the ` +
+            `default dtype "float32")`,
         );
       }
       shape = host.shape;
@@ -370,10 +375,14 @@ export async function loadGpt2Weights(
       );
     }
   }
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(`${op}: options must be { device? }, but got ${describe(options)}`);
+  }
   let device = options.device ?? cpu;
   if (options.device === undefined && isModel) {
     device = (model as GptModel).params.tok_emb?.weight?.device ?? cpu;
   }
+  checkDeviceArg(op, device);
   // Read every weight to the host first (GPU inputs: one read each).
   const host = new Map<string, Float32Array>();
   for (const [name, e] of layout.entries) {

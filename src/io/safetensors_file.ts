@@ -60,6 +60,12 @@ export interface SafetensorsFs {
 export interface SafetensorsFileOptions {
   /** The file system to use; Deno's when absent (Node's `fs/promises` outside Deno). */
   fs?: SafetensorsFs;
+  /**
+   * The dtype floating tensors load as: `"float32"` (default, F16/BF16
+   * widened) or `"float16"` (F16 kept as is, F32/BF16 rounded); see
+   * `ParseSafetensorsOptions.dtype`.
+   */
+  dtype?: "float32" | "float16";
 }
 
 /** The `Deno` namespace, feature-detected so that the module also loads in Node. */
@@ -122,7 +128,7 @@ export async function readSafetensorsFile(
       flag: `--allow-read=${file}`,
     });
   }
-  return parseSafetensors(bytes, { source: file });
+  return parseSafetensors(bytes, { source: file, dtype: options.dtype });
 }
 
 /**

@@ -15,6 +15,7 @@
  */
 
 import { ArgumentError } from "../errors.ts";
+import { toF16Bits } from "../f16.ts";
 import {
   type SafetensorsErrorCode,
   SafetensorsFormatError,
@@ -57,7 +58,8 @@ export type SafetensorsDtype =
 
 /**
  * A tensor on the host: a row-major shape and its values, float32 (written as
- * `F32`) or int32 (written as `I32`).
+ * `F32`), int32 (written as `I32`) or float16 as binary16 bits in a
+ * `Uint16Array` (written as `F16`).
  *
  * @example
  * ```ts
@@ -69,12 +71,16 @@ export type SafetensorsDtype =
 export interface HostTensor {
   /** Dimensions, outermost first; `[]` is a scalar holding one value. */
   shape: number[];
-  /** The values in row-major order; its length is the product of `shape`. */
-  data: Float32Array | Int32Array;
+  /**
+   * The values in row-major order; its length is the product of `shape`. A
+   * `Uint16Array` holds float16 bits (see `fromF16Bits`).
+   */
+  data: Float32Array | Int32Array | Uint16Array;
 }
 
 /**
- * The content of a safetensors file. Float tensors are widened to float32,
+ * The content of a safetensors file. Float tensors are widened to float32
+ * (or, with `{ dtype: "float16" }`, held as float16 bits in a `Uint16Array`),
  * `I32` tensors stay int32 (an `Int32Array`); each keeps the dtype it was
  * stored with.
  *
@@ -110,6 +116,13 @@ export interface ParsedSafetensors {
 export interface ParseSafetensorsOptions {
   /** Where the bytes came from, such as a file path; error messages name it. */
   source?: string;
+  /**
+   * The dtype floating tensors (F32, F16, BF16) load as. `"float32"` (the
+   * default) widens F16 and BF16 exactly; `"float16"` keeps F16 bits as they
+   * are (no widening, half the memory) and rounds F32 and BF16 to nearest
+   * even, into `Uint16Array`s. I32 tensors always stay int32.
+   */
+  dtype?: "float32" | "float16";
 }
 
 /** The reference implementation's limit; a larger header is a sign of a hostile file. */
@@ -254,6 +267,13 @@ export function parseSafetensors(
     );
   }
   const source = options.source;
+  const floatDType = options.dtype ?? "float32";
+  if (floatDType !== "float32" && floatDType !== "float16") {
+    throw new ArgumentError(
+      `parseSafetensors: options.dtype must be "float32" or "float16", but got ` +
+        `${describe(options.dtype)}`,
+    );
+  }
   const fail = failer(
     source === undefined
       ? "Cannot parse safetensors"
@@ -327,7 +347,11 @@ export function parseSafetensors(
   for (const info of order) {
     const dtype = info.dtype as LoadableDtype;
     const start = 8 + n + info.begin;
-    const data = widen(dtype, bytes.subarray(start, 8 + n + info.end), elements.get(info.name)!);
+    const raw = bytes.subarray(start, 8 + n + info.end);
+    const count = elements.get(info.name)!;
+    const data = floatDType === "float16" && dtype !== "I32"
+      ? toHalf(dtype, raw, count)
+      : widen(dtype, raw, count);
     tensors.set(info.name, { dtype, shape: info.shape, data });
   }
   return { tensors, metadata };
@@ -563,6 +587,18 @@ function widen(dtype: LoadableDtype, raw: Uint8Array, count: number): Float32Arr
   return out;
 }
 
+/** F16 bits as stored; F32 and BF16 rounded to F16 (nearest even). */
+function toHalf(dtype: "F32" | "F16" | "BF16", raw: Uint8Array, count: number): Uint16Array {
+  if (dtype === "F16") {
+    const halves = new Uint16Array(count);
+    const halfBytes = new Uint8Array(halves.buffer);
+    halfBytes.set(raw);
+    if (!HOST_IS_LITTLE_ENDIAN) swapBytes(halfBytes, 2);
+    return halves;
+  }
+  return toF16Bits(widen(dtype, raw, count) as Float32Array);
+}
+
 function swapBytes(bytes: Uint8Array, width: number): void {
   for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }
@@ -656,7 +692,7 @@ function compareCodePoints(a: string, b: string): number {
 
 /**
  * Serializes tensors to safetensors bytes: a `Float32Array` as `F32`, an
- * `Int32Array` as `I32`. The output matches what the Python `safetensors`
+ * `Int32Array` as `I32`, a `Uint16Array` (float16 bits) as `F16`. The output matches what the Python `safetensors`
  * library writes for the same float32 and int32 tensors: tensors sorted by name, compact JSON with `__metadata__` first,
  * and the header padded with spaces to a multiple of 8 bytes so that the data
  * is aligned. Metadata keys are sorted too, so the output is deterministic.
@@ -717,9 +753,9 @@ export function serializeSafetensors(
       fail("ValidationOverflow", `the data reaches past ${Number.MAX_SAFE_INTEGER} bytes`);
     }
     fields.push(
-      `${JSON.stringify(name)}:{"dtype":"${data instanceof Int32Array ? "I32" : "F32"}","shape":[${
-        shape.join(",")
-      }],` +
+      `${JSON.stringify(name)}:{"dtype":"${
+        data instanceof Int32Array ? "I32" : data instanceof Uint16Array ? "F16" : "F32"
+      }","shape":[${shape.join(",")}],` +
         `"data_offsets":[${offset},${end}]}`,
     );
     offset = end;
@@ -741,7 +777,7 @@ export function serializeSafetensors(
   for (const [, { data }] of entries) {
     const chunk = out.subarray(at, at + data.byteLength);
     chunk.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    if (!HOST_IS_LITTLE_ENDIAN) swapBytes(chunk, 4);
+    if (!HOST_IS_LITTLE_ENDIAN) swapBytes(chunk, data.BYTES_PER_ELEMENT);
     at += data.byteLength;
   }
   return out;
@@ -762,8 +798,14 @@ function checkName(name: unknown, what: string, fail: Fail): void {
 
 function checkHostTensor(name: string, tensor: HostTensor, fail: Fail): void {
   const label = `tensor ${JSON.stringify(name)}`;
-  if (!(tensor?.data instanceof Float32Array) && !(tensor?.data instanceof Int32Array)) {
-    fail("InvalidTensorInfo", `${label} must hold its values in a Float32Array or Int32Array`);
+  if (
+    !(tensor?.data instanceof Float32Array) && !(tensor?.data instanceof Int32Array) &&
+    !(tensor?.data instanceof Uint16Array)
+  ) {
+    fail(
+      "InvalidTensorInfo",
+      `${label} must hold its values in a Float32Array, Int32Array or Uint16Array (float16 bits)`,
+    );
   }
   const { shape, data } = tensor;
   if (!Array.isArray(shape) || !shape.every(isIndex)) {

@@ -17,6 +17,15 @@ import { checkDType, type Tensor } from "../tensor.ts";
 import { embedding, type EmbeddingParams } from "./embedding.ts";
 import { layerNorm, type LayerNormParams } from "./layer_norm.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
+import {
+  dropCache,
+  type GptCachedModel,
+  type GptCacheOptions,
+  type GptStepResult,
+  resetCache,
+  stepCached,
+  withCache,
+} from "./gpt_cache.ts";
 import type { GptApplyOptions } from "./multi_head_attention.ts";
 import {
   checkBlockConfig,
@@ -121,6 +130,25 @@ export interface GptBuffers {
 }
 
 /**
+ * Options of `nn.gptModel.apply`: the layers' options, and `lastPosition`.
+ *
+ * @example
+ * ```ts
+ * import type { nn } from "@tessera/core";
+ * const o: nn.GptModelApplyOptions = { lastPosition: true };
+ * ```
+ */
+export interface GptModelApplyOptions extends GptApplyOptions {
+  /**
+   * Compute logits for the last position only, `[batch, 1, vocabSize]`
+   * (what generation needs; default false). The output head is the largest
+   * matmul of a step, and GPT-2's logits over more than 667 positions do not
+   * fit one storage binding.
+   */
+  lastPosition?: boolean;
+}
+
+/**
  * A GPT model record.
  *
  * @example
@@ -195,7 +223,8 @@ function checkIds(op: string, model: GptModel, ids: unknown): asserts ids is Ten
  *   `manualSeed(s)` the weights equal `torch.manual_seed(s); GPTModel(cfg)`'s.
  * - `apply(model, ids, { training?, generator? })` maps int32 ids
  *   `[batch, tokens]` (tokens <= contextLength, on the model's device) to
- *   logits `[batch, tokens, vocabSize]`; dropout applies only when training.
+ *   logits `[batch, tokens, vocabSize]` (`[batch, 1, vocabSize]` with
+ *   `{ lastPosition: true }`); dropout applies only when training.
  *   Every intermediate is freed before it returns.
  *
  * @example
@@ -209,11 +238,69 @@ function checkIds(op: string, model: GptModel, ids: unknown): asserts ids is Ten
  * const ids = tensor([[6, 3, 6, 5], [6, 1, 2, 7]], undefined, { dtype: "int32" });
  * console.log(nn.gptModel.apply(model, ids).shape); // [2, 4, 50]
  * ```
+ *
+ * KV cache (inference only; the book's `cache_k` / `cache_v` buffers,
+ * registered with `persistent=False`):
+ *
+ * - `withCache(model, { batch, maxTokens? })` returns a record sharing the
+ *   model's parameters and masks (not copies) whose buffers add, per block,
+ *   `att.cache_k` / `att.cache_v` `[batch, heads, maxTokens, headDim]`
+ *   (zeros, allocated once on the model's device; maxTokens defaults to
+ *   `contextLength` and is at most min(contextLength, 4096)), `att.qkv_weight`
+ *   (+ `att.qkv_bias`: the three projections stacked once), and
+ *   `cache_position` (int32 `[1]`, the filled slots, on the device). All are
+ *   non-persistent: `stateDict` gives the plain model's keys. `toDevice`
+ *   moves them with the weights; `dispose(record)` frees everything,
+ *   weights included (use `dropCache` to free only the cache).
+ * - `step(cached, ids)` feeds int32 ids `[batch, T]` at positions
+ *   `cache.position ..`, writes only their keys and values into the cache,
+ *   and returns `{ logits, model }`: logits of the last new position only,
+ *   `[batch, 1, vocabSize]` (equal to `apply`'s at that position), and the
+ *   record for the next step. A step on an empty cache is one pass over the
+ *   prompt (the same attention code as `apply`); later steps attend to the
+ *   cached prefix in place (T > 1 then runs token by token). Ownership: the
+ *   cache storage is written in place and handed to the returned record; the
+ *   input record is CONSUMED (its `cache_k`, `cache_v` and `cache_position`
+ *   are disposed, so using it again throws `UseAfterDisposeError`); its
+ *   parameters, masks and packed weights stay valid and are shared with the
+ *   new record. `ids` and the logits are the caller's. A step that does not
+ *   fit (`position + T > maxTokens`) throws before any work.
+ * - `resetCache(cached)` consumes the record and returns one with position 0
+ *   over the same storage (nothing reallocated; stale slots are never read).
+ * - `dropCache(cached)` frees the cache buffers and returns the plain model
+ *   (sharing its parameters and masks).
+ *
+ * Past the context length `generate` re-prefills the window (see its docs).
+ *
+ * ```ts
+ * import { manualSeed, nn, tensor } from "@tessera/core";
+ * manualSeed(123);
+ * const model = nn.gptModel.init({
+ *   vocabSize: 50, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 2,
+ *   dropRate: 0, qkvBias: false,
+ * });
+ * let cached = nn.gptModel.withCache(model, { batch: 1 });
+ * const prompt = tensor([[6, 3, 6]], undefined, { dtype: "int32" });
+ * const first = nn.gptModel.step(cached, prompt); // one pass over the prompt
+ * cached = first.model;
+ * const next = tensor([[5]], undefined, { dtype: "int32" });
+ * const second = nn.gptModel.step(cached, next); // attends to 4 cached tokens
+ * console.log(second.logits.shape, second.model.cache.position); // [1, 1, 50] 4
+ * nn.gptModel.dropCache(second.model);
+ * ```
  */
 export const gptModel: {
   init(config: GptConfig, options?: InitOptions): GptModel;
-  apply(model: GptModel, ids: Tensor, options?: GptApplyOptions): Tensor;
+  apply(model: GptModel, ids: Tensor, options?: GptModelApplyOptions): Tensor;
+  withCache(model: GptModel, options: GptCacheOptions): GptCachedModel;
+  step(model: GptCachedModel, ids: Tensor): GptStepResult;
+  resetCache(model: GptCachedModel): GptCachedModel;
+  dropCache(model: GptCachedModel): GptModel;
 } = {
+  withCache,
+  step: stepCached,
+  resetCache,
+  dropCache,
   init(config: GptConfig, options: InitOptions = {}): GptModel {
     checkOptions("gptModel.init", options);
     const c = checkGptConfig("gptModel.init", config);
@@ -244,7 +331,7 @@ export const gptModel: {
       config: c,
     };
   },
-  apply(model: GptModel, ids: Tensor, options: GptApplyOptions = {}): Tensor {
+  apply(model: GptModel, ids: Tensor, options: GptModelApplyOptions = {}): Tensor {
     const op = "gptModel.apply";
     checkOptions(op, options);
     checkModule(op, model);
@@ -279,7 +366,12 @@ export const gptModel: {
       x.dispose();
       x = next;
     });
-    const normed = layerNorm.apply( // [b, T, emb]
+    if (options.lastPosition && tokens > 1) {
+      const last = slice(x, [0, ids.shape[0]], [tokens - 1, tokens]); // [b, 1, emb]
+      x.dispose();
+      x = last;
+    }
+    const normed = layerNorm.apply( // [b, T, emb] ([b, 1, emb] with lastPosition)
       { params: params.final_norm, buffers: {}, config: { embDim: c.embDim, eps: 1e-5 } },
       x,
     );

@@ -47,8 +47,17 @@ export {
   type GptConfig,
   type GptModel,
   gptModel,
+  type GptModelApplyOptions,
   type GptParams,
 } from "./gpt_model.ts";
+export {
+  type GptCacheAttentionBuffers,
+  type GptCacheBuffers,
+  type GptCachedModel,
+  type GptCacheOptions,
+  type GptCacheState,
+  type GptStepResult,
+} from "./gpt_cache.ts";
 export {
   type LayerNorm,
   layerNorm,

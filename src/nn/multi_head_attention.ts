@@ -186,8 +186,19 @@ function checkInput(module: MultiHeadAttention, x: Tensor): void {
   }
 }
 
-/** The book's forward, one step per line: the cpu reference and the path a tape records. */
-function stepwise(module: MultiHeadAttention, x: Tensor, options: GptApplyOptions): Tensor {
+/**
+ * The book's forward, one step per line: the cpu reference and the path a
+ * tape records.
+ *
+ * @example
+ * ```ts
+ * import { nn, ones } from "@tessera/core";
+ * import { stepwise } from "./multi_head_attention.ts";
+ * const m = nn.multiHeadAttention.init({ dIn: 4, dOut: 4, contextLength: 3, dropout: 0, numHeads: 2 });
+ * console.log(stepwise(m, ones([1, 3, 4]), {}).shape); // [1, 3, 4]
+ * ```
+ */
+export function stepwise(module: MultiHeadAttention, x: Tensor, options: GptApplyOptions): Tensor {
   const { W_query, W_key, W_value, out_proj } = module.params;
   const { numHeads, dOut, dropout: p } = module.config;
   const [b, tokens] = x.shape;
@@ -232,23 +243,89 @@ function stepwise(module: MultiHeadAttention, x: Tensor, options: GptApplyOption
   return out;
 }
 
-/** `x @ [W_query; W_key; W_value]^T (+ biases)`: `[b, T, 3 dOut]`, rows `q | k | v`. */
-function projectPacked(x: Tensor, params: MultiHeadAttentionParams): Tensor {
+/**
+ * The three projections stacked, `[3 dOut, dIn]` (rows `q | k | v`), and
+ * their biases `[3 dOut]` if any: one `linear` with them gives the packed
+ * projection the fused kernels read. New tensors, the caller's to free.
+ *
+ * @example
+ * ```ts
+ * import { nn } from "@tessera/core";
+ * import { packQkv } from "./multi_head_attention.ts";
+ * const m = nn.multiHeadAttention.init({ dIn: 4, dOut: 4, contextLength: 3, dropout: 0, numHeads: 2 });
+ * console.log(packQkv(m.params).weight.shape); // [12, 4]
+ * ```
+ */
+export function packQkv(params: MultiHeadAttentionParams): { weight: Tensor; bias?: Tensor } {
   const layers = [params.W_query, params.W_key, params.W_value];
   const [dOut, dIn] = params.W_query.weight.shape;
   const stacked = stack(layers.map((l) => l.weight));
   const weight = reshape(stacked, [3 * dOut, dIn]);
   stacked.dispose();
-  let bias: Tensor | undefined;
-  if (params.W_query.bias) {
-    const biases = stack(layers.map((l) => l.bias!));
-    bias = reshape(biases, [3 * dOut]);
-    biases.dispose();
-  }
+  if (!params.W_query.bias) return { weight };
+  const biases = stack(layers.map((l) => l.bias!));
+  const bias = reshape(biases, [3 * dOut]);
+  biases.dispose();
+  return { weight, bias };
+}
+
+/** `x @ [W_query; W_key; W_value]^T (+ biases)`: `[b, T, 3 dOut]`, rows `q | k | v`. */
+function projectPacked(x: Tensor, params: MultiHeadAttentionParams): Tensor {
+  const { weight, bias } = packQkv(params);
   const qkv = linear(x, weight, bias);
   weight.dispose();
   bias?.dispose();
   return qkv;
+}
+
+/**
+ * Whether {@linkcode multiHeadAttention}`.apply` takes the fused webgpu path
+ * for `[batch, tokens, dIn]` inputs on `x`'s device with these options.
+ *
+ * @example
+ * ```ts
+ * import { nn, ones } from "@tessera/core";
+ * import { usesFusedPath } from "./multi_head_attention.ts";
+ * const m = nn.multiHeadAttention.init({ dIn: 4, dOut: 4, contextLength: 3, dropout: 0, numHeads: 2 });
+ * console.log(usesFusedPath(m, ones([1, 3, 4]), {})); // false: cpu
+ * ```
+ */
+export function usesFusedPath(
+  module: MultiHeadAttention,
+  x: Tensor,
+  options: GptApplyOptions,
+): boolean {
+  const { numHeads, dOut, dropout: p } = module.config;
+  const headDim = dOut / numHeads;
+  const [batch, tokens] = x.shape;
+  const dropping = options.training === true && p > 0;
+  return x.device.kind === "webgpu" && !isRecording() && !dropping && options.fused !== false &&
+    fusedAttentionSupported(x.device, batch * numHeads, tokens, headDim);
+}
+
+/**
+ * The fused path's attention from a packed projection `[b, T, 3 dOut]`:
+ * the fused causal core of every head, then `out_proj`; `[b, T, dOut]`.
+ *
+ * @example
+ * ```ts ignore
+ * const out = attendPacked(m, linear(x, packed.weight, packed.bias));
+ * ```
+ */
+export function attendPacked(module: MultiHeadAttention, qkv: Tensor): Tensor {
+  const { numHeads, dOut } = module.config;
+  const headDim = dOut / numHeads;
+  const context = fusedAttentionPacked( // [b, T, dOut], heads merged
+    qkv,
+    headDim,
+    module.buffers.mask,
+    1 / Math.sqrt(headDim),
+    numHeads,
+  );
+  const { out_proj } = module.params;
+  const out = linear(context, out_proj.weight, out_proj.bias); // [b, T, dOut]
+  context.dispose();
+  return out;
 }
 
 /**
@@ -302,26 +379,10 @@ export const multiHeadAttention: {
   apply(module: MultiHeadAttention, x: Tensor, options: GptApplyOptions = {}): Tensor {
     checkOptions("multiHeadAttention.apply", options);
     checkInput(module, x);
-    const { numHeads, dOut, dropout: p } = module.config;
-    const headDim = dOut / numHeads;
-    const [batch, tokens] = x.shape;
-    const dropping = options.training === true && p > 0;
-    if (
-      x.device.kind === "webgpu" && !isRecording() && !dropping && options.fused !== false &&
-      fusedAttentionSupported(x.device, batch * numHeads, tokens, headDim)
-    ) {
+    if (usesFusedPath(module, x, options)) {
       const qkv = projectPacked(x, module.params); // [b, T, 3 dOut]
-      const context = fusedAttentionPacked( // [b, T, dOut], heads merged
-        qkv,
-        headDim,
-        module.buffers.mask,
-        1 / Math.sqrt(headDim),
-        numHeads,
-      );
+      const out = attendPacked(module, qkv); // [b, T, dOut]
       qkv.dispose();
-      const { out_proj } = module.params;
-      const out = linear(context, out_proj.weight, out_proj.bias); // [b, T, dOut]
-      context.dispose();
       return out;
     }
     return stepwise(module, x, options);

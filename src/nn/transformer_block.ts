@@ -21,6 +21,7 @@ import {
   type GptApplyOptions,
   multiHeadAttention,
   type MultiHeadAttentionBuffers,
+  type MultiHeadAttentionConfig,
   type MultiHeadAttentionParams,
 } from "./multi_head_attention.ts";
 
@@ -189,32 +190,73 @@ export const transformerBlock: {
         `${op}: expected x of shape [batch, tokens, ${embDim}], but got ${showShape(x.shape)}`,
       );
     }
-    const { params, buffers } = module;
-    const norm = (p: LayerNormParams) => ({
-      params: p,
-      buffers: {},
-      config: { embDim, eps: 1e-5 },
-    });
-    const att = { params: params.att, buffers: buffers.att, config: attentionConfig(c) };
-    const ff = { params: params.ff, buffers: {}, config: { embDim } };
-    const n1 = layerNorm.apply(norm(params.norm1), x); // [b, T, emb]
-    const a = multiHeadAttention.apply(att, n1, options); // [b, T, emb]
-    n1.dispose();
-    const ad = maybeDropout(a, c.dropRate, options);
-    const h = add(ad, x); // [b, T, emb]: shortcut
-    ad.dispose();
-    const n2 = layerNorm.apply(norm(params.norm2), h); // [b, T, emb]
-    const f = feedForward.apply(ff, n2); // [b, T, emb]
-    n2.dispose();
-    const fd = maybeDropout(f, c.dropRate, options);
-    const out = add(fd, h); // [b, T, emb]: shortcut
-    fd.dispose();
-    h.dispose();
-    return out;
+    const att = {
+      params: module.params.att,
+      buffers: module.buffers.att,
+      config: attentionConfig(c),
+    };
+    return blockForward(
+      module,
+      x,
+      (n1) => multiHeadAttention.apply(att, n1, options), // [b, T, emb]
+      options,
+    );
   },
 };
 
-function attentionConfig(c: Required<TransformerBlockConfig>) {
+/**
+ * The block's forward around a given attention (`n1 -> [b, T, emb]`): the
+ * layer norms, dropouts, shortcuts and feed-forward of
+ * {@linkcode transformerBlock}, shared by `apply` and the KV-cached step so
+ * both compute the same numbers. Frees its intermediates (not `x`).
+ *
+ * @example
+ * ```ts ignore
+ * const out = blockForward(block, x, (n1) => nn.multiHeadAttention.apply(att, n1));
+ * ```
+ */
+export function blockForward(
+  module: Module<TransformerBlockParams, unknown, Required<TransformerBlockConfig>>,
+  x: Tensor,
+  attend: (n1: Tensor) => Tensor,
+  options: GptApplyOptions = {},
+): Tensor {
+  const c = module.config;
+  const embDim = module.params.norm1.scale.shape[0];
+  const { params } = module;
+  const norm = (p: LayerNormParams) => ({
+    params: p,
+    buffers: {},
+    config: { embDim, eps: 1e-5 },
+  });
+  const ff = { params: params.ff, buffers: {}, config: { embDim } };
+  const n1 = layerNorm.apply(norm(params.norm1), x); // [b, T, emb]
+  const a = attend(n1); // [b, T, emb]
+  n1.dispose();
+  const ad = maybeDropout(a, c.dropRate, options);
+  const h = add(ad, x); // [b, T, emb]: shortcut
+  ad.dispose();
+  const n2 = layerNorm.apply(norm(params.norm2), h); // [b, T, emb]
+  const f = feedForward.apply(ff, n2); // [b, T, emb]
+  n2.dispose();
+  const fd = maybeDropout(f, c.dropRate, options);
+  const out = add(fd, h); // [b, T, emb]: shortcut
+  fd.dispose();
+  h.dispose();
+  return out;
+}
+
+/**
+ * The attention config of a block's `att` (internal: shared with the KV-cached step).
+ *
+ * @example
+ * ```ts ignore
+ * const c = attentionConfig({ embDim: 4, contextLength: 3, nHeads: 2, dropRate: 0, qkvBias: false });
+ * ```
+ */
+export function attentionConfig(
+  c: Required<TransformerBlockConfig>,
+): Required<MultiHeadAttentionConfig> {
   return checkAttentionConfig("transformerBlock", {
     dIn: c.embDim,
     dOut: c.embDim,

@@ -15,12 +15,15 @@ import type { GpuBufferHandle } from "../gpu/runtime.ts";
 import { SHADERS } from "../gpu/shaders.generated.ts";
 import {
   checkDType,
+  checkF16Device,
   cpuData,
   cpuInts,
+  cpuRaw,
   cpuTensor,
   fromHost,
   gpuBuffer,
   gpuTensor,
+  type HostData,
   type Tensor,
 } from "../tensor.ts";
 import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
@@ -31,10 +34,14 @@ const STEPS = 4096;
 const LINK_BLOCK = 1024;
 /** A quiet NaN's bits, written for out-of-range ids on webgpu. */
 const NAN_BITS = 0x7fc00000;
+/** The float16 quiet NaN, for a float16 weight. */
+const NAN_BITS_F16 = 0x7e00;
 
 /**
- * Looks up rows of `weight` ([V, D], float32) by `ids` (int32, any shape):
- * the result has shape `[...ids.shape, D]`, as `torch.nn.functional.embedding`.
+ * Looks up rows of `weight` ([V, D], float32 or float16: the result has its
+ * dtype) by `ids` (int32, any shape): the result has shape
+ * `[...ids.shape, D]`, as `torch.nn.functional.embedding`. The gradient is
+ * float32 only.
  * Differentiable in `weight`: the gradient sums the output gradients of
  * repeated ids into their row, in position order on both devices (so the
  * webgpu gradient equals the CPU's bit for bit).
@@ -57,7 +64,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   const op = "embedding";
   checkTensor(op, "weight", weight);
   checkTensor(op, "ids", ids);
-  checkDType(op, "weight", weight, ["float32"]);
+  checkDType(op, "weight", weight, ["float32", "float16"]);
   checkDType(op, "ids", ids, ["int32"]);
   if (weight.shape.length !== 2) {
     throw new ShapeError(
@@ -72,7 +79,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   }
   if (ids.device.kind === "cpu") checkIds(cpuInts(ids, op, "ids"), vocab);
   const out = weight.device.kind === "cpu"
-    ? cpuEmbedding(cpuData(weight, op, "weight"), cpuInts(ids, op, "ids"), dim, outShape)
+    ? cpuEmbedding(cpuRaw(weight, op, "weight"), cpuInts(ids, op, "ids"), dim, outShape)
     : gpuEmbedding(weight.device, weight, ids, outShape);
   return record(op, [weight, ids], out, embeddingBackward(vocab, dim));
 }
@@ -90,12 +97,13 @@ function checkIds(ids: Int32Array, vocab: number): void {
 }
 
 function cpuEmbedding(
-  weight: Float32Array,
+  weight: HostData,
   ids: Int32Array,
   dim: number,
   outShape: readonly number[],
 ): Tensor {
-  const out = new Float32Array(ids.length * dim);
+  // Same storage type as the weight: float16 rows are copied as bits.
+  const out = new (weight.constructor as new (n: number) => HostData)(ids.length * dim);
   for (let t = 0; t < ids.length; t++) {
     out.set(weight.subarray(ids[t] * dim, (ids[t] + 1) * dim), t * dim);
   }
@@ -120,30 +128,42 @@ function gpuEmbedding(
   runtime.ensureAlive(op);
   const [vocab, dim] = weight.shape;
   const n = ids.size * dim;
-  const weightHandle = unboundBuffer(weight, op, "weight");
-  if (n === 0) return gpuTensor(device, null, outShape);
+  const half = weight.dtype === "float16";
+  const size = half ? 2 : 4;
+  if (half) checkF16Device(op, "weight", device);
+  const weightHandle = unboundBuffer(weight, op, "weight", [weight.dtype]);
+  if (n === 0) return gpuTensor(device, null, outShape, weight.dtype);
   // Planned and checked before any upload: the output is bound whole.
-  runtime.checkBinding(op, `output ${showShape(outShape)}`, n * 4);
+  runtime.checkBinding(op, `output ${showShape(outShape)}`, n * size);
   const planned = weightHandle
-    ? rowChunks(runtime, op, `weight ${showShape(weight.shape)}`, weightHandle, vocab, dim * 4)
+    ? rowChunks(runtime, op, `weight ${showShape(weight.shape)}`, weightHandle, vocab, dim * size)
     : null;
   const uploaded = idsOn(device, ids);
   try {
     const idsHandle = gpuBuffer(uploaded.tensor, op, "ids", ["int32"])!;
     // An empty weight still needs something bound; every id is then out of range.
     const chunks = planned ?? [{ start: 0, rows: 0, range: idsHandle }];
-    const out = runtime.acquire(op, `${op} output`, n * 4);
-    const pipeline = runtime.pipeline({ name: "embedding.wgsl", code: SHADERS.embedding });
+    const out = runtime.acquire(op, `${op} output`, n * size);
+    const shader = half ? "embedding_f16" : "embedding";
+    const pipeline = runtime.pipeline({ name: `${shader}.wgsl`, code: SHADERS[shader] });
     chunks.forEach((chunk, k) => {
       runtime.dispatch(
         op,
         pipeline,
         [chunk.range, idsHandle, out],
-        words(n, dim, vocab, chunk.start, chunk.rows, k === 0 ? 1 : 0, NAN_BITS),
-        Math.ceil(n / ELEMENTWISE_WG),
+        words(
+          n,
+          dim,
+          vocab,
+          chunk.start,
+          chunk.rows,
+          k === 0 ? 1 : 0,
+          half ? NAN_BITS_F16 : NAN_BITS,
+        ),
+        Math.ceil((half ? Math.ceil(n / 2) : n) / ELEMENTWISE_WG),
       );
     });
-    return gpuTensor(device, out, outShape);
+    return gpuTensor(device, out, outShape, weight.dtype);
   } finally {
     if (uploaded.owned) uploaded.tensor.dispose();
   }

@@ -12,7 +12,8 @@ import type { WebGpuDevice } from "../device.ts";
 import { ShapeError } from "../errors.ts";
 import { launch, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
-import { checkDType, cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 import { assertSameDevice, checkFiniteNumber, checkTensor, showShape } from "./checks.ts";
 import { sumTo } from "./reduce.ts";
 
@@ -44,9 +45,8 @@ export function layerNorm(x: Tensor, scale: Tensor, shift: Tensor, eps = 1e-5): 
   checkTensor(op, "shift", shift);
   checkFiniteNumber(op, "eps", eps);
   assertSameDevice(op, ["x", x], ["scale", scale], ["shift", shift]);
-  for (const [name, t] of [["x", x], ["scale", scale], ["shift", shift]] as const) {
-    checkDType(op, name, t, ["float32"]);
-  }
+  // float16 (all three): f32 math, one rounding per output; forward only.
+  const dtype = floatDType(op, ["x", x], ["scale", scale], ["shift", shift]);
   const cols = x.shape.at(-1);
   if (cols === undefined || cols === 0) {
     throw new ShapeError(
@@ -70,10 +70,11 @@ export function layerNorm(x: Tensor, scale: Tensor, shift: Tensor, eps = 1e-5): 
   const out = x.device.kind === "cpu" ? cpuForward(x, scale, shift, epsF) : launch(x.device, {
     op,
     shader: "layer_norm",
-    includes: ["workgroup_reduce"],
+    includes: [storageSnippet(dtype), "workgroup_reduce"],
     constants: { WG: rowThreads(cols) },
     uniforms: words(x.size / cols, cols, { f32: epsF }, 0),
     inputs: [["x", x], ["scale", scale], ["shift", shift]],
+    dtypes: [dtype],
     outShape: x.shape,
     workgroups: x.size / cols,
   });
@@ -94,16 +95,16 @@ function rowStats(src: Float32Array, base: number, cols: number, eps: number): [
 }
 
 function cpuForward(x: Tensor, scale: Tensor, shift: Tensor, eps: number): Tensor {
-  const src = cpuData(x, "layerNorm", "x");
-  const w = cpuData(scale, "layerNorm", "scale");
-  const b = cpuData(shift, "layerNorm", "shift");
+  const src = widened(x, "layerNorm", "x");
+  const w = widened(scale, "layerNorm", "scale");
+  const b = widened(shift, "layerNorm", "shift");
   const cols = w.length;
   const out = new Float32Array(src.length);
   for (let base = 0; base < src.length; base += cols) {
     const [mean, rstd] = rowStats(src, base, cols, eps);
     for (let j = 0; j < cols; j++) out[base + j] = w[j] * ((src[base + j] - mean) * rstd) + b[j];
   }
-  return cpuTensor(out, x.shape);
+  return cpuFloatTensor(out, x.shape, x.dtype);
 }
 
 /** Gradients of x, scale and shift: `dx` per row, `g * xhat` and `g` summed over rows. */

@@ -11,7 +11,16 @@ import { type Backward, record, type Saved } from "../autograd/recording.ts";
 import { launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { matmulTiles, planMatmul } from "../gpu/tuning.ts";
-import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../tensor.ts";
+import { fromHost, hostArray, numel, type Tensor, viewOf } from "../tensor.ts";
+import { castKernel } from "./cast.ts";
+import { wasmMatmul } from "../cpu/matmul.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
 import { add } from "./elementwise.ts";
 import { bigLinear, needsBigLinear } from "./big_linear.ts";
 import {
@@ -210,10 +219,14 @@ interface ProductShape {
 
 function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha, outShape } = s;
+  // float16 operands accumulate in float32; each output rounds once.
+  const dtype = floatDType("matmul", ["a", a], ["b", b]);
   if (a.device.kind === "cpu") {
-    const x = cpuData(a, "matmul", "a");
-    const y = cpuData(b, "matmul", "b");
+    const x = widened(a, "matmul", "a");
+    const y = widened(b, "matmul", "b");
     const out = new Float32Array(batch * M * N);
+    // The WebAssembly kernels give these loops' bits (src/cpu/backend.ts).
+    if (wasmMatmul(x, y, out, s)) return cpuFloatTensor(out, outShape, dtype);
     for (let bi = 0; bi < batch; bi++) {
       const ab = bi * aStride, bb = bi * bStride, ob = bi * M * N;
       for (let m = 0; m < M; m++) {
@@ -228,11 +241,11 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
         }
       }
     }
-    return cpuTensor(out, outShape);
+    return cpuFloatTensor(out, outShape, dtype);
   }
   if (K === 0 || batch === 0 || M === 0 || N === 0) {
     // An empty inner dimension sums nothing: the product is all zeros.
-    return zerosOn(a, outShape);
+    return zerosOn(a, outShape, dtype);
   }
   // Split-K bounds each invocation's K loop (K / 4 iterations plus a tail of
   // at most 3) by the loop budget; normal sizes take one split, as before.
@@ -246,6 +259,17 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
     );
   }
   // Register tiles per adapter (src/gpu/tuning.ts); vec4 loads where rows are aligned.
+  if (dtype === "float16" && splits > 1) {
+    // Split-K partial sums must stay float32: run the product in float32.
+    const a32 = castKernel("matmul", a, "float32");
+    const b32 = castKernel("matmul", b, "float32");
+    const p32 = product(a32, b32, s);
+    a32.dispose();
+    b32.dispose();
+    const out = castKernel("matmul", p32, "float16");
+    p32.dispose();
+    return out;
+  }
   const plan = planMatmul(matmulTiles(a.device), M, N, K, batch * splits, transposeA, transposeB);
   if (plan.grid[0] > limit || plan.grid[1] > limit) {
     throw new ShapeError(
@@ -256,6 +280,7 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
   const out = launch(a.device, {
     op: "matmul",
     shader: "matmul",
+    includes: [storageSnippet(dtype)],
     constants: plan.constants,
     uniforms: words(
       M,
@@ -273,6 +298,7 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
     ),
     // Each operand is bound twice, as f32 and as vec4 (the kernel's aligned loads).
     inputs: [["a", a], ["a", a], ["b", b], ["b", b]],
+    dtypes: [dtype],
     outShape: splits === 1 ? outShape : [batch, splits, M, N],
     workgroups: plan.grid,
   });
@@ -284,8 +310,8 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
   return shaped;
 }
 
-function zerosOn(like: Tensor, shape: readonly number[]): Tensor {
-  return fromHost(new Float32Array(numel(shape)), shape, like.device, "matmul", "matmul output");
+function zerosOn(like: Tensor, shape: readonly number[], dtype: FloatDType): Tensor {
+  return fromHost(hostArray(dtype, numel(shape)), shape, like.device, "matmul", "matmul output");
 }
 
 /**

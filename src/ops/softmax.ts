@@ -9,7 +9,9 @@ import { type Backward, record, type Saved } from "../autograd/recording.ts";
 import type { WebGpuDevice } from "../device.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
-import { cpuData, cpuTensor, fromHost, type Tensor, viewOf } from "../tensor.ts";
+import { fromHost, hostArray, type Tensor, viewOf } from "../tensor.ts";
+import { castKernel } from "./cast.ts";
+import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 import {
   checkFiniteNumber,
   checkInteger,
@@ -109,29 +111,41 @@ function around(x: Tensor, dim: number): { outer: number; cols: number; inner: n
 function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boolean): Tensor {
   const { outer, cols, inner } = around(x, dim);
   const rows = outer * inner;
+  // float16: f32 math, one rounding per output.
+  const dtype = floatDType(op, ["input", x]);
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, "input");
+    const src = widened(x, op, "input");
     const out = new Float32Array(src.length);
     for (let r = 0; r < rows; r++) {
       const base = Math.floor(r / inner) * cols * inner + (r % inner);
       normaliseRow(src, out, base, cols, inner, alpha, log);
     }
-    return cpuTensor(out, x.shape);
+    return cpuFloatTensor(out, x.shape, dtype);
   }
-  if (x.size === 0) return fromHost(new Float32Array(0), x.shape, x.device, op, `${op} output`);
+  if (x.size === 0) return fromHost(hostArray(dtype, 0), x.shape, x.device, op, `${op} output`);
   const uniforms = words(rows, cols, inner, { f32: alpha }, NAN_BITS, NEG_INF_BITS, 0, 0);
   // Three strided loops over the row per invocation, plus the tree reductions.
   if (cols <= ROW_WG * itemsPerInvocation(3, 48)) {
     return launch(x.device, {
       op,
       shader: "softmax",
-      includes: ["workgroup_reduce", "softmax_rules"],
+      includes: [storageSnippet(dtype), "workgroup_reduce", "softmax_rules"],
       constants: { WG: ROW_WG, LOG: log ? 1 : 0 },
       uniforms,
       inputs: [["input", x]],
+      dtypes: [dtype],
       outShape: x.shape,
       workgroups: rows,
     });
+  }
+  if (dtype === "float16") {
+    // Long float16 rows take the float32 multi-pass path and round at the end.
+    const wide = castKernel(op, x, "float32");
+    const out32 = normalise(op, wide, dim, alpha, log);
+    wide.dispose();
+    const out = castKernel(op, out32, "float16");
+    out32.dispose();
+    return out;
   }
   // Long rows: bounded per-chunk stats, combined pass after pass, then an
   // elementwise normalisation.

@@ -263,26 +263,29 @@ export function unaryGradKernel(
 /**
  * `gelu(x + bias)` in one pass, bias over x's last dimension; the sum is
  * rounded to float32 first, so it equals `gelu(add(x, bias))` exactly on cpu.
+ * float16 x and bias keep the sum in float32 and round the output once.
  */
 export function biasGeluKernel(x: Tensor, bias: Tensor, approximate: "none" | "tanh"): Tensor {
   assertSameDevice("biasGelu", ["x", x], ["bias", bias]);
+  const dtype = floatDType("biasGelu", ["x", x], ["bias", bias]);
   const features = bias.size;
   const tanh = approximate === "tanh";
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, "biasGelu", "x");
-    const b = cpuData(bias, "biasGelu", "bias");
+    const src = widened(x, "biasGelu", "x");
+    const b = widened(bias, "biasGelu", "bias");
     const out = new Float32Array(src.length);
     const gelu = tanh ? tanhGelu : erfGelu;
     for (let i = 0; i < src.length; i++) out[i] = gelu(f(src[i] + b[i % features]));
-    return cpuTensor(out, x.shape);
+    return cpuFloatTensor(out, x.shape, dtype);
   }
   return launch(x.device, {
     op: "biasGelu",
     shader: "bias_gelu",
-    includes: ["elementwise_header", "unary_math"],
+    includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
     constants: { TANH: tanh ? 1 : 0 },
     uniforms: words(x.size, features, 0, 0),
     inputs: [["x", x], ["bias", bias]],
+    dtypes: [dtype],
     outShape: x.shape,
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });

@@ -27,13 +27,13 @@ export interface Gpt2EncodeOptions {
    * Special tokens encoded as their single id when they appear in the text:
    * `"all"` or a list. Default none.
    */
-  allowedSpecial?: "all" | readonly string[];
+  allowedSpecial?: "all" | readonly string[] | ReadonlySet<string>;
   /**
    * Special tokens whose appearance in the text is an error: `"all"` (the
    * default: every special token not allowed) or a list. Pass `[]` to encode
    * the rest as plain text.
    */
-  disallowedSpecial?: "all" | readonly string[];
+  disallowedSpecial?: "all" | readonly string[] | ReadonlySet<string>;
 }
 
 /**
@@ -57,6 +57,7 @@ export interface Gpt2Tokenizer {
    * Text to ids. A special token in the text throws an `ArgumentError`
    * unless `allowedSpecial` lists it (then it becomes its id) or
    * `disallowedSpecial` leaves it out (then it is encoded as plain text).
+   * Lone UTF-16 surrogates (not valid Unicode) are encoded as U+FFFD.
    */
   encode(text: string, options?: Gpt2EncodeOptions): number[];
   /** Text to ids with special tokens treated as plain text (tiktoken's `encode_ordinary`). */
@@ -297,8 +298,11 @@ function build(
       }
       return id;
     });
-    if (cache.size >= CACHE_LIMIT) cache.clear();
-    cache.set(piece, result);
+    // Long pieces rarely repeat; keeping them would only hold memory.
+    if (piece.length <= 64) {
+      if (cache.size >= CACHE_LIMIT) cache.clear();
+      cache.set(piece, result);
+    }
     for (const id of result) out.push(id);
   };
 
@@ -309,17 +313,18 @@ function build(
 
   const specialList = (
     what: string,
-    v: "all" | readonly string[] | undefined,
+    v: "all" | readonly string[] | ReadonlySet<string> | undefined,
     fallback: "all" | readonly string[],
   ): Set<string> => {
     const value = v ?? fallback;
     if (value === "all") return new Set(specials.keys());
-    if (!Array.isArray(value) || value.some((s) => typeof s !== "string")) {
+    const list = Array.isArray(value) || value instanceof Set ? [...value] : undefined;
+    if (!list || list.some((s) => typeof s !== "string")) {
       throw new ArgumentError(
         `encode: options.${what} must be "all" or an array of strings, but got ${describe(v)}`,
       );
     }
-    return new Set(value);
+    return new Set(list);
   };
 
   return {

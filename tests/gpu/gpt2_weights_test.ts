@@ -4,10 +4,12 @@
 
 import assert from "node:assert/strict";
 import {
+  cpu,
   dispose,
   generate,
   gpt2ConfigFromWeights,
   gpuStats,
+  type HostTensor,
   loadGpt2Weights,
   nn,
   parseSafetensors,
@@ -62,7 +64,7 @@ Deno.test("gpt2 weights on webgpu: the tied head and the masks are uploaded once
 Deno.test("gpt2 weights on webgpu: a bad checkpoint allocates nothing", async () => {
   const device = await gpu();
   const c = fixtures.cases[0];
-  const weights = new Map<string, { shape: number[]; data: Float32Array | Int32Array }>(
+  const weights = new Map<string, HostTensor>(
     parseSafetensors(GPT2_FILES[c.file]).tensors,
   );
   weights.set("h.1.mlp.c_proj.bias", { shape: [11], data: new Float32Array(11) });
@@ -88,5 +90,25 @@ Deno.test("gpt2 weights on webgpu: examples/gpt2.ts streams PyTorch's greedy con
   });
   assert.deepEqual([result.ids], GPT2_TINY.greedy);
   assert.equal(streamed, "Hello, I am" + result.text);
+  const long = await runGpt2({
+    dir: "/tiny",
+    prompt: "Hello, I am",
+    maxNewTokens: 40,
+    device,
+    fs: tinyFs(),
+    write: () => {},
+  });
+  assert.deepEqual([long.ids], GPT2_TINY.greedyLong);
+  const sampling = { maxNewTokens: 8, temperature: 1.5, topK: 50, seed: 7, fs: tinyFs() };
+  const write = () => {};
+  const onGpu = await runGpt2({ dir: "/tiny", prompt: "Hello, I am", device, write, ...sampling });
+  const onCpu = await runGpt2({
+    dir: "/tiny",
+    prompt: "Hello, I am",
+    device: cpu,
+    write,
+    ...sampling,
+  });
+  assert.deepEqual(onGpu.ids, onCpu.ids);
   assert.equal(gpuStats(device).buffersInUse, before);
 });

@@ -78,7 +78,7 @@ Deno.test("use after dispose throws synchronously, disposing twice is harmless",
   assert.equal(t.isDisposed, true);
   await assert.rejects(() => t.data(), UseAfterDisposeError);
   assert.throws(() => transpose(t, 0, 0), UseAfterDisposeError);
-  assert.throws(() => reshape(t, [2]), /reshape: tensor was disposed; it had shape \[2\] on cpu/);
+  assert.throws(() => reshape(t, [2]), /reshape: x was disposed; it had shape \[2\] on cpu/);
 });
 
 Deno.test("layout ops agree on cpu and webgpu for awkward shapes", async () => {

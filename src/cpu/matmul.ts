@@ -1,0 +1,157 @@
+/**
+ * The `cpu` device's fast matmul: operands packed into f64 panels in
+ * WebAssembly memory, then SIMD micro-kernels (scripts/wasm_wat.ts) over
+ * cache-sized blocks of B. Gives the TypeScript reference's bits (see
+ * src/cpu/backend.ts).
+ *
+ * @module
+ */
+
+import { cpuBackend } from "./backend.ts";
+import {
+  WASM_MATMUL_MR as MR,
+  WASM_MATMUL_NR as NR,
+  WASM_SCRATCH_BYTES,
+} from "./wasm_kernels.generated.ts";
+import { reserveWasmBytes, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
+
+/** The sizes of a batched product, as the op computes them. */
+export interface CpuMatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  /** Elements between consecutive batch matrices of a (0: one matrix for all). */
+  aStride: number;
+  /** Elements between consecutive batch matrices of b (0: one matrix for all). */
+  bStride: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  /** A float32 factor applied to each rounded sum. */
+  alpha: number;
+}
+
+// A block of packed B stays in the core's L2 cache while every A panel passes it.
+const B_BLOCK_BYTES = 256 * 1024;
+
+const align = (n: number) => Math.ceil(n / 64) * 64;
+
+/**
+ * Writes `alpha * op(a) @ op(b)` for every batch into `out` (batch * M * N
+ * floats) with the WebAssembly kernels and returns true, or returns false
+ * (nothing written) when the reference path must run: backend "reference",
+ * kernels unavailable, or a problem too large for wasm32 memory.
+ */
+export function wasmMatmul(
+  x: Float32Array,
+  y: Float32Array,
+  out: Float32Array,
+  s: CpuMatmulShape,
+): boolean {
+  if (cpuBackend() !== "wasm") return false;
+  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
+  if (batch === 0 || M === 0 || N === 0) return true;
+  const kernels = wasmKernels();
+  if (kernels === null) return false;
+  const panelBytes = Math.max(K, 1) * NR * 8;
+  const panels = Math.max(1, Math.min(Math.ceil(N / NR), Math.floor(B_BLOCK_BYTES / panelBytes)));
+  const nc = panels * NR;
+  const aOff = WASM_SCRATCH_BYTES;
+  const bOff = align(aOff + M * K * 8);
+  const cOff = align(bOff + nc * K * 8);
+  const end = cOff + M * N * 4;
+  if (end > WASM_MAX_BYTES) return false;
+  const buffer = reserveWasmBytes(kernels, end);
+  const A64 = new Float64Array(buffer, aOff, M * K);
+  const B64 = new Float64Array(buffer, bOff, nc * K);
+  const C = new Float32Array(buffer, cOff, M * N);
+  const mk = kernels.mk;
+  const a32 = Math.fround(alpha);
+  // B is packed once for all batches when it is shared and fits one block.
+  const packBOnce = bStride === 0 && nc >= N;
+  for (let bi = 0; bi < batch; bi++) {
+    packA(A64, x, bi * aStride, M, K, transposeA);
+    for (let n0 = 0; n0 < N; n0 += nc) {
+      const cols = Math.min(nc, N - n0);
+      if (!packBOnce || bi === 0) packB(B64, y, bi * bStride, n0, cols, N, K, transposeB);
+      for (let m0 = 0; m0 < M; m0 += MR) {
+        const rows = Math.min(MR, M - m0);
+        const kernel = mk[rows];
+        const pa = aOff + m0 * K * 8;
+        for (let j = 0; j < cols; j += NR) {
+          kernel(
+            pa,
+            bOff + j * K * 8,
+            K,
+            cOff + (m0 * N + n0 + j) * 4,
+            N * 4,
+            a32,
+            Math.min(NR, cols - j),
+          );
+        }
+      }
+    }
+    out.set(C, bi * M * N);
+  }
+  return true;
+}
+
+/** A's rows in panels of MR (the last one shorter), k-major within a panel. */
+function packA(
+  dst: Float64Array,
+  x: Float32Array,
+  base: number,
+  M: number,
+  K: number,
+  transposed: boolean,
+): void {
+  for (let m0 = 0; m0 < M; m0 += MR) {
+    const rows = Math.min(MR, M - m0);
+    const panel = m0 * K;
+    for (let r = 0; r < rows; r++) {
+      const m = m0 + r;
+      let d = panel + r;
+      if (transposed) {
+        for (let k = 0; k < K; k++, d += rows) dst[d] = x[base + k * M + m];
+      } else {
+        const row = base + m * K;
+        for (let k = 0; k < K; k++, d += rows) dst[d] = x[row + k];
+      }
+    }
+  }
+}
+
+/** Columns n0 .. n0 + cols of op(B) in panels of NR (zero padded), k-major within a panel. */
+function packB(
+  dst: Float64Array,
+  y: Float32Array,
+  base: number,
+  n0: number,
+  cols: number,
+  N: number,
+  K: number,
+  transposed: boolean,
+): void {
+  for (let j = 0; j < cols; j += NR) {
+    const panel = j * K;
+    const valid = Math.min(NR, cols - j);
+    if (transposed) {
+      for (let c = 0; c < NR; c++) {
+        let d = panel + c;
+        if (c >= valid) {
+          for (let k = 0; k < K; k++, d += NR) dst[d] = 0;
+          continue;
+        }
+        const row = base + (n0 + j + c) * K;
+        for (let k = 0; k < K; k++, d += NR) dst[d] = y[row + k];
+      }
+    } else {
+      for (let k = 0; k < K; k++) {
+        const d = panel + k * NR;
+        const src = base + k * N + n0 + j;
+        for (let c = 0; c < valid; c++) dst[d + c] = y[src + c];
+        for (let c = valid; c < NR; c++) dst[d + c] = 0;
+      }
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Instantiates the embedded WebAssembly kernels (src/cpu/wasm_kernels.generated.ts)
+ * once, on first use, and hands out their linear memory. Compilation is
+ * synchronous so that CPU ops stay synchronous; where a runtime refuses that
+ * (a browser's main thread caps synchronous compiles) or lacks WebAssembly
+ * SIMD, the kernels are unavailable and ops keep the TypeScript reference.
+ *
+ * @module
+ */
+
+import { WASM_BYTES_BASE64 } from "./wasm_kernels.generated.ts";
+
+/** A matmul micro-kernel: see scripts/wasm_wat.ts. */
+export type MicroKernel = (
+  pa: number,
+  pb: number,
+  k: number,
+  c: number,
+  ldc: number,
+  alpha: number,
+  nvalid: number,
+) => void;
+
+/** The instantiated module. */
+export interface WasmKernels {
+  /** The module's linear memory (grown on demand by {@linkcode reserveWasmBytes}). */
+  readonly memory: WebAssembly.Memory;
+  /** Micro-kernels by tile height: `mk[r]` computes r rows (1 <= r <= MR). */
+  readonly mk: readonly MicroKernel[];
+}
+
+/** Memory the kernels may use at most; larger problems keep the reference path. */
+export const WASM_MAX_BYTES = 2 ** 31;
+
+const PAGE = 65536;
+let instance: WasmKernels | null | undefined;
+
+function decode(b64: string): Uint8Array {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * The kernels, instantiated on first call; null where this runtime cannot
+ * compile them synchronously (the caller then uses the reference path).
+ */
+export function wasmKernels(): WasmKernels | null {
+  if (instance !== undefined) return instance;
+  try {
+    const module = new WebAssembly.Module(decode(WASM_BYTES_BASE64) as BufferSource);
+    const exports = new WebAssembly.Instance(module, {}).exports as Record<string, unknown>;
+    const mk: MicroKernel[] = [];
+    for (let r = 1; typeof exports[`mk${r}`] === "function"; r++) {
+      mk[r] = exports[`mk${r}`] as MicroKernel;
+    }
+    instance = { memory: exports.memory as WebAssembly.Memory, mk };
+  } catch {
+    // No SIMD, or synchronous compilation refused: the reference path stays.
+    instance = null;
+  }
+  return instance;
+}
+
+/**
+ * Grows the kernels' memory to at least `bytes` and returns its buffer
+ * (views on an older buffer are detached by growth: take new ones).
+ */
+export function reserveWasmBytes(kernels: WasmKernels, bytes: number): ArrayBufferLike {
+  const have = kernels.memory.buffer.byteLength;
+  if (bytes > have) kernels.memory.grow(Math.ceil((bytes - have) / PAGE));
+  return kernels.memory.buffer;
+}

@@ -1,0 +1,277 @@
+/**
+ * Kernels of a KV cache (the book's `cache_k` / `cache_v` buffers), used by
+ * `nn.gptModel.step`: writing a step's keys and values into preallocated
+ * caches in place, the attention of one new query row over the cached
+ * prefix (shaders/attention_decode*.wgsl), and the device-held fill
+ * position. Caches are `[batch, heads, maxTokens, headDim]`; the position is
+ * an int32 `[1]` tensor holding the number of filled slots, read by the
+ * kernels on the device so that a decode step's uniforms, bind groups and
+ * grid never change.
+ *
+ * These write into their `cache` / `position` arguments: callers own those
+ * tensors exclusively (the cached module record consumes them step by step).
+ *
+ * @module
+ */
+
+import { runtimeOf, type WebGpuDevice } from "../device.ts";
+import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { type ShaderName, SHADERS } from "../gpu/shaders.generated.ts";
+import { cpuData, cpuInts, cpuTensor, gpuBuffer, type Tensor } from "../tensor.ts";
+
+/** Keys per workgroup of the decode attention (its `WG`): one key per lane. */
+export const DECODE_KEYS_PER_CHUNK = 64;
+
+/**
+ * Longest cache the decode attention takes: its combine pass loops once per
+ * chunk of 64 keys, kept at 64 iterations.
+ *
+ * @example
+ * ```ts
+ * import { MAX_DECODE_TOKENS } from "./kv_cache.ts";
+ * console.log(MAX_DECODE_TOKENS); // 4096
+ * ```
+ */
+export const MAX_DECODE_TOKENS = 4096;
+
+/** Records one dispatch whose storage `targets` are written in place (bound after `inputs`). */
+function dispatchInPlace(
+  device: WebGpuDevice,
+  op: string,
+  shader: ShaderName,
+  constants: Record<string, number>,
+  uniforms: Uint32Array,
+  inputs: readonly [string, Tensor, "float32" | "int32"][],
+  targets: readonly [string, Tensor, "float32" | "int32"][],
+  workgroups: number,
+): void {
+  const runtime = runtimeOf(device);
+  runtime.ensureAlive(op);
+  const handles = [...inputs, ...targets].map(([name, t, dtype]) => {
+    const h = gpuBuffer(t, op, name, [dtype]);
+    if (!h) throw new RangeError(`${op}: ${name} is empty`);
+    return h;
+  });
+  const pipeline = runtime.pipeline({ name: `${shader}.wgsl`, code: SHADERS[shader], constants });
+  runtime.dispatch(op, pipeline, handles, uniforms, workgroups);
+}
+
+/**
+ * Writes the keys and values of `T` new tokens into the caches at slots
+ * `position .. position + T - 1` (in place). `src` is `[batch, T, stride]`:
+ * token t's keys of head h are `src[b, t, kOffset + h * headDim ...]`, its
+ * values likewise from `vOffset` (a packed `q | k | v` projection has
+ * `stride = 3 * heads * headDim`, offsets `heads * headDim` and twice that).
+ * `cpuPosition` must equal the device-held `position` (cpu reads it from the
+ * host array; webgpu from the buffer).
+ *
+ * @example
+ * ```ts
+ * import { tensor, zeros } from "@tessera/core";
+ * import { writeKv } from "./kv_cache.ts";
+ * const cacheK = zeros([1, 1, 4, 2]);
+ * const cacheV = zeros([1, 1, 4, 2]);
+ * const qkv = tensor([[[1, 2, 3, 4, 5, 6]]]); // [1, 1, 3 * 2]: q | k | v
+ * writeKv(qkv, 2, 4, tensor([1], undefined, { dtype: "int32" }), cacheK, cacheV);
+ * console.log(await cacheK.toArray()); // [[[[0, 0], [3, 4], [0, 0], [0, 0]]]]
+ * ```
+ */
+export function writeKv(
+  src: Tensor,
+  kOffset: number,
+  vOffset: number,
+  position: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+): void {
+  const op = "gptModel.step";
+  const [batch, tokens, stride] = src.shape;
+  const [, heads, maxTokens, headDim] = cacheK.shape;
+  const width = heads * headDim;
+  if (src.device.kind === "cpu") {
+    const from = cpuData(src, op, "keys and values");
+    const base = cpuInts(position, op, "cache position")[0];
+    const ks = cpuData(cacheK, op, "cache_k");
+    const vs = cpuData(cacheV, op, "cache_v");
+    for (let b = 0; b < batch; b++) {
+      for (let t = 0; t < tokens && base + t < maxTokens; t++) {
+        const row = (b * tokens + t) * stride;
+        for (let ch = 0; ch < width; ch++) {
+          const h = Math.floor(ch / headDim);
+          const dst = ((b * heads + h) * maxTokens + base + t) * headDim + (ch % headDim);
+          ks[dst] = from[row + kOffset + ch];
+          vs[dst] = from[row + vOffset + ch];
+        }
+      }
+    }
+    return;
+  }
+  dispatchInPlace(
+    src.device,
+    op,
+    "kv_cache_write",
+    { WG: ELEMENTWISE_WG },
+    words(batch, tokens, heads, headDim, maxTokens, stride, kOffset, vOffset),
+    [["keys", src, "float32"], ["values", src, "float32"], ["cache position", position, "int32"]],
+    [["cache_k", cacheK, "float32"], ["cache_v", cacheV, "float32"]],
+    Math.ceil((batch * tokens * width) / ELEMENTWISE_WG),
+  );
+}
+
+/**
+ * Causal attention of one new query row per batch entry and head over the
+ * cached keys and values `0 .. position` (the new token's own keys already
+ * written): `softmax(scale * q K^T) V` with `mask[position][j] != 0` masking
+ * key j, read in place from the caches. `queries` is `[batch, 1, stride]`
+ * with head h's query at `h * headDim` (a packed projection's `q` part).
+ * Returns the heads merged, `[batch, 1, heads * headDim]`. On webgpu: two
+ * dispatches (per chunk of 64 keys, then a merge) whose grid covers the
+ * whole cache, so nothing about them changes from step to step.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@tessera/core";
+ * import { decodeAttention } from "./kv_cache.ts";
+ * const k = tensor([[[[1, 0], [0, 1]]]]); // [1, 1, 2, 2]
+ * const v = tensor([[[[1, 2], [3, 4]]]]);
+ * const q = tensor([[[0, 0]]]); // equal scores
+ * const pos = tensor([1], undefined, { dtype: "int32" });
+ * console.log(await decodeAttention(q, k, v, undefined, pos, 1).toArray()); // [[[2, 3]]]
+ * ```
+ */
+export function decodeAttention(
+  queries: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  mask: Tensor | undefined,
+  position: Tensor,
+  scale: number,
+): Tensor {
+  const op = "gptModel.step";
+  const [batch, , stride] = queries.shape;
+  const [, heads, maxTokens, headDim] = cacheK.shape;
+  if (queries.device.kind === "cpu") {
+    return cpuDecode(queries, cacheK, cacheV, mask, position, scale);
+  }
+  const device = queries.device;
+  const chunks = Math.ceil(maxTokens / DECODE_KEYS_PER_CHUNK);
+  const nan = 0x7fc00000;
+  const partials = launch(device, {
+    op,
+    shader: "attention_decode",
+    includes: ["workgroup_reduce"],
+    constants: { WG: DECODE_KEYS_PER_CHUNK, USE_MASK: mask ? 1 : 0 },
+    uniforms: words(
+      heads,
+      headDim,
+      maxTokens,
+      chunks,
+      { f32: scale },
+      stride,
+      mask ? mask.shape[1] : 0,
+      nan,
+    ),
+    inputs: [
+      ["queries", queries],
+      ["cache_k", cacheK],
+      ["cache_v", cacheV],
+      ["mask", mask ?? queries],
+      ["cache position", position],
+    ],
+    dtypes: ["float32", "int32"],
+    outShape: [batch * heads, chunks, headDim + 2],
+    workgroups: [chunks, batch * heads, 1],
+  });
+  const out = launch(device, {
+    op,
+    shader: "attention_decode_combine",
+    constants: { WG: 64 },
+    uniforms: words(batch * heads, headDim, chunks, nan),
+    inputs: [["partials", partials]],
+    outShape: [batch, 1, heads * headDim],
+    workgroups: Math.ceil((batch * heads * headDim) / 64),
+  });
+  partials.dispose();
+  return out;
+}
+
+/** The cpu reference: the book's steps (scores, masked softmax, `@ V`) for one row, in float64. */
+function cpuDecode(
+  queries: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  mask: Tensor | undefined,
+  position: Tensor,
+  scale: number,
+): Tensor {
+  const op = "gptModel.step";
+  const [batch, , stride] = queries.shape;
+  const [, heads, maxTokens, headDim] = cacheK.shape;
+  const q = cpuData(queries, op, "queries");
+  const ks = cpuData(cacheK, op, "cache_k");
+  const vs = cpuData(cacheV, op, "cache_v");
+  const m = mask ? cpuData(mask, op, "mask") : undefined;
+  const maskStride = mask ? mask.shape[1] : 0;
+  const pos = cpuInts(position, op, "cache position")[0];
+  const out = new Float32Array(batch * heads * headDim);
+  const scores = new Float64Array(pos + 1);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      const qb = b * stride + h * headDim;
+      const bh = (b * heads + h) * maxTokens;
+      let max = -Infinity;
+      for (let j = 0; j <= pos; j++) {
+        let dot = 0;
+        for (let c = 0; c < headDim; c++) dot += q[qb + c] * ks[(bh + j) * headDim + c];
+        // masked_fill(-inf), as the uncached path; softmax then scales.
+        const s = m && m[pos * maskStride + j] !== 0 ? -Infinity : Math.fround(dot);
+        scores[j] = s;
+        max = Number.isNaN(s) || Number.isNaN(max) ? NaN : Math.max(max, s);
+      }
+      let total = 0;
+      for (let j = 0; j <= pos; j++) {
+        scores[j] = Math.exp((scores[j] - max) * scale);
+        total += scores[j];
+      }
+      const o = (b * heads + h) * headDim;
+      for (let j = 0; j <= pos; j++) {
+        const w = Math.fround(scores[j] / total);
+        for (let c = 0; c < headDim; c++) out[o + c] += w * vs[(bh + j) * headDim + c];
+      }
+    }
+  }
+  return cpuTensor(out, [batch, 1, heads * headDim]);
+}
+
+/**
+ * Sets the device-held fill position to `position * keep + add` in place
+ * (`keep` 1, `add` T after a step of T tokens; `keep` 0, `add` 0 to reset),
+ * in stream order with the kernels that read it.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@tessera/core";
+ * import { advancePosition } from "./kv_cache.ts";
+ * const pos = tensor([3], undefined, { dtype: "int32" });
+ * advancePosition(pos, 1, 1);
+ * console.log(await pos.toArray()); // [4]
+ * ```
+ */
+export function advancePosition(position: Tensor, keep: 0 | 1, add: number): void {
+  const op = "gptModel.step";
+  if (position.device.kind === "cpu") {
+    const p = cpuInts(position, op, "cache position");
+    p[0] = p[0] * keep + add;
+    return;
+  }
+  dispatchInPlace(
+    position.device,
+    op,
+    "kv_position",
+    {},
+    words(keep, add),
+    [],
+    [["cache position", position, "int32"]],
+    1,
+  );
+}

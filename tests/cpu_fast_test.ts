@@ -1,0 +1,165 @@
+// The cpu device's WebAssembly kernels (src/cpu/) against the TypeScript
+// reference: bit for bit (the policy in src/cpu/backend.ts), on awkward
+// shapes, transposes, broadcast batches and non-finite values.
+
+import assert from "node:assert/strict";
+import {
+  ArgumentError,
+  cast,
+  cpuBackend,
+  linear,
+  matmul,
+  type MatmulOptions,
+  setCpuBackend,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
+import { WASM_SOURCE_SHA256 } from "../src/cpu/wasm_kernels.generated.ts";
+import { wasmKernels } from "../src/cpu/wasm_runtime.ts";
+import { renderWat } from "../scripts/wasm_wat.ts";
+import { bits, randomData, randomTensor } from "./helpers.ts";
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Runs `f` on the reference path and on the wasm path; returns both results' values. */
+async function bothPaths(f: () => Tensor): Promise<[Float32Array, Float32Array]> {
+  const before = cpuBackend();
+  try {
+    setCpuBackend("reference");
+    const ref = f();
+    setCpuBackend("wasm");
+    const fast = f();
+    const out: [Float32Array, Float32Array] = [
+      new Float32Array(await ref.data()),
+      new Float32Array(await fast.data()),
+    ];
+    ref.dispose();
+    fast.dispose();
+    return out;
+  } finally {
+    setCpuBackend(before);
+  }
+}
+
+/** Equal bits, except that any NaN equals any NaN (payloads are not specified). */
+function assertSameBits(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const a = bits(actual), e = bits(expected);
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(actual[i]) && Number.isNaN(expected[i])) continue;
+    if (a[i] !== e[i]) {
+      assert.fail(`${what}: element ${i} is ${actual[i]} (wasm), reference ${expected[i]}`);
+    }
+  }
+}
+
+Deno.test("the embedded wasm module was assembled from scripts/wasm_wat.ts", async () => {
+  assert.equal(
+    await sha256Hex(renderWat()),
+    WASM_SOURCE_SHA256,
+    "src/cpu/wasm_kernels.generated.ts is stale: run scripts/gen_wasm.ts (see its header)",
+  );
+});
+
+Deno.test("the wasm kernels compile in Deno and the cpu backend defaults to them", () => {
+  assert.notEqual(wasmKernels(), null);
+  assert.equal(cpuBackend(), "wasm");
+});
+
+Deno.test("setCpuBackend rejects an unknown backend", () => {
+  assert.throws(() => setCpuBackend("fast" as "wasm"), ArgumentError);
+  assert.equal(cpuBackend(), "wasm");
+});
+
+Deno.test("wasm matmul equals the reference bit for bit on awkward sizes and transposes", async () => {
+  const sizes = [1, 3, 7, 17, 65, 129, 257];
+  let seed = 1;
+  for (const [M, N, K] of [
+    [1, 1, 1],
+    [3, 7, 17],
+    [7, 17, 3],
+    [17, 65, 7],
+    [65, 3, 129],
+    [1, 257, 65],
+    [129, 1, 17],
+    [257, 17, 1],
+    [5, 9, 0],
+    [sizes[6], sizes[5], sizes[4]],
+  ]) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const a = randomTensor(transposeA ? [K, M] : [M, K], seed++);
+        const b = randomTensor(transposeB ? [N, K] : [K, N], seed++);
+        const opts: MatmulOptions = { transposeA, transposeB };
+        const [ref, fast] = await bothPaths(() => matmul(a, b, opts));
+        assertSameBits(fast, ref, `matmul ${M}x${K}x${N} ${JSON.stringify(opts)}`);
+      }
+    }
+  }
+});
+
+Deno.test("wasm matmul equals the reference with broadcast batches, alpha and vectors", async () => {
+  const cases: [number[], number[], MatmulOptions][] = [
+    [[2, 1, 7, 17], [3, 17, 5], {}],
+    [[3, 17, 7], [17, 5], { transposeA: true, alpha: 0.125 }],
+    [[4, 7, 65], [4, 9, 65], { transposeB: true, alpha: -3 }],
+    [[7, 17], [2, 3, 17, 65], {}],
+    [[2, 3, 5, 7], [1, 3, 5, 9], { transposeA: true }],
+    [[17], [17, 65], {}],
+    [[3, 17, 65], [65], {}],
+    [[257], [257], {}],
+  ];
+  let seed = 100;
+  for (const [sa, sb, opts] of cases) {
+    const a = randomTensor(sa, seed++);
+    const b = randomTensor(sb, seed++);
+    const [ref, fast] = await bothPaths(() => matmul(a, b, opts));
+    assertSameBits(fast, ref, `matmul [${sa}] @ [${sb}] ${JSON.stringify(opts)}`);
+  }
+});
+
+Deno.test("wasm matmul spans several cache blocks of B and long K exactly", async () => {
+  // K = 1000 puts 8 panels (32 columns) in one 256 KiB block: 300 columns take 10 blocks.
+  const a = randomTensor([9, 1000], 7);
+  const b = randomTensor([1000, 300], 8);
+  const [ref, fast] = await bothPaths(() => matmul(a, b));
+  assertSameBits(fast, ref, "matmul 9x1000x300");
+  const bt = randomTensor([2, 300, 1000], 9);
+  const [ref2, fast2] = await bothPaths(() => matmul(a, bt, { transposeB: true }));
+  assertSameBits(fast2, ref2, "matmul [9, 1000] @ [2, 300, 1000]^T");
+});
+
+Deno.test("wasm matmul keeps NaN, infinities and signed zeros as the reference does", async () => {
+  const x = randomData(7 * 9, 11);
+  x[3] = NaN;
+  x[10] = Infinity;
+  x[20] = -Infinity;
+  x[30] = -0;
+  const y = randomData(9 * 5, 12);
+  y[7] = Infinity;
+  y[12] = 0;
+  const a = tensor(x, [7, 9]);
+  const b = tensor(y, [9, 5]);
+  const [ref, fast] = await bothPaths(() => matmul(a, b));
+  assert.ok(ref.some(Number.isNaN) && ref.some((v) => v === Infinity || v === -Infinity));
+  assertSameBits(fast, ref, "matmul with non-finite values");
+  // All-negative-zero products sum to +0 in both; alpha < 0 then gives -0.
+  const z = tensor(new Float32Array([-0, -0, -0, 1]), [2, 2]);
+  const [r2, f2] = await bothPaths(() => matmul(z, z, { alpha: -1 }));
+  assertSameBits(f2, r2, "matmul of negative zeros");
+});
+
+Deno.test("wasm linear and float16 matmul equal the reference", async () => {
+  const x = randomTensor([2, 3, 65], 21);
+  const w = randomTensor([17, 65], 22);
+  const bias = randomTensor([17], 23);
+  const [ref, fast] = await bothPaths(() => linear(x, w, bias));
+  assertSameBits(fast, ref, "linear [2, 3, 65] -> 17");
+  const h = cast(randomTensor([7, 33], 24), "float16");
+  const g = cast(randomTensor([33, 9], 25), "float16");
+  const [r16, f16] = await bothPaths(() => matmul(h, g));
+  assertSameBits(f16, r16, "float16 matmul");
+});
