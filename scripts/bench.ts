@@ -36,6 +36,18 @@ import {
 } from "../mod.ts";
 import { attentionTiles, matmulTiles, tuningEntry } from "../src/gpu/tuning.ts";
 import { onnxModel, type OnnxNode, type OnnxValue } from "./bench_onnx.ts";
+import { gptBench } from "./bench_gpt.ts";
+import {
+  AGREEMENT,
+  fmtMs as fmt,
+  fmtSummary,
+  loadavg,
+  mulberry32,
+  relError,
+  shuffled,
+  summarize,
+  type Summary,
+} from "./bench_stats.ts";
 
 // ---------------------------------------------------------------------------
 // Cases
@@ -90,17 +102,6 @@ const MODES: readonly Mode[] = ["latency", "throughput"];
 interface Inputs {
   /** Named arrays with their shapes. */
   arrays: Record<string, { data: Float32Array; shape: number[] }>;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function uniformArray(n: number, lo: number, hi: number, rand: () => number): Float32Array {
@@ -563,25 +564,8 @@ async function ortImpl(): Promise<Impl> {
 // Measurement
 
 function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return summarize(values).median;
 }
-
-function relError(actual: Float32Array, expected: Float32Array): number {
-  if (actual.length !== expected.length) return Infinity;
-  let err = 0;
-  let scale = 1e-6;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= err)) err = Number.isNaN(d) ? Infinity : d;
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return err / scale;
-}
-
-/** Relative tolerance (max error over max magnitude) for agreeing with Tessera. */
-const AGREEMENT = 1e-3;
 
 async function floorMs(device: WebGpuDevice, reps: number): Promise<{ map: number; copy: number }> {
   const gpu = device.gpu;
@@ -615,6 +599,8 @@ interface Row {
   c: Case;
   mode: Mode;
   medians: Map<string, number>;
+  /** Median, min-max and quartiles per implementation. */
+  summaries: Map<string, Summary>;
   reps: number;
   /** Tessera's submits per run, and compiles and buffer creations over the timed runs. */
   submits: number;
@@ -626,13 +612,11 @@ function flopsOf(c: Case): number | undefined {
   return c.kind === "matmul" ? 2 * c.n ** 3 : undefined;
 }
 
-const fmt = (ms: number | undefined) =>
-  ms === undefined ? "-" : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
-
 function renderTable(rows: readonly Row[], peers: readonly string[]): string {
   const head = [
     "case",
     "mode",
+    "reps",
     "Tessera ms",
     ...peers.map((p) => `${p} ms`),
     ...peers.map((p) => `Tessera/${p}`),
@@ -648,8 +632,11 @@ function renderTable(rows: readonly Row[], peers: readonly string[]): string {
     const gflops = flops && t
       ? ` (${((flops * (r.mode === "throughput" ? CHAIN : 1)) / t / 1e6).toFixed(1)} GFLOP/s)`
       : "";
+    const cells = peers.map((p) => fmtSummary(r.summaries.get(p)));
     lines.push(
-      `| ${r.c.label} | ${r.mode} | ${fmt(t)}${gflops} | ${peerMs.map(fmt).join(" | ")} | ${
+      `| ${r.c.label} | ${r.mode} | ${r.reps} | ${
+        fmtSummary(r.summaries.get("Tessera"))
+      }${gflops} | ${cells.join(" | ")} | ${
         peerMs.map((m) => (m && t ? (t / m).toFixed(2) : "-")).join(" | ")
       } | ${fastest && t ? `${(fastest / t).toFixed(2)}x` : "-"} |`,
     );
@@ -660,10 +647,29 @@ function renderTable(rows: readonly Row[], peers: readonly string[]): string {
 // ---------------------------------------------------------------------------
 // Main
 
+/** `--name=value` or `--name value`. */
+function flag(name: string): string | undefined {
+  const i = Deno.args.findIndex((a) => a === name || a.startsWith(name + "="));
+  if (i < 0) return undefined;
+  const a = Deno.args[i];
+  return a.includes("=") ? a.slice(a.indexOf("=") + 1) : Deno.args[i + 1];
+}
+
+const GPT_CASES = ["prefill-128", "prefill-1024", "decode-16", "decode-1000", "train"];
+
 async function main(): Promise<void> {
   const quick = Deno.args.includes("--quick");
-  const only = Deno.args.find((a) => a.startsWith("--cases="))?.slice("--cases=".length).split(",");
+  const only = flag("--cases")?.split(",");
   const cases = CASES.filter((c) => !only || only.includes(c.id));
+  const gptCases = GPT_CASES.filter((id) => !only || only.includes(id));
+  const layers = Number(flag("--layers") ?? 12);
+  const orderSeed = Number(flag("--seed") ?? 1234);
+  if (!Number.isSafeInteger(layers) || layers < 1 || !Number.isSafeInteger(orderSeed)) {
+    throw new Error("--layers must be a whole number >= 1 and --seed a whole number");
+  }
+  // Implementation order per repetition comes from this generator.
+  const order = mulberry32(orderSeed);
+  const loadAtStart = loadavg();
   // Time per implementation and mode that sets the repetition count.
   const budgetMs = quick ? 1200 : 5000;
   const [minReps, maxReps] = quick ? [3, 7] : [5, 21];
@@ -679,7 +685,7 @@ async function main(): Promise<void> {
       ? "vulkan (inferred: vendor id 0x10005 is Mesa's Vulkan vendor id)"
       : "not exposed by Deno's WebGPU (vendor id " + info.vendor + ")");
   const features = [...adapter.features].sort();
-  const header = [
+  const header: string[] = [
     `adapter: ${info.description} (vendor ${info.vendor}, device ${info.device}, fallback ${
       (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? "?"
     })`,
@@ -689,6 +695,7 @@ async function main(): Promise<void> {
     `tessera tuning: ${tuningEntry(info.description).name} (matmul ${
       JSON.stringify(matmulTiles(device))
     }, attention ${JSON.stringify(attentionTiles(device))})`,
+    `order seed: ${orderSeed} (implementation order shuffled every repetition)`,
   ];
   for (const line of header) console.log(line);
 
@@ -770,9 +777,8 @@ async function main(): Promise<void> {
       const samples = new Map(names.map((n) => [n, [] as number[]]));
       const before = gpuStats(device);
       for (let r = 0; r < reps; r++) {
-        // Rotate the order so no implementation always follows the same one.
-        for (let i = 0; i < names.length; i++) {
-          const name = names[(i + r) % names.length];
+        // A fresh seeded order every repetition: no implementation always follows another.
+        for (const name of shuffled(names, order)) {
           const t = performance.now();
           await runners.get(name)!.run(chain);
           samples.get(name)!.push(performance.now() - t);
@@ -783,11 +789,12 @@ async function main(): Promise<void> {
       const created = after.buffersCreated - before.buffersCreated +
         after.stagingBuffersCreated - before.stagingBuffersCreated;
       const submits = (after.submits - before.submits) / reps;
-      const medians = new Map([...samples].map(([n, s]) => [n, median(s)]));
-      rows.push({ c, mode, medians, reps, submits, compiles, created });
+      const summaries = new Map([...samples].map(([n, s]) => [n, summarize(s)]));
+      const medians = new Map([...summaries].map(([n, s]) => [n, s.median]));
+      rows.push({ c, mode, medians, summaries, reps, submits, compiles, created });
       console.log(
         `  ${mode} (${reps} reps): ` +
-          [...medians].map(([n, m]) => `${n} ${fmt(m)} ms`).join(", "),
+          [...summaries].map(([n, m]) => `${n} ${fmtSummary(m)} ms`).join(", "),
       );
     }
     // Peak GPU memory of one Tessera run above its inputs.
@@ -863,13 +870,21 @@ async function main(): Promise<void> {
       `${r.c.label} ${r.mode}: ${r.submits.toFixed(1)} submits/run, ${r.compiles} compiles, ` +
       `${r.created} buffers created`
     ).join("; ");
-  const elapsed = (performance.now() - started) / 1000;
-  const command = `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
+  const loadAfterKernels = loadavg();
   console.log("\n" + table + "\n");
   for (const t of targets) console.log(t);
   for (const n of tesseraNotes) console.log(n);
   console.log(`runtime counters: ${overheads}`);
   for (const p of problems) console.log(`problem: ${p}`);
+
+  let gptSection: string[] = [];
+  if (gptCases.length) {
+    console.log(`\n== model scale: GPT_CONFIG_124M, ${layers} layers`);
+    const gpt = await gptBench(device, { layers, quick, seed: orderSeed, cases: gptCases });
+    gptSection = ["## Model scale: GPT-2 small (GPT_CONFIG_124M)", "", gpt.markdown, ""];
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const command = `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
   console.log(`total ${elapsed.toFixed(0)} s`);
 
   const md = [
@@ -884,10 +899,17 @@ async function main(): Promise<void> {
     `MatMul and com.microsoft MultiHeadAttention with unidirectional=1, inputs in GPU buffers)`,
     `- readback floor: mapAsync of a 4-byte buffer ${fmt(floor.map)} ms ` +
     `(4-byte copy + mapAsync ${fmt(floor.copy)} ms)`,
+    `- load average (1/5/15 min): ${loadAtStart} at start, ${loadAfterKernels} after the ` +
+    `kernel cases, ${loadavg()} at the end (2 CPU threads; llvmpipe runs on them)`,
     "",
-    "Medians of wall-clock milliseconds, readback included. latency = one op + readback; " +
+    "## Kernels",
+    "",
+    "Median (min-max) of wall-clock milliseconds over `reps` repetitions, readback included; " +
+    "every repetition runs each implementation once, in a fresh seeded random order. " +
+    "latency = one op + readback; " +
     `throughput = ${CHAIN} chained ops (each consumes the previous result) + one readback. ` +
-    "Ratios Tessera/peer below 1 mean Tessera is faster. Every peer's result was checked " +
+    "Ratios (of medians) Tessera/peer below 1 mean Tessera is faster. Every peer's result " +
+    "was checked " +
     `against Tessera's (relative error <= ${AGREEMENT}) before timing. The seed case chains ` +
     "through a small [2, 3] re-projection matmul (its output has 2 features, its input 3), " +
     "the same for every implementation.",
@@ -904,7 +926,10 @@ async function main(): Promise<void> {
     `- Tessera's runtime counters over all timed runs: ${overheads}`,
     ...problems.map((p) => `- problem: ${p}`),
     "",
-    "Reproduce: `deno task bench` (4-8 minutes here; `--quick` for fewer repetitions). " +
+    ...gptSection,
+    "Reproduce: `deno task bench` (kernels and model scale; `--quick` for fewer repetitions, " +
+    "`--layers=2` for a 2-block GPT, `--cases=matmul-512,prefill-128,train` for a subset, " +
+    "`--seed=N` for another order). " +
     "On a shared machine other processes compete for the same CPU cores (llvmpipe runs on " +
     "them), so compare ratios within one run rather than absolute times across runs.",
     "",

@@ -177,7 +177,7 @@ if (import.meta.main) {
   const only = arg("cases")?.split(",");
   const impls: Impl[] = [tesseraImpl("wasm"), tesseraImpl("reference")];
   try {
-    impls.push(...await jaxImpls());
+    if (!Deno.args.includes("--no-jax")) impls.push(...await jaxImpls());
   } catch (e) {
     console.log(`jax-js: not loaded (${(e as Error).message})`);
   }

@@ -25,9 +25,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// `Store` is f32, or f16 with `storage_f16` compiled first.
+@group(0) @binding(1) var<storage, read> x: array<Store>;
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -50,5 +51,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (MASK_FLOAT) {
     bits = bits & 0x7fffffffu;
   }
-  out[i] = select(x[ix], p.value, bits != 0u);
+  out[i] = Store(select(f32(x[ix]), p.value, bits != 0u));
 }

@@ -13,6 +13,7 @@ import { launch, words } from "../gpu/launch.ts";
 import { attentionTiles } from "../gpu/tuning.ts";
 import { dropoutSeedWords, dropoutThreshold } from "../philox.ts";
 import type { Tensor } from "../tensor.ts";
+import { castKernel } from "./cast.ts";
 
 /**
  * Largest head size the fused kernel keeps in registers (its `D4` is at
@@ -132,6 +133,31 @@ function launchFused(
   scale: number,
   heads = 1,
 ): Tensor {
+  if ([q, k, v, mask].some((t) => t?.dtype === "float16")) {
+    // float16 (phase 1): the fused kernel reads f32, so widen, run, round once.
+    const wide = new Map<Tensor, Tensor>();
+    const w = (t: Tensor): Tensor => {
+      if (t.dtype !== "float16") return t;
+      if (!wide.has(t)) wide.set(t, castKernel("causalAttention", t, "float32"));
+      return wide.get(t)!;
+    };
+    try {
+      const out = launchFused(
+        [w(q), w(k), w(v)],
+        headSize,
+        stride,
+        offsets,
+        mask && w(mask),
+        scale,
+        heads,
+      );
+      const half = castKernel("causalAttention", out, "float16");
+      out.dispose();
+      return half;
+    } finally {
+      for (const t of wide.values()) t.dispose();
+    }
+  }
   const device = q.device as WebGpuDevice;
   const [batch, tokens] = q.shape;
   const { wg, rows } = attentionTiles(device);

@@ -108,8 +108,8 @@ function checkMaskDTypes(
   mask: Tensor,
   names: readonly [string, string],
 ): void {
-  checkDType(op, names[0], x, ["float32"]);
-  checkDType(op, names[1], mask, ["float32", "int32"]);
+  checkDType(op, names[0], x, ["float32", "float16"]);
+  checkDType(op, names[1], mask, ["float32", "float16", "int32"]);
 }
 
 /** Gradient: zero where filled; summed back to x's shape if x was broadcast. */
@@ -138,9 +138,12 @@ function fill(
 ): Tensor {
   const { outShape, xStrides, maskStrides } = plan;
   const n = numel(outShape);
+  // A float16 x gives float16 (exact: values are copied or filled).
+  const dtype = floatDType(op, [names[0], x]);
   if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, names[0]);
-    const m = cpuRaw(mask, op, names[1]);
+    const src = widened(x, op, names[0]);
+    // Widened, so a float16 -0 counts as zero as PyTorch's bool() does.
+    const m = mask.dtype === "float16" ? widened(mask, op, names[1]) : cpuRaw(mask, op, names[1]);
     const out = new Float32Array(n);
     const fillValue = Math.fround(value);
     const rank = outShape.length;
@@ -160,11 +163,19 @@ function fill(
         index[d] = 0;
       }
     }
-    return cpuTensor(out, outShape);
+    return cpuFloatTensor(out, outShape, dtype);
+  }
+  if (mask.dtype === "float16") {
+    // The kernel tests mask bits as f32 or i32: widen a float16 mask first.
+    const wide = castKernel(op, mask, "float32");
+    const out = fill(op, x, wide, value, names, plan);
+    wide.dispose();
+    return out;
   }
   return launch(x.device, {
     op,
     shader: "masked_fill",
+    includes: [storageSnippet(dtype)],
     constants: { MASK_FLOAT: mask.dtype === "float32" ? 1 : 0 },
     uniforms: words(
       n,
@@ -176,7 +187,7 @@ function fill(
       ...dims8(maskStrides),
     ),
     inputs: [[names[0], x], [names[1], mask]],
-    dtypes: ["float32", "int32"],
+    dtypes: [dtype, "float32", "int32"],
     outShape,
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
   });

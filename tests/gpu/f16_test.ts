@@ -18,6 +18,7 @@ import {
   format,
   gelu,
   gpuStats,
+  layerNorm,
   linear,
   logSoftmax,
   matmul,
@@ -41,6 +42,7 @@ import {
   transpose,
 } from "../../mod.ts";
 import { runtimeOf } from "../../src/device.ts";
+import { biasGelu } from "../../src/ops/unary.ts";
 import { loopBound } from "../../src/gpu/loop_bound.ts";
 import { cpuTensor } from "../../src/tensor.ts";
 import { gpu, randomData } from "../helpers.ts";
@@ -481,5 +483,34 @@ Deno.test("f16 webgpu: softmax and logSoftmax equal the f32 kernels, short and l
   assert.ok(values.slice(3).every(Number.isNaN));
   special.dispose();
   s.dispose();
+  assert.equal(gpuStats(device).buffersInUse, before);
+});
+
+Deno.test("f16 webgpu: layerNorm and biasGelu equal the f32 kernels and the CPU f16 path", async () => {
+  const device = await gpu();
+  const before = gpuStats(device).buffersInUse;
+  for (const [rows, cols] of [[1, 1], [3, 7], [17, 65], [5, 257], [2, 768]]) {
+    const x = half([rows, cols], rows * 1000 + cols);
+    const w = half([cols], cols + 1);
+    const b = half([cols], cols + 2);
+    const onGpu = await Promise.all([x, w, b].map((t) => toDevice(t, device)));
+    const wide = onGpu.map((t) => cast(t, "float32"));
+    const cases: [string, (p: Tensor[]) => Tensor][] = [
+      ["layerNorm", ([p, q, r]) => layerNorm(p, q, r)],
+      ["biasGelu", ([p, , r]) => biasGelu(p, r, "tanh")],
+      ["biasGelu erf", ([p, , r]) => biasGelu(p, r)],
+    ];
+    for (const [name, fn] of cases) {
+      const got = fn(onGpu);
+      assert.equal(got.dtype, "float16", name);
+      const label = `${name} [${rows}, ${cols}]`;
+      await assertClose(got, await rounded(fn(wide)), { ...F16_VS_F32, atol: 1e-5 }).catch((e) => {
+        throw new Error(`${label}: ${e.message}`);
+      });
+      await assertClose(got, fn([x, w, b]), F16_VS_CPU);
+      got.dispose();
+    }
+    for (const t of [...onGpu, ...wide]) t.dispose();
+  }
   assert.equal(gpuStats(device).buffersInUse, before);
 });
