@@ -16,6 +16,10 @@
 export const MATMUL_MR = 4;
 /** f64x2 vectors per tile row: a tile is MATMUL_MR x (2 * MATMUL_NV) outputs. */
 export const MATMUL_NV = 2;
+/** f64x2 accumulators of `gemv_n` (2 * this many adjacent columns per strip). */
+export const GEMV_N_VECTORS = 8;
+/** f64x2 accumulators of `gemv_t` (2 * this many rows of the weight per pass). */
+export const GEMV_T_VECTORS = 4;
 /** Bytes at the start of memory kept for a partial tile's staging. */
 export const SCRATCH_BYTES = 1024;
 
@@ -23,6 +27,7 @@ export const SCRATCH_BYTES = 1024;
 export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV): string {
   const kernels: string[] = [];
   for (let rows = 1; rows <= mr; rows++) kernels.push(microKernel(rows, nv));
+  kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_VECTORS));
   return [
     "(module",
     '  (memory (export "memory") 1 65536)',
@@ -115,5 +120,146 @@ function microKernel(rows: number, nv: number): string {
             (br_if $cols (i32.lt_s (local.get $j) (local.get $nvalid))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br_if $rows (i32.lt_s (local.get $r) (i32.const ${rows}))))))
+  )`;
+}
+
+const get = (name: string) => `(local.get $${name})`;
+const set = (name: string, value: string) => `(local.set $${name} ${value})`;
+const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
+const i32 = (n: number) => `(i32.const ${n})`;
+const zeros = "(v128.const f64x2 0 0)";
+/** x[k] as f64 in both lanes. */
+const splatX = "(f64x2.splat (f64.promote_f32 (f32.load (local.get $xp))))";
+
+/**
+ * Scalar tail shared by both vector kernels: outputs `n .. N - 1`, each the
+ * same ascending-k f64 sum, reading B at `b + n * colStep + k * kStep`.
+ */
+function scalarTail(colStep: string, kStep: string): string {
+  return `
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_s (local.get $n) (local.get $N)))
+        ${set("p", add(get("b"), `(i32.mul (local.get $n) ${colStep})`))}
+        ${set("xp", get("x"))}
+        ${set("s", "(f64.const 0)")}
+        ${set("k", get("K"))}
+        (block $k_done
+          (loop $k_loop
+            (br_if $k_done (i32.le_s (local.get $k) (i32.const 0)))
+            ${
+    set(
+      "s",
+      "(f64.add (local.get $s) (f64.mul (f64.promote_f32 (f32.load (local.get $xp))) " +
+        "(f64.promote_f32 (f32.load (local.get $p)))))",
+    )
+  }
+            ${set("xp", add(get("xp"), i32(4)))}
+            ${set("p", add(get("p"), kStep))}
+            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
+            (br $k_loop)))
+        (f32.store (i32.add (local.get $c) (i32.shl (local.get $n) (i32.const 2)))
+          (f32.mul (local.get $alpha) (f32.demote_f64 (local.get $s))))
+        ${set("n", add(get("n"), i32(1)))}
+        (br $tail)))`;
+}
+
+/**
+ * `gemv_n(x, b, K, N, ldb, c, alpha)`: c[n] = alpha * sum_k x[k] * B[k, n]
+ * for one row x (K f32) and B (K rows, `ldb` bytes apart, f32), no packing:
+ * strips of 2 * nv adjacent columns, one f64 lane per output, then a scalar
+ * tail.
+ */
+function gemvN(nv: number): string {
+  const accs = Array.from({ length: nv }, (_, v) => `$acc${v}`);
+  const width = 2 * nv;
+  const inner = accs.map((acc, v) =>
+    `(local.set ${acc} (f64x2.add (local.get ${acc}) (f64x2.mul (local.get $xv) ` +
+    `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${8 * v} (local.get $p))))))`
+  );
+  const stores = accs.map((acc, v) =>
+    `(v128.store64_lane offset=${8 * v} 0 (local.get $cp) (f32x4.mul (local.get $al) ` +
+    `(f32x4.demote_f64x2_zero (local.get ${acc}))))`
+  );
+  return `
+  (func $gemv_n (export "gemv_n")
+    (param $x i32) (param $b i32) (param $K i32) (param $N i32) (param $ldb i32) (param $c i32)
+    (param $alpha f32)
+    (local $n i32) (local $k i32) (local $p i32) (local $xp i32) (local $cp i32) (local $s f64)
+    (local $xv v128) (local $al v128) ${accs.map((a) => `(local ${a} v128)`).join(" ")}
+    ${set("al", "(f32x4.splat (local.get $alpha))")}
+    (block $strips_done
+      (loop $strips
+        (br_if $strips_done (i32.gt_s (i32.add (local.get $n) (i32.const ${width})) (local.get $N)))
+        ${accs.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
+        ${set("p", add(get("b"), "(i32.shl (local.get $n) (i32.const 2))"))}
+        ${set("xp", get("x"))}
+        ${set("k", get("K"))}
+        (block $k_done
+          (loop $k_loop
+            (br_if $k_done (i32.le_s (local.get $k) (i32.const 0)))
+            ${set("xv", splatX)}
+            ${inner.join("\n            ")}
+            ${set("xp", add(get("xp"), i32(4)))}
+            ${set("p", add(get("p"), get("ldb")))}
+            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
+            (br $k_loop)))
+        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
+        ${stores.join("\n        ")}
+        ${set("n", add(get("n"), i32(width)))}
+        (br $strips)))
+    ${scalarTail(i32(4), get("ldb"))}
+  )`;
+}
+
+/**
+ * `gemv_t(x, b, K, N, ldb, c, alpha)`: c[n] = alpha * sum_k x[k] * W[n, k]
+ * for one row x and W's rows `ldb` bytes apart (a linear layer's weight),
+ * no packing: 2 * nv rows at a time, lane pairs gathered from two rows.
+ */
+function gemvT(nv: number): string {
+  const rows = 2 * nv;
+  const accs = Array.from({ length: nv }, (_, v) => `$acc${v}`);
+  const row = (i: number) => (i === 0 ? get("p") : add(get("p"), get(`o${i}`)));
+  const inner = accs.map((acc, v) =>
+    `(local.set ${acc} (f64x2.add (local.get ${acc}) (f64x2.mul (local.get $xv) ` +
+    `(f64x2.promote_low_f32x4 (v128.load32_lane 1 ${row(2 * v + 1)} ` +
+    `(v128.load32_zero ${row(2 * v)}))))))`
+  );
+  const stores = accs.map((acc, v) =>
+    `(v128.store64_lane offset=${8 * v} 0 (local.get $cp) (f32x4.mul (local.get $al) ` +
+    `(f32x4.demote_f64x2_zero (local.get ${acc}))))`
+  );
+  const offsets = Array.from({ length: rows - 1 }, (_, i) => i + 1);
+  return `
+  (func $gemv_t (export "gemv_t")
+    (param $x i32) (param $b i32) (param $K i32) (param $N i32) (param $ldb i32) (param $c i32)
+    (param $alpha f32)
+    (local $n i32) (local $k i32) (local $p i32) (local $xp i32) (local $cp i32) (local $s f64)
+    (local $xv v128) (local $al v128) ${accs.map((a) => `(local ${a} v128)`).join(" ")}
+    ${offsets.map((i) => `(local $o${i} i32)`).join(" ")}
+    ${set("al", "(f32x4.splat (local.get $alpha))")}
+    ${offsets.map((i) => set(`o${i}`, `(i32.mul (local.get $ldb) ${i32(i)})`)).join(" ")}
+    (block $strips_done
+      (loop $strips
+        (br_if $strips_done (i32.gt_s (i32.add (local.get $n) (i32.const ${rows})) (local.get $N)))
+        ${accs.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
+        ${set("p", add(get("b"), "(i32.mul (local.get $n) (local.get $ldb))"))}
+        ${set("xp", get("x"))}
+        ${set("k", get("K"))}
+        (block $k_done
+          (loop $k_loop
+            (br_if $k_done (i32.le_s (local.get $k) (i32.const 0)))
+            ${set("xv", splatX)}
+            ${inner.join("\n            ")}
+            ${set("xp", add(get("xp"), i32(4)))}
+            ${set("p", add(get("p"), i32(4)))}
+            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
+            (br $k_loop)))
+        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
+        ${stores.join("\n        ")}
+        ${set("n", add(get("n"), i32(rows)))}
+        (br $strips)))
+    ${scalarTail(get("ldb"), i32(4))}
   )`;
 }

@@ -95,7 +95,8 @@ fn main(
     var weight = softmax_value(v, 1.0, row_max, total, any_bad, false, nan, neg_inf);
     if (DROPOUT) {
       let keep = dropout_keep(vec2<u32>(p.seed_lo, p.seed_hi), 0u, base + j, p.threshold);
-      weight = select(0.0, weight * p.keep_scale, keep);
+      // PyTorch multiplies by the mask: a dropped NaN weight stays NaN.
+      weight = select(select(0.0, nan, is_nan_bits(weight)), weight * p.keep_scale, keep);
     }
     out[base + j] = weight;
   }

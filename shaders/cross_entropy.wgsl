@@ -4,8 +4,8 @@
 // the target. The host then averages the rows with the bounded reduction.
 // PyTorch's special values: a NaN or +inf in the row gives NaN; a -inf
 // target logit gives +inf. Targets are float32 or int32 (INT_TARGETS), read
-// as raw words; indices outside [0, cols) are clamped (validating them
-// would need a readback), so their loss is unspecified.
+// as raw words; a target that is not a class index in [0, cols) gives NaN
+// (class_index.wgsl: validating it would need a readback).
 
 override WG: u32 = 256;
 override INT_TARGETS: bool = false;
@@ -23,14 +23,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn target_of(r: u32, cols: u32) -> u32 {
-  let word = targets[r];
-  if (INT_TARGETS) {
-    return u32(clamp(bitcast<i32>(word), 0, i32(cols) - 1));
-  }
-  return min(u32(max(bitcast<f32>(word), 0.0)), cols - 1u);
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let r = gid.x + gid.y * nwg.x * WG;
@@ -38,12 +30,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let s = stats[r];
-  let v = x[r * p.cols + target_of(r, p.cols)];
+  let t = target_of(r, p.cols);
+  let v = x[r * p.cols + min(t, p.cols - 1u)];
   let b = bitcast<u32>(v);
   let nan = bitcast<f32>(p.nan_bits);
   let inf = bitcast<f32>(p.inf_bits);
   var loss: f32;
-  if (s.z > 0.0 || s.w > 0.0) {
+  if (t == BAD_CLASS || s.z > 0.0 || s.w > 0.0) {
     loss = nan;
   } else if (b == 0xff800000u) {
     loss = inf;

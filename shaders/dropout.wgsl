@@ -1,5 +1,5 @@
 // Dropout: keeps element i when its Philox bits pass the threshold, scaling
-// kept values by 1 / (1 - p). Compiled after philox.wgsl, whose functions it
+// kept values by 1 / (1 - p); a dropped value is x * 0 (NaN for NaN or inf). Compiled after philox.wgsl, whose functions it
 // calls, so a given seed drops the same elements as the CPU path.
 
 override WG: u32 = 256;
@@ -26,5 +26,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let keep = dropout_keep(vec2<u32>(p.seed_lo, p.seed_hi), p.offset, i, p.threshold);
-  out[i] = select(0.0, x[i] * p.scale, keep);
+  let v = x[i];
+  // PyTorch computes x * mask * scale: a dropped value becomes a zero of its
+  // sign, or NaN when it is NaN or infinite (0 * inf). Done on the bits, as
+  // WGSL may fold x * 0.0 to 0.0; ORing the quiet bit into an all-ones
+  // exponent gives NaN at run time.
+  let b = bitcast<u32>(v);
+  let special = (b & 0x7f800000u) == 0x7f800000u;
+  let dropped = bitcast<f32>(select(b & 0x80000000u, b | 0x7fc00000u, special));
+  out[i] = select(dropped, v * p.scale, keep);
 }

@@ -230,6 +230,13 @@ export function arange(
     throw new ArgumentError(`arange: step must be a finite non-zero number, but got 0`);
   }
   const { device } = checkOptions("arange", options);
+  // torch.arange refuses a range that runs against the step (start == end is empty).
+  if ((step > 0 && end < start) || (step < 0 && end > start)) {
+    throw new ArgumentError(
+      `arange: upper bound and larger bound inconsistent with step sign: the range ${start} ` +
+        `to ${end} cannot be walked in steps of ${step}`,
+    );
+  }
   const n = Math.max(0, Math.ceil((end - start) / step));
   if (!Number.isSafeInteger(n)) {
     throw new ArgumentError(

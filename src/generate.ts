@@ -17,6 +17,8 @@ import { checkDType, cpuInts, cpuTensor, fromHost, Tensor } from "./tensor.ts";
 import { checkModule } from "./module.ts";
 import { type GptModel, gptModel } from "./nn/gpt_model.ts";
 import { generateCached } from "./generate_cached.ts";
+import { cacheSupported } from "./nn/gpt_cache.ts";
+import { MAX_DECODE_TOKENS } from "./ops/kv_cache.ts";
 
 /**
  * A language model as generation sees it: token ids `[batch, tokens]` (int32)
@@ -70,7 +72,9 @@ export interface GenerateOptions {
    * `useCache: false`. Past the window (`contextSize`) no cached key stays
    * valid (the book's sliding window restarts positions at 0), so each such
    * step resets the cache and prefills the last `contextSize` tokens again.
-   * Ignored (uncached) when `contextSize` exceeds the model's context length.
+   * Ignored (uncached) when `contextSize` exceeds the model's context length,
+   * when the cache would need more than 4096 tokens, or (by default) for
+   * webgpu heads over 1024 features.
    */
   useCache?: boolean;
 }
@@ -260,7 +264,7 @@ function checkOptions(
       `${op}: generator must be a Generator, but got ${describe(given.generator)}`,
     );
   }
-  const useCache = given.useCache ?? isModule;
+  const useCache = given.useCache ?? (isModule && cacheSupported(model as GptModel));
   if (typeof useCache !== "boolean") {
     throw new ArgumentError(
       `${op}: useCache must be a boolean, but got ${describe(given.useCache)}`,
@@ -278,8 +282,10 @@ function checkOptions(
     topK,
     eosId,
     generator,
-    // Beyond the model's context the uncached loop throws; keep that behaviour.
-    useCache: useCache && contextSize <= moduleContext,
+    // Beyond the model's context the uncached loop throws; keep that behaviour. A cache
+    // holds at most MAX_DECODE_TOKENS (4096) tokens.
+    useCache: useCache && contextSize <= moduleContext &&
+      Math.min(contextSize, ids.shape[1] + maxNewTokens) <= MAX_DECODE_TOKENS,
   };
 }
 

@@ -18,8 +18,11 @@ import {
   format,
   fromF16Bits,
   full,
+  manualSeed,
+  maskedFill,
   matmul,
   mul,
+  nn,
   ones,
   parseSafetensors,
   roundF16,
@@ -274,4 +277,34 @@ Deno.test("float16 ops on cpu compute in float32 and round once", async () => {
     (e) => e instanceof DTypeError && /cast\(b, "float16"\)/.test(e.message),
   );
   assert.throws(() => exp(tensor([1], undefined, { dtype: "int32" })), DTypeError);
+});
+
+Deno.test("a float16 GPT on cpu gives float16 logits close to float32", async () => {
+  manualSeed(3);
+  const config = {
+    vocabSize: 50,
+    contextLength: 8,
+    embDim: 32,
+    nHeads: 2,
+    nLayers: 1,
+    dropRate: 0,
+    qkvBias: false,
+  };
+  const model = nn.gptModel.init(config);
+  const ids = tensor([[1, 4, 9, 49, 0]], undefined, { dtype: "int32" });
+  const y32 = await nn.gptModel.apply(model, ids).data();
+  const half = await toDevice(model, cpu, { dtype: "float16" });
+  const y = nn.gptModel.apply(half, ids);
+  assert.equal(y.dtype, "float16");
+  const got = await y.data();
+  const scale = Math.max(...y32.map(Math.abs));
+  const worst = Math.max(...got.map((v, i) => Math.abs(v - y32[i])));
+  assert.ok(worst <= 2e-2 * scale, `max |f16 - f32| = ${worst}, max |logit| = ${scale}`);
+  const m = maskedFill(
+    tensor([1.5, 2], undefined, { dtype: "float16" }),
+    tensor([0, 1]),
+    -Infinity,
+  );
+  assert.equal(m.dtype, "float16");
+  assert.deepEqual(await m.toArray(), [1.5, -Infinity]);
 });

@@ -180,6 +180,47 @@ function configKind(valid: Record<string, unknown>, sizes: readonly string[]): B
   return out;
 }
 
+/** A tiny GPT-2 checkpoint in Hugging Face's layout: vocab 5, context 4, 4 features, 1 block. */
+function gpt2Weights(): Map<string, api.HostTensor> {
+  const shapes: Record<string, number[]> = {
+    "wte.weight": [5, 4],
+    "wpe.weight": [4, 4],
+    "ln_f.weight": [4],
+    "ln_f.bias": [4],
+  };
+  for (
+    const [k, shape] of Object.entries({
+      "ln_1.weight": [4],
+      "ln_1.bias": [4],
+      "attn.c_attn.weight": [4, 12],
+      "attn.c_attn.bias": [12],
+      "attn.c_proj.weight": [4, 4],
+      "attn.c_proj.bias": [4],
+      "ln_2.weight": [4],
+      "ln_2.bias": [4],
+      "mlp.c_fc.weight": [4, 16],
+      "mlp.c_fc.bias": [16],
+      "mlp.c_proj.weight": [16, 4],
+      "mlp.c_proj.bias": [4],
+    })
+  ) shapes[`h.0.${k}`] = shape;
+  return new Map(
+    Object.entries(shapes).map(([k, shape]) => [k, {
+      shape,
+      data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5),
+    }]),
+  );
+}
+const gpt2Config = {
+  vocabSize: 5,
+  contextLength: 4,
+  embDim: 4,
+  nHeads: 2,
+  nLayers: 1,
+  dropRate: 0,
+  qkvBias: true,
+};
+
 const t23 = () => tensor([[1, 2, 3], [4, 5, 6]]);
 const t22 = () => tensor([[1, 2], [3, 4]]);
 const ids = () => tensor([0, 2], undefined, { dtype: "int32" });
@@ -401,6 +442,34 @@ const PROBES: Record<string, Probe> = {
       ["maxNewTokens -1", () => ({ maxNewTokens: -1 })],
     ]],
     valid: () => [gpt(), tokens(), { maxNewTokens: 2 }],
+  },
+  // GPT-2 checkpoints and tokenizer.
+  gpt2Tokenizer: {
+    kinds: [[
+      ...WRONG_TYPES,
+      ["merges 3", () => ({ vocab: { a: 0 }, merges: 3 })],
+      ["vocab id -1", () => ({ vocab: { a: -1 }, merges: "" })],
+      ["tokenizerJson null", () => ({ tokenizerJson: null })],
+    ]],
+    valid: () => [{ vocab: { a: 0, b: 1, ab: 2 }, merges: "a b\n" }],
+  },
+  gpt2ConfigFromWeights: {
+    kinds: [WRONG_TYPES, [
+      ...WRONG_TYPES,
+      ["nHeads NaN", () => ({ nHeads: NaN })],
+      ["nHeads 1.5", () => ({ nHeads: 1.5 })],
+      ["nHeads -1", () => ({ nHeads: -1 })],
+      ["nHeads 3 (does not divide 4)", () => ({ nHeads: 3 })],
+    ]],
+    valid: () => [gpt2Weights(), { nHeads: 2 }],
+  },
+  loadGpt2Weights: {
+    kinds: [
+      [...WRONG_TYPES, ["nHeads NaN", () => ({ ...gpt2Config, nHeads: NaN })]],
+      WRONG_TYPES,
+      [...OPTIONAL_WRONG_TYPES, ["device 'gpu'", () => ({ device: "gpu" })]],
+    ],
+    valid: () => [gpt2Config, gpt2Weights(), {}],
   },
   // Layers.
   "nn.linear.init": {

@@ -8,6 +8,7 @@ import shader_attention_softmax from "../shaders/attention_softmax.wgsl" with { 
 import shader_bias_gelu from "../shaders/bias_gelu.wgsl" with { type: "text" };
 import shader_binary from "../shaders/binary.wgsl" with { type: "text" };
 import shader_cast from "../shaders/cast.wgsl" with { type: "text" };
+import shader_class_index from "../shaders/class_index.wgsl" with { type: "text" };
 import shader_cross_entropy from "../shaders/cross_entropy.wgsl" with { type: "text" };
 import shader_cross_entropy_backward from "../shaders/cross_entropy_backward.wgsl" with { type: "text" };
 import shader_dropout from "../shaders/dropout.wgsl" with { type: "text" };
@@ -65,6 +66,7 @@ export const SHADER_FILES: Record<string, string> = {
   "bias_gelu": shader_bias_gelu,
   "binary": shader_binary,
   "cast": shader_cast,
+  "class_index": shader_class_index,
   "cross_entropy": shader_cross_entropy,
   "cross_entropy_backward": shader_cross_entropy_backward,
   "dropout": shader_dropout,

@@ -13,7 +13,7 @@ import {
   WASM_MATMUL_NR as NR,
   WASM_SCRATCH_BYTES,
 } from "./wasm_kernels.generated.ts";
-import { reserveWasmBytes, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
+import { reserveWasmBytes, trimWasmMemory, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
 
 /** The sizes of a batched product, as the op computes them. */
 export interface CpuMatmulShape {
@@ -93,6 +93,7 @@ export function wasmMatmul(
     }
     out.set(C, bi * M * N);
   }
+  trimWasmMemory(kernels);
   return true;
 }
 

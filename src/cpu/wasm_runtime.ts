@@ -32,7 +32,11 @@ export interface WasmKernels {
 /** Memory the kernels may use at most; larger problems keep the reference path. */
 export const WASM_MAX_BYTES = 2 ** 31;
 
+/** Memory kept between calls; a call that grew past it gets a fresh instance next time. */
+export const WASM_KEEP_BYTES = 256 * 2 ** 20;
+
 const PAGE = 65536;
+let module: WebAssembly.Module | null | undefined;
 let instance: WasmKernels | null | undefined;
 
 function decode(b64: string): Uint8Array {
@@ -49,7 +53,7 @@ function decode(b64: string): Uint8Array {
 export function wasmKernels(): WasmKernels | null {
   if (instance !== undefined) return instance;
   try {
-    const module = new WebAssembly.Module(decode(WASM_BYTES_BASE64) as BufferSource);
+    module ??= new WebAssembly.Module(decode(WASM_BYTES_BASE64) as BufferSource);
     const exports = new WebAssembly.Instance(module, {}).exports as Record<string, unknown>;
     const mk: MicroKernel[] = [];
     for (let r = 1; typeof exports[`mk${r}`] === "function"; r++) {
@@ -58,6 +62,7 @@ export function wasmKernels(): WasmKernels | null {
     instance = { memory: exports.memory as WebAssembly.Memory, mk };
   } catch {
     // No SIMD, or synchronous compilation refused: the reference path stays.
+    module = null;
     instance = null;
   }
   return instance;
@@ -71,4 +76,15 @@ export function reserveWasmBytes(kernels: WasmKernels, bytes: number): ArrayBuff
   const have = kernels.memory.buffer.byteLength;
   if (bytes > have) kernels.memory.grow(Math.ceil((bytes - have) / PAGE));
   return kernels.memory.buffer;
+}
+
+/**
+ * Drops the instance when its memory grew past {@linkcode WASM_KEEP_BYTES}
+ * (wasm memory never shrinks): one large product does not pin its working
+ * set for the life of the process. The compiled module is kept.
+ */
+export function trimWasmMemory(kernels: WasmKernels): void {
+  if (kernels.memory.buffer.byteLength > WASM_KEEP_BYTES && instance === kernels) {
+    instance = undefined;
+  }
 }

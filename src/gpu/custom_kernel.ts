@@ -8,9 +8,15 @@
 
 import { isRecording, record } from "../autograd/recording.ts";
 import { runtimeOf, type WebGpuDevice } from "../device.ts";
-import { ArgumentError, DeviceLimitError, DeviceMismatchError, ShapeError } from "../errors.ts";
+import {
+  ArgumentError,
+  DeviceLimitError,
+  DeviceMismatchError,
+  DTypeError,
+  ShapeError,
+} from "../errors.ts";
 import { allocationSize, type BindingKind, type GpuBufferHandle } from "./runtime.ts";
-import { checkShape, gpuBuffer, gpuTensor, numel, Tensor } from "../tensor.ts";
+import { checkShape, type DType, gpuBuffer, gpuTensor, numel, Tensor } from "../tensor.ts";
 import { parseBindings, type WgslBinding } from "./wgsl_bindings.ts";
 
 /**
@@ -53,12 +59,17 @@ export interface KernelLaunch {
    */
   outputs: readonly (readonly number[])[];
   /**
-   * Workgroup count `x`, or an explicit `[x, y, z]` grid. Each dimension must
+   * Workgroup count `x`, or an explicit grid `[x]`, `[x, y]` or `[x, y, z]`
+   * (missing dimensions are 1). Each dimension must
    * be within the device's `maxComputeWorkgroupsPerDimension` (65535 by
    * default): custom kernels are never folded into a 2-D grid, because only
    * the kernel knows how to index one.
    */
-  workgroups: number | readonly [number, number, number];
+  workgroups:
+    | number
+    | readonly [number]
+    | readonly [number, number]
+    | readonly [number, number, number];
   /** 32-bit words of the uniform block (use a `Float32Array` view for floats). */
   uniforms?: Uint32Array | Int32Array | Float32Array;
   /**
@@ -298,7 +309,15 @@ function checkInputs(
     if (t.device !== device) {
       throw new DeviceMismatchError(op, ["kernel", device.name], [`inputs[${i}]`, t.device.name]);
     }
-    const h = gpuBuffer(t, op, name, ["float32", "int32"]);
+    const wanted = decl.scalar === undefined ? undefined : SCALAR_DTYPES[decl.scalar];
+    if (wanted !== undefined && t instanceof Tensor && !t.isDisposed && t.dtype !== wanted) {
+      throw new DTypeError(
+        `${op}: ${name} is ${t.dtype}, but the kernel declares ${decl.type}, whose ` +
+          `${decl.scalar} elements take ${wanted} tensors (f32: float32, i32 or u32: int32, ` +
+          "f16: float16)",
+      );
+    }
+    const h = gpuBuffer(t, op, name, ["float32", "int32", "float16"]);
     if (!h) throw new ShapeError(`${op}: ${name} is empty; WebGPU cannot bind 0 bytes`);
     // A tensor stored over the binding limit cannot be bound whole.
     runtimeOf(device).checkBinding(op, name, h.bytes);
@@ -311,6 +330,14 @@ function checkInputs(
     return h;
   });
 }
+
+/** The tensor dtype each WGSL element scalar reads without reinterpreting bits. */
+const SCALAR_DTYPES: Record<string, DType> = {
+  f32: "float32",
+  i32: "int32",
+  u32: "int32",
+  f16: "float16",
+};
 
 /** Checks outputs, uniforms and the grid; returns the grid to dispatch as given (never folded). */
 function checkLaunch(
@@ -377,13 +404,17 @@ function checkLaunch(
   }
   const limit = device.gpu.limits.maxComputeWorkgroupsPerDimension;
   const w = launch.workgroups;
-  const grid: number[] = typeof w === "number" ? [w, 1, 1] : Array.isArray(w) ? [...w] : [];
-  if (grid.length !== 3 || !grid.every((n) => Number.isSafeInteger(n) && n >= 1)) {
+  const given: unknown[] = typeof w === "number" ? [w] : Array.isArray(w) ? [...w] : [];
+  if (
+    given.length < 1 || given.length > 3 ||
+    !given.every((n) => Number.isSafeInteger(n) && (n as number) >= 1)
+  ) {
     throw new ArgumentError(
-      `${op}: workgroups must be a whole number >= 1 or [x, y, z] of them (an empty grid ` +
-        `would leave the outputs unwritten), but got ${JSON.stringify(w)}`,
+      `${op}: workgroups must be a whole number >= 1, or [x], [x, y] or [x, y, z] of them ` +
+        `(an empty grid would leave the outputs unwritten), but got ${JSON.stringify(w)}`,
     );
   }
+  const grid = [...given, 1, 1].slice(0, 3) as number[];
   grid.forEach((n, axis) => {
     if (n > limit) {
       throw new DeviceLimitError(

@@ -26,6 +26,24 @@ export interface WgslBinding {
    * (an override-sized array, an unknown type).
    */
   minBytes: number | undefined;
+  /**
+   * The scalar type the buffer's elements are made of (`f32`, `i32`, `u32`,
+   * `f16`), seen through arrays, vectors, matrices and atomics; undefined
+   * for a struct or an unknown type, whose words may be anything.
+   */
+  scalar: string | undefined;
+}
+
+/** The scalar of `type` (`array<vec4<f32>>` gives `f32`), or undefined for structs. */
+function scalarOf(type: string, depth = 0): string | undefined {
+  type = type.trim();
+  if (depth > 16) return undefined;
+  if (type in SCALARS) return type === "bool" ? undefined : type;
+  let m = /^(?:vec[234]|mat[234]x[234])(?:<\s*(\w+)\s*>|([fiuh]))$/.exec(type);
+  if (m) return m[1] ?? SUFFIX[m[2]];
+  m = /^(?:array|atomic)<([\s\S]+)>$/.exec(type);
+  if (m) return scalarOf(splitTop(m[1])[0], depth + 1);
+  return undefined;
 }
 
 interface Layout {
@@ -148,6 +166,7 @@ export function parseBindings(code: string): WgslBinding[] {
       access,
       type,
       minBytes: access === "other" ? undefined : minBytesOf(type, structs),
+      scalar: access === "other" ? undefined : scalarOf(type),
     });
   }
   return out;

@@ -198,6 +198,17 @@ function failer(action: string): Fail {
  * ```
  */
 export function assertNotPickle(bytes: Uint8Array, name?: string): void {
+  // Anything but bytes would slip through the checks below as "not a pickle".
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ArgumentError(
+      `assertNotPickle: bytes must be a Uint8Array, but got ${describe(bytes)}`,
+    );
+  }
+  if (name !== undefined && typeof name !== "string") {
+    throw new ArgumentError(
+      `assertNotPickle: name must be a string, but got ${describe(name)}`,
+    );
+  }
   let kind: string;
   if (bytes.length >= 1 && bytes[0] === 0x80) {
     kind = bytes.length >= 2

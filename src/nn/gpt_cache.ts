@@ -14,7 +14,13 @@ import { checkModule, type Module } from "../module.ts";
 import { checkInteger, checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { add } from "../ops/elementwise.ts";
 import { embedding as embeddingOp } from "../ops/embedding.ts";
-import { advancePosition, decodeAttention, MAX_DECODE_TOKENS, writeKv } from "../ops/kv_cache.ts";
+import {
+  advancePosition,
+  decodeAttention,
+  MAX_DECODE_HEAD_SIZE,
+  MAX_DECODE_TOKENS,
+  writeKv,
+} from "../ops/kv_cache.ts";
 import { slice } from "../ops/layout.ts";
 import { linear } from "../ops/matmul.ts";
 import { checkDType, fromHost, type Tensor, viewOf } from "../tensor.ts";
@@ -169,6 +175,13 @@ export function withCache(model: GptModel, options: GptCacheOptions): GptCachedM
     : checkInteger(op, "maxTokens", options.maxTokens, { min: 1, max: limit });
   const device = model.params.tok_emb.weight.device;
   const headDim = block.embDim / block.nHeads;
+  if (device.kind === "webgpu" && headDim > MAX_DECODE_HEAD_SIZE) {
+    throw new ArgumentError(
+      `${op}: the model's heads have ${headDim} features (embDim ${block.embDim} / nHeads ` +
+        `${block.nHeads}), but the webgpu decode kernel takes at most ${MAX_DECODE_HEAD_SIZE}; ` +
+        `generate with useCache: false`,
+    );
+  }
   const shape = [batch, block.nHeads, maxTokens, headDim];
   const created: Tensor[] = [];
   const make = (data: Float32Array | Int32Array, s: number[], what: string): Tensor => {
@@ -210,6 +223,28 @@ export function withCache(model: GptModel, options: GptCacheOptions): GptCachedM
     for (const t of created) t.dispose();
     throw error;
   }
+}
+
+/**
+ * Whether `withCache` can serve `model` on its device (webgpu decodes heads
+ * of at most 1024 features); `generate` falls back to `useCache: false`
+ * by default where not.
+ *
+ * @example
+ * ```ts
+ * import { nn } from "@tessera/core";
+ * import { cacheSupported } from "./gpt_cache.ts";
+ * console.log(cacheSupported(nn.gptModel.init({
+ *   vocabSize: 10, contextLength: 4, embDim: 4, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: false,
+ * }))); // true
+ * ```
+ */
+export function cacheSupported(model: GptModel): boolean {
+  // A malformed record is left to the uncached path, whose checks name the problem.
+  const device = model.params?.tok_emb?.weight?.device;
+  const { embDim, nHeads } = model.config ?? {};
+  if (!device || typeof embDim !== "number" || typeof nHeads !== "number") return false;
+  return device.kind === "cpu" || embDim / nHeads <= MAX_DECODE_HEAD_SIZE;
 }
 
 function nonPersistentNames(blocks: { att: GptCacheAttentionBuffers }[]): string[] {

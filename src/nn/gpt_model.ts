@@ -7,7 +7,7 @@
 
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
-import { checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
+import { checkBoolean, checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
 import { add } from "../ops/elementwise.ts";
 import { slice } from "../ops/layout.ts";
@@ -26,7 +26,7 @@ import {
   stepCached,
   withCache,
 } from "./gpt_cache.ts";
-import type { GptApplyOptions } from "./multi_head_attention.ts";
+import { checkApplyOptions, type GptApplyOptions } from "./multi_head_attention.ts";
 import {
   checkBlockConfig,
   transformerBlock,
@@ -195,6 +195,19 @@ function checkGptConfig(op: string, config: unknown): GptConfig {
 }
 
 /** Checks the ids: an int32 `[batch, tokens]` tensor with 1..contextLength tokens. */
+/** Every block's mask must cover `tokens`: checked before any work, naming the block. */
+function checkMasks(op: string, buffers: GptBuffers, tokens: number): void {
+  buffers.trf_blocks.forEach((b, i) => {
+    const shape = b.att.mask.shape;
+    if (shape.length !== 2 || shape[0] < tokens || shape[1] < tokens) {
+      throw new ShapeError(
+        `${op}: buffers.trf_blocks.${i}.att.mask has shape ${showShape(shape)}, but ids has ` +
+          `${tokens} tokens: the mask must be [T, T] with T >= ${tokens} (the context length)`,
+      );
+    }
+  });
+}
+
 function checkIds(op: string, model: GptModel, ids: unknown): asserts ids is Tensor {
   checkTensor(op, "ids", ids);
   checkDType(op, "ids", ids, ["int32"]);
@@ -247,7 +260,8 @@ function checkIds(op: string, model: GptModel, ids: unknown): asserts ids is Ten
  *   `att.cache_k` / `att.cache_v` `[batch, heads, maxTokens, headDim]`
  *   (zeros, allocated once on the model's device; maxTokens defaults to
  *   `contextLength` and is at most min(contextLength, 4096)), `att.qkv_weight`
- *   (+ `att.qkv_bias`: the three projections stacked once), and
+ *   (+ `att.qkv_bias`: the three projections stacked once, a copy: load new
+ *   weights into the plain model, then make a new cache), and
  *   `cache_position` (int32 `[1]`, the filled slots, on the device). All are
  *   non-persistent: `stateDict` gives the plain model's keys. `toDevice`
  *   moves them with the weights; `dispose(record)` frees everything,
@@ -333,7 +347,8 @@ export const gptModel: {
   },
   apply(model: GptModel, ids: Tensor, options: GptModelApplyOptions = {}): Tensor {
     const op = "gptModel.apply";
-    checkOptions(op, options);
+    checkApplyOptions(op, options);
+    checkBoolean(op, "options.lastPosition", options.lastPosition, false);
     checkModule(op, model);
     checkIds(op, model, ids);
     checkModule(op, model, ids.device);
@@ -346,6 +361,7 @@ export const gptModel: {
       );
     }
     const tokens = ids.shape[1];
+    checkMasks(op, buffers, tokens);
     const tok = embedding.apply( // [b, T, emb]
       { params: params.tok_emb, buffers: {}, config: tokEmbConfig(params) },
       ids,

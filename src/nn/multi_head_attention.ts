@@ -10,13 +10,20 @@ import { isRecording } from "../autograd/recording.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { checkModule, type Module } from "../module.ts";
 import { fusedAttentionPacked, fusedAttentionSupported } from "../ops/attention.ts";
-import { checkInteger, checkOptions, checkTensor, describe, showShape } from "../ops/checks.ts";
+import {
+  checkBoolean,
+  checkInteger,
+  checkOptions,
+  checkTensor,
+  describe,
+  showShape,
+} from "../ops/checks.ts";
 import { dropout } from "../ops/dropout.ts";
 import { reshape, stack, transpose } from "../ops/layout.ts";
 import { linear, matmul } from "../ops/matmul.ts";
 import { maskedFillCorner } from "../ops/mask.ts";
 import { softmax } from "../ops/softmax.ts";
-import { type Generator, globalGenerator } from "../random.ts";
+import { Generator, globalGenerator } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { causalAttention } from "./causal_attention.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
@@ -129,6 +136,24 @@ export interface GptApplyOptions {
    * forces the step-by-step ops. No effect on cpu.
    */
   fused?: boolean;
+}
+
+/**
+ * Checks the GPT layers' apply options (an object whose `training` and
+ * `fused` are booleans and `generator` a Generator, when given), so that
+ * `{ training: "yes" }` throws an `ArgumentError` instead of reading as true.
+ */
+export function checkApplyOptions(op: string, options: unknown): void {
+  checkOptions(op, options);
+  if (options === undefined) return;
+  const o = options as GptApplyOptions;
+  checkBoolean(op, "options.training", o.training, false);
+  checkBoolean(op, "options.fused", o.fused, true);
+  if (o.generator !== undefined && !(o.generator instanceof Generator)) {
+    throw new ArgumentError(
+      `${op}: options.generator must be a Generator, but got ${describe(o.generator)}`,
+    );
+  }
 }
 
 /** Validates a multi-head attention config; returns it with defaults filled in. */
@@ -377,7 +402,7 @@ export const multiHeadAttention: {
     };
   },
   apply(module: MultiHeadAttention, x: Tensor, options: GptApplyOptions = {}): Tensor {
-    checkOptions("multiHeadAttention.apply", options);
+    checkApplyOptions("multiHeadAttention.apply", options);
     checkInput(module, x);
     if (usesFusedPath(module, x, options)) {
       const qkv = projectPacked(x, module.params); // [b, T, 3 dOut]

@@ -17,6 +17,7 @@ import { feedForward, type FeedForwardParams } from "./feed_forward.ts";
 import { layerNorm, type LayerNormParams } from "./layer_norm.ts";
 import type { InitOptions } from "./linear.ts";
 import {
+  checkApplyOptions,
   checkAttentionConfig,
   type GptApplyOptions,
   multiHeadAttention,
@@ -180,7 +181,7 @@ export const transformerBlock: {
   },
   apply(module: TransformerBlock, x: Tensor, options: GptApplyOptions = {}): Tensor {
     const op = "transformerBlock.apply";
-    checkOptions(op, options);
+    checkApplyOptions(op, options);
     checkTensor(op, "x", x);
     checkModule(op, module, x.device);
     const c = module.config;

@@ -36,7 +36,8 @@ export interface DropoutOptions {
  * Zeroes each element with probability `p` and scales the kept ones by
  * `1 / (1 - p)`, like `torch.nn.functional.dropout` in training mode (the
  * random stream differs from PyTorch's: Tessera's is counter-based so that
- * cpu and webgpu agree bit for bit).
+ * cpu and webgpu agree bit for bit). As in PyTorch, which multiplies by the
+ * mask, a dropped NaN or infinity gives NaN, not zero.
  *
  * @example
  * ```ts
@@ -88,7 +89,8 @@ function masked(x: Tensor, p: number, seed: number | bigint, offset: number): Te
     const src = cpuData(x, "dropout", "input");
     const keep = dropoutMask(src.length, p, seed, offset);
     const out = new Float32Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = keep[i] ? src[i] * keepScale : 0;
+    // x * 0 as in PyTorch's x * mask * scale: a dropped NaN or infinity gives NaN.
+    for (let i = 0; i < src.length; i++) out[i] = keep[i] ? src[i] * keepScale : src[i] * 0;
     return cpuTensor(out, x.shape);
   }
   return launch(x.device, {

@@ -34,6 +34,19 @@ export const DECODE_KEYS_PER_CHUNK = 64;
  */
 export const MAX_DECODE_TOKENS = 4096;
 
+/**
+ * Largest head size the decode attention takes on webgpu: an invocation
+ * loops over the head (the dot product) and over one chunk's 64 keys per
+ * channel it owns, so a head of d costs about 2 d iterations.
+ *
+ * @example
+ * ```ts
+ * import { MAX_DECODE_HEAD_SIZE } from "./kv_cache.ts";
+ * console.log(MAX_DECODE_HEAD_SIZE); // 1024
+ * ```
+ */
+export const MAX_DECODE_HEAD_SIZE = 1024;
+
 /** Records one dispatch whose storage `targets` are written in place (bound after `inputs`). */
 function dispatchInPlace(
   device: WebGpuDevice,

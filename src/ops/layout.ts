@@ -16,11 +16,10 @@ import {
 } from "../autograd/backward/layout.ts";
 import { record } from "../autograd/recording.ts";
 import { castKernel } from "./cast.ts";
-import { ArgumentError, ShapeError } from "../errors.ts";
+import { ArgumentError, DTypeError, ShapeError } from "../errors.ts";
 import { runtimeOf } from "../device.ts";
 import {
   bytesPerElement,
-  checkDType,
   checkShape,
   cpuRaw,
   cpuTensor,
@@ -322,7 +321,12 @@ function checkParts(op: string, tensors: readonly Tensor[]): readonly Tensor[] {
   const first = tensors[0];
   tensors.forEach((t, i) => {
     assertSameDevice(op, ["tensors[0]", first], [`tensors[${i}]`, t]);
-    checkDType(op, `tensors[${i}]`, t, [first.dtype]);
+    if (t.dtype !== first.dtype) {
+      throw new DTypeError(
+        `${op}: tensors[${i}] has dtype ${t.dtype}, but tensors[0] has dtype ${first.dtype}: ` +
+          `the dtypes must match`,
+      );
+    }
   });
   return tensors;
 }

@@ -112,8 +112,9 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
  * `toDevice` like any other input. NaN and infinite logits give PyTorch's
  * results (a NaN in a row makes the loss NaN).
  * On cpu, other values throw an `ArgumentError`; on webgpu they cannot be
- * checked without a readback, so they are clamped into range and the loss
- * is unspecified.
+ * checked without a readback, so a target outside `[0, C)` (or a fractional,
+ * NaN or infinite float target) makes the loss NaN, and its row's gradient
+ * NaN: loud, never a plausible finite number.
  *
  * @example
  * ```ts
@@ -151,6 +152,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const losses = launch(logits.device, {
       op: "crossEntropy",
       shader: "cross_entropy",
+      includes: ["class_index"],
       constants: { WG: ELEMENTWISE_WG, INT_TARGETS: targets.dtype === "int32" ? 1 : 0 },
       uniforms: words(rows, cols, NAN_BITS, INF_BITS),
       inputs: [["logits", logits], ["targets", targets], ["row stats", stats]],
@@ -174,6 +176,7 @@ function crossEntropyBackward(g: Tensor, s: Saved): (Tensor | null)[] {
     const grad = launch(logits.device, {
       op: "crossEntropy backward",
       shader: "cross_entropy_backward",
+      includes: ["class_index"],
       constants: { WG: ELEMENTWISE_WG, INT_TARGETS: targets.dtype === "int32" ? 1 : 0 },
       uniforms: words(logits.size, cols, { f32: invRows }, NAN_BITS),
       inputs: [["logits", logits], ["targets", targets], ["row stats", stats], ["gradient", g]],

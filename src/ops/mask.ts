@@ -20,6 +20,8 @@ import {
   showShape,
 } from "./checks.ts";
 import { sumTo } from "./reduce.ts";
+import { castKernel } from "./cast.ts";
+import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 
 /** How a kernel reads x and the mask under the output's shape. */
 interface FillPlan {
