@@ -106,7 +106,12 @@ export {
   uniform,
 } from "./src/random.ts";
 export * as nn from "./src/nn/mod.ts";
-export { assertClose, AssertCloseError, type Tolerance } from "./src/testing.ts";
+export {
+  assertClose,
+  AssertCloseError,
+  type CloseValues,
+  type Tolerance,
+} from "./src/testing.ts";
 export {
   loadStateDict,
   type LoadStateDictOptions,

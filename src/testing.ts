@@ -39,9 +39,19 @@ export interface Tolerance {
  */
 export class AssertCloseError extends TesseraError {}
 
-type Values = Tensor | Float32Array | Float64Array | Int32Array | readonly number[];
+/**
+ * What {@linkcode assertClose} compares: a tensor (read back), a typed array
+ * or a flat array of numbers.
+ *
+ * @example
+ * ```ts
+ * import type { CloseValues } from "@tessera/core";
+ * const expected: CloseValues = [1, 2, 3];
+ * ```
+ */
+export type CloseValues = Tensor | Float32Array | Float64Array | Int32Array | readonly number[];
 
-async function flat(values: Values): Promise<ArrayLike<number>> {
+async function flat(values: CloseValues): Promise<ArrayLike<number>> {
   return values instanceof Tensor ? await values.data() : values;
 }
 
@@ -53,7 +63,7 @@ function isNumberTypedArray(value: unknown): boolean {
 
 // A string or a nested array would otherwise be compared index by index
 // and fail with a baffling "elements differ" report.
-function checkValues(name: string, value: unknown): void {
+function checkCloseValues(name: string, value: unknown): void {
   if (value instanceof Tensor) return checkTensor("assertClose", name, value);
   if (isNumberTypedArray(value)) return;
   if (!Array.isArray(value)) {
@@ -108,12 +118,12 @@ function checkTolerance(tolerance: unknown): Required<Tolerance> {
  * ```
  */
 export async function assertClose(
-  actual: Values,
-  expected: Values,
+  actual: CloseValues,
+  expected: CloseValues,
   tolerance?: Tolerance,
 ): Promise<void> {
-  checkValues("actual", actual);
-  checkValues("expected", expected);
+  checkCloseValues("actual", actual);
+  checkCloseValues("expected", expected);
   const { rtol, atol } = checkTolerance(tolerance);
   if (actual instanceof Tensor && expected instanceof Tensor) {
     if (actual.shape.join(",") !== expected.shape.join(",")) {

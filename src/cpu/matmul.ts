@@ -13,7 +13,13 @@ import {
   WASM_MATMUL_NR as NR,
   WASM_SCRATCH_BYTES,
 } from "./wasm_kernels.generated.ts";
-import { reserveWasmBytes, trimWasmMemory, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
+import {
+  reserveWasmBytes,
+  trimWasmMemory,
+  WASM_MAX_BYTES,
+  type WasmKernels,
+  wasmKernels,
+} from "./wasm_runtime.ts";
 
 /** The sizes of a batched product, as the op computes them. */
 export interface CpuMatmulShape {
@@ -53,6 +59,7 @@ export function wasmMatmul(
   if (batch === 0 || M === 0 || N === 0) return true;
   const kernels = wasmKernels();
   if (kernels === null) return false;
+  if (M < MR) return gemv(kernels, x, y, out, s);
   const panelBytes = Math.max(K, 1) * NR * 8;
   const panels = Math.max(1, Math.min(Math.ceil(N / NR), Math.floor(B_BLOCK_BYTES / panelBytes)));
   const nc = panels * NR;
@@ -92,6 +99,48 @@ export function wasmMatmul(
       }
     }
     out.set(C, bi * M * N);
+  }
+  trimWasmMemory(kernels);
+  return true;
+}
+
+/**
+ * Few rows (a decode step's linear layers): each row against B as it is,
+ * no packing, so B is read once per row instead of being converted first.
+ */
+function gemv(
+  kernels: WasmKernels,
+  x: Float32Array,
+  y: Float32Array,
+  out: Float32Array,
+  s: CpuMatmulShape,
+): boolean {
+  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
+  const xOff = WASM_SCRATCH_BYTES;
+  const bOff = align(xOff + K * 4);
+  const cOff = align(bOff + K * N * 4);
+  const end = cOff + N * 4;
+  if (end > WASM_MAX_BYTES) return false;
+  const buffer = reserveWasmBytes(kernels, end);
+  const X = new Float32Array(buffer, xOff, K);
+  const B = new Float32Array(buffer, bOff, K * N);
+  const C = new Float32Array(buffer, cOff, N);
+  const a32 = Math.fround(alpha);
+  const kernel = transposeB ? kernels.gemvT : kernels.gemvN;
+  const ldb = (transposeB ? K : N) * 4;
+  for (let bi = 0; bi < batch; bi++) {
+    const bb = bi * bStride;
+    if (bi === 0 || bStride !== 0) B.set(y.subarray(bb, bb + K * N));
+    const ab = bi * aStride;
+    for (let m = 0; m < M; m++) {
+      if (transposeA) {
+        for (let k = 0; k < K; k++) X[k] = x[ab + k * M + m];
+      } else {
+        X.set(x.subarray(ab + m * K, ab + m * K + K));
+      }
+      kernel(xOff, bOff, K, N, ldb, cOff, a32);
+      out.set(C, (bi * M + m) * N);
+    }
   }
   trimWasmMemory(kernels);
   return true;

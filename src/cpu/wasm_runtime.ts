@@ -27,7 +27,22 @@ export interface WasmKernels {
   readonly memory: WebAssembly.Memory;
   /** Micro-kernels by tile height: `mk[r]` computes r rows (1 <= r <= MR). */
   readonly mk: readonly MicroKernel[];
+  /** One row times B `[K, N]`, unpacked: `(x, b, K, N, ldb, c, alpha)`. */
+  readonly gemvN: GemvKernel;
+  /** One row times W^T for W `[N, K]`, unpacked: `(x, w, K, N, ldw, c, alpha)`. */
+  readonly gemvT: GemvKernel;
 }
+
+/** A row-times-matrix kernel: see scripts/wasm_wat.ts. */
+export type GemvKernel = (
+  x: number,
+  b: number,
+  k: number,
+  n: number,
+  ldb: number,
+  c: number,
+  alpha: number,
+) => void;
 
 /** Memory the kernels may use at most; larger problems keep the reference path. */
 export const WASM_MAX_BYTES = 2 ** 31;
@@ -59,7 +74,12 @@ export function wasmKernels(): WasmKernels | null {
     for (let r = 1; typeof exports[`mk${r}`] === "function"; r++) {
       mk[r] = exports[`mk${r}`] as MicroKernel;
     }
-    instance = { memory: exports.memory as WebAssembly.Memory, mk };
+    instance = {
+      memory: exports.memory as WebAssembly.Memory,
+      mk,
+      gemvN: exports.gemv_n as GemvKernel,
+      gemvT: exports.gemv_t as GemvKernel,
+    };
   } catch {
     // No SIMD, or synchronous compilation refused: the reference path stays.
     module = null;
