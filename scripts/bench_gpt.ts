@@ -38,7 +38,6 @@ import {
   dispose,
   nn,
   reshape,
-  type Tensor,
   tensor,
   toDevice,
   valueAndGrad,
@@ -653,7 +652,9 @@ async function ortImpl(c: Cfg, w: Weights): Promise<Impl> {
     return { buffer, tensor: ort.Tensor.fromGpuBuffer(buffer, { dataType, dims }) };
   };
   const weightFeeds: Record<string, OrtTensor> = {};
-  for (const [name, a] of ortHostWeights(c, w)) weightFeeds[name] = gpuTensor(a.data, a.shape).tensor;
+  for (const [name, a] of ortHostWeights(c, w)) {
+    weightFeeds[name] = gpuTensor(a.data, a.shape).tensor;
+  }
   const create = (model: Uint8Array, presents: boolean) =>
     ort.InferenceSession.create(model, {
       executionProviders: ["webgpu"],
@@ -679,8 +680,7 @@ async function ortImpl(c: Cfg, w: Weights): Promise<Impl> {
       local,
     };
   };
-  const read = async (t: OrtTensor) =>
-    Float32Array.from(t.getData ? await t.getData() : t.data);
+  const read = async (t: OrtTensor) => Float32Array.from(t.getData ? await t.getData() : t.data);
   return {
     name: "ORT",
     async setup(k, ids) {
@@ -689,7 +689,6 @@ async function ortImpl(c: Cfg, w: Weights): Promise<Impl> {
       const kept: OrtTensor[] = [];
       let feeds: Record<string, OrtTensor>;
       let session: OrtSession;
-      let presents = false;
       if (k.kind === "prefill") {
         session = await create(ortGraph(c, ids.length, 0, false), false);
         sessions.push(session);
@@ -715,14 +714,12 @@ async function ortImpl(c: Cfg, w: Weights): Promise<Impl> {
         const f1 = idFeeds(ids.subarray(P), P);
         locals.push(...f1.local);
         Object.assign(feeds, f1.feeds);
-        presents = true;
       }
       return {
         async run() {
           const out = await session.run(feeds);
           const data = await read(out.logits);
           for (const t of Object.values(out)) t.dispose?.();
-          void presents;
           return data;
         },
         async dispose() {
@@ -842,9 +839,20 @@ async function jaxTrainer(w: Weights, ids: Int32Array, targets: Int32Array): Pro
     int(targets, [N]),
   ];
   let params = jaxHostWeights(c, w).map((a) => np.array(a.data).reshape(a.shape));
-  let m = jaxHostWeights(c, w).map((a) => np.array(new Float32Array(a.data.length)).reshape(a.shape));
-  let v = jaxHostWeights(c, w).map((a) => np.array(new Float32Array(a.data.length)).reshape(a.shape));
-  const loss = (ws: JaxArray[], a: JaxArray, b: JaxArray, s: JaxArray, p: JaxArray, t: JaxArray) => {
+  let m = jaxHostWeights(c, w).map((a) =>
+    np.array(new Float32Array(a.data.length)).reshape(a.shape)
+  );
+  let v = jaxHostWeights(c, w).map((a) =>
+    np.array(new Float32Array(a.data.length)).reshape(a.shape)
+  );
+  const loss = (
+    ws: JaxArray[],
+    a: JaxArray,
+    b: JaxArray,
+    s: JaxArray,
+    p: JaxArray,
+    t: JaxArray,
+  ) => {
     const logits = jaxForward(jax, c, B, T, true, true, a, b, s, p, ws).reshape([N, c.vocabSize]);
     const logp = jax.nn.logSoftmax(logits, -1); // [N, V]
     return np.divide(np.sum(np.multiply(logp, jax.nn.oneHot(t, c.vocabSize))), -N);
@@ -1112,7 +1120,11 @@ export async function gptBench(
     for (const [name, l] of losses) {
       if (name === "Tessera" || !ref) continue;
       const err = Math.max(...l.map((x, i) => Math.abs(x - ref[i]) / Math.abs(ref[i])));
-      log(`  ${name}: losses ${l.join(", ")} vs Tessera ${ref.join(", ")}: rel ${err.toExponential(2)}`);
+      log(
+        `  ${name}: losses ${l.join(", ")} vs Tessera ${ref.join(", ")}: rel ${
+          err.toExponential(2)
+        }`,
+      );
       if (!(err <= 1e-4)) {
         row.notes.push(`${name} not timed: loss differs from Tessera's by ${err.toExponential(2)}`);
         trainers.get(name)!.dispose();
@@ -1131,8 +1143,10 @@ export async function gptBench(
       }
     }
     for (const [name, s] of samples) row.summaries.set(name, summarize(s));
-    log(`  ${reps} reps: ` +
-      [...row.summaries].map(([name, s]) => `${name} ${fmtSummary(s)} ms`).join(", "));
+    log(
+      `  ${reps} reps: ` +
+        [...row.summaries].map(([name, s]) => `${name} ${fmtSummary(s)} ms`).join(", "),
+    );
     for (const t of trainers.values()) t.dispose();
     rows.push(row);
   }
@@ -1185,7 +1199,9 @@ function renderTable(rows: readonly GptRow[], floorMs: number): string {
     const t = r.summaries.get("Tessera");
     const peers = PEER_NAMES.map((n) => r.summaries.get(n)).filter((s): s is Summary => !!s);
     const fastest = peers.length ? Math.min(...peers.map((s) => s.median)) : undefined;
-    const rate = r.tokens && t ? (r.tokens / (t.median / 1000)).toFixed(r.tokens > 100 ? 0 : 1) : "-";
+    const rate = r.tokens && t
+      ? (r.tokens / (t.median / 1000)).toFixed(r.tokens > 100 ? 0 : 1)
+      : "-";
     const notes = [...r.notes];
     if (r.id.startsWith("decode") && t) {
       notes.push(`Tessera = ${(t.median / floorMs).toFixed(1)}x the floor`);
@@ -1213,14 +1229,18 @@ function checkTargets(rows: readonly GptRow[], floorMs: number): string[] {
     const [name, s] = peers.reduce((a, b) => (b[1]!.median < a[1]!.median ? b : a));
     const x = s!.median / t.median;
     out.push(
-      `${r.label} >= 1.5x the fastest peer: ${x >= 1.5 ? "MET" : "MISSED"} (${x.toFixed(2)}x ${name})`,
+      `${r.label} >= 1.5x the fastest peer: ${x >= 1.5 ? "MET" : "MISSED"} (${
+        x.toFixed(2)
+      }x ${name})`,
     );
   }
   const d = rows.find((x) => x.id === "decode-1000")?.summaries.get("Tessera");
   if (d) {
     const x = d.median / floorMs;
-    out.push(`decode at ~1000 within 2x of the weight-read floor: ${x <= 2 ? "MET" : "MISSED"} ` +
-      `(${fmtMs(d.median)} ms = ${x.toFixed(1)}x ${fmtMs(floorMs)} ms)`);
+    out.push(
+      `decode at ~1000 within 2x of the weight-read floor: ${x <= 2 ? "MET" : "MISSED"} ` +
+        `(${fmtMs(d.median)} ms = ${x.toFixed(1)}x ${fmtMs(floorMs)} ms)`,
+    );
   }
   return out;
 }

@@ -99,7 +99,11 @@ function attribute(
     return concat([stringField(1, name), intField(20, 2), intField(3, value)]);
   }
   if ("ints" in value) {
-    return concat([stringField(1, name), intField(20, 7), ...value.ints.map((v) => intField(8, v))]);
+    return concat([
+      stringField(1, name),
+      intField(20, 7),
+      ...value.ints.map((v) => intField(8, v)),
+    ]);
   }
   return concat([stringField(1, name), intField(20, 1), floatField(2, value.f)]);
 }

@@ -105,6 +105,32 @@ try {
   );
 }
 
+// 4. The cpu device's WebAssembly kernels run under Node and give the
+// TypeScript reference's bits: a small GPT forward on both paths.
+{
+  const { cpuBackend, setCpuBackend } = await import("@tessera/core");
+  check(cpuBackend() === "wasm", `cpuBackend() is ${cpuBackend()}, not wasm`);
+  manualSeed(7);
+  const gpt = nn.gptModel.init({
+    vocabSize: 50,
+    contextLength: 8,
+    embDim: 16,
+    nHeads: 2,
+    nLayers: 2,
+    dropRate: 0,
+    qkvBias: false,
+  });
+  const ids = tensor([[6, 3, 6, 5, 1], [6, 1, 2, 7, 9]], undefined, { dtype: "int32" });
+  const fast = await nn.gptModel.apply(gpt, ids).data();
+  setCpuBackend("reference");
+  const reference = await nn.gptModel.apply(gpt, ids).data();
+  setCpuBackend("wasm");
+  check(
+    fast.length === 2 * 5 * 50 && fast.every((v, i) => Object.is(v, reference[i])),
+    "GPT forward on the wasm path differs from the reference path",
+  );
+}
+
 if (failures.length > 0) {
   console.error(`node smoke: FAILED (${process.version})\n- ${failures.join("\n- ")}`);
   process.exit(1);

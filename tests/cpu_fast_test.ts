@@ -15,7 +15,12 @@ import {
   tensor,
 } from "../mod.ts";
 import { WASM_SOURCE_SHA256 } from "../src/cpu/wasm_kernels.generated.ts";
-import { wasmKernels } from "../src/cpu/wasm_runtime.ts";
+import {
+  reserveWasmBytes,
+  trimWasmMemory,
+  WASM_KEEP_BYTES,
+  wasmKernels,
+} from "../src/cpu/wasm_runtime.ts";
 import { renderWat } from "../scripts/wasm_wat.ts";
 import { bits, randomData, randomTensor } from "./helpers.ts";
 
@@ -60,7 +65,7 @@ Deno.test("the embedded wasm module was assembled from scripts/wasm_wat.ts", asy
   assert.equal(
     await sha256Hex(renderWat()),
     WASM_SOURCE_SHA256,
-    "src/cpu/wasm_kernels.generated.ts is stale: run scripts/gen_wasm.ts (see its header)",
+    "src/cpu/wasm_kernels.generated.ts is stale: run `deno task gen:wasm`",
   );
 });
 
@@ -77,18 +82,20 @@ Deno.test("setCpuBackend rejects an unknown backend", () => {
 Deno.test("wasm matmul equals the reference bit for bit on awkward sizes and transposes", async () => {
   const sizes = [1, 3, 7, 17, 65, 129, 257];
   let seed = 1;
-  for (const [M, N, K] of [
-    [1, 1, 1],
-    [3, 7, 17],
-    [7, 17, 3],
-    [17, 65, 7],
-    [65, 3, 129],
-    [1, 257, 65],
-    [129, 1, 17],
-    [257, 17, 1],
-    [5, 9, 0],
-    [sizes[6], sizes[5], sizes[4]],
-  ]) {
+  for (
+    const [M, N, K] of [
+      [1, 1, 1],
+      [3, 7, 17],
+      [7, 17, 3],
+      [17, 65, 7],
+      [65, 3, 129],
+      [1, 257, 65],
+      [129, 1, 17],
+      [257, 17, 1],
+      [5, 9, 0],
+      [sizes[6], sizes[5], sizes[4]],
+    ]
+  ) {
     for (const transposeA of [false, true]) {
       for (const transposeB of [false, true]) {
         const a = randomTensor(transposeA ? [K, M] : [M, K], seed++);
@@ -162,4 +169,48 @@ Deno.test("wasm linear and float16 matmul equal the reference", async () => {
   const g = cast(randomTensor([33, 9], 25), "float16");
   const [r16, f16] = await bothPaths(() => matmul(h, g));
   assertSameBits(f16, r16, "float16 matmul");
+});
+
+Deno.test("wasm matmul with 1 to 3 rows (unpacked row kernels) equals the reference", async () => {
+  let seed = 300;
+  for (const M of [1, 2, 3]) {
+    for (const N of [1, 3, 7, 8, 15, 16, 17, 33, 65, 257]) {
+      for (const K of [0, 1, 7, 65]) {
+        for (const transposeA of [false, true]) {
+          for (const transposeB of [false, true]) {
+            const a = randomTensor(transposeA ? [K, M] : [M, K], seed++);
+            const b = randomTensor(transposeB ? [N, K] : [K, N], seed++);
+            const opts: MatmulOptions = { transposeA, transposeB, alpha: 0.5 };
+            const [ref, fast] = await bothPaths(() => matmul(a, b, opts));
+            assertSameBits(fast, ref, `matmul ${M}x${K}x${N} ${JSON.stringify(opts)}`);
+          }
+        }
+      }
+    }
+  }
+  // Batches: one shared weight, and one weight per batch entry.
+  for (
+    const [sa, sb, opts] of [
+      [[3, 1, 65], [17, 65], { transposeB: true }],
+      [[2, 2, 33], [2, 33, 19], {}],
+      [[4, 1, 129], [4, 17, 129], { transposeB: true }],
+      // Long rows: the weight is copied in blocks of 32 (K = 2048) or 16 (K = 4096) rows.
+      [[2, 2048], [65, 2048], { transposeB: true }],
+      [[3, 1, 4096], [3, 19, 4096], { transposeB: true, alpha: 3 }],
+    ] as [number[], number[], MatmulOptions][]
+  ) {
+    const a = randomTensor(sa, seed++);
+    const b = randomTensor(sb, seed++);
+    const [ref, fast] = await bothPaths(() => matmul(a, b, opts));
+    assertSameBits(fast, ref, `matmul [${sa}] @ [${sb}] ${JSON.stringify(opts)}`);
+  }
+});
+
+Deno.test("a product that grows wasm memory past the keep limit gets a fresh instance", () => {
+  const kernels = wasmKernels()!;
+  reserveWasmBytes(kernels, WASM_KEEP_BYTES + 65536);
+  trimWasmMemory(kernels);
+  const fresh = wasmKernels()!;
+  assert.notEqual(fresh, kernels);
+  assert.ok(fresh.memory.buffer.byteLength <= WASM_KEEP_BYTES);
 });

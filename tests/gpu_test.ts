@@ -7,6 +7,7 @@
 import "./gpu/strict_memory.ts"; // first: deterministic buffer accounting
 import "./gpu/attention_torch_test.ts";
 import "./gpu/audit_test.ts";
+import "./gpu/audit_fixes_test.ts";
 import "./gpu/autograd_test.ts";
 import "./gpu/custom_kernel_test.ts";
 import "./gpu/device_test.ts";

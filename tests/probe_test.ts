@@ -242,6 +242,13 @@ const gptConfig = {
   qkvBias: false,
 };
 const gpt = () => nn.gptModel.init(gptConfig);
+/** Options of the GPT layers' apply: booleans must be booleans. */
+const gptApplyOptions: readonly Bad[] = [
+  ...OPTIONAL_WRONG_TYPES,
+  ["training 'yes'", () => ({ training: "yes" })],
+  ["fused 1", () => ({ fused: 1 })],
+  ["generator {}", () => ({ generator: {} })],
+];
 const tokens = () => tensor([[1, 2, 3]], undefined, { dtype: "int32" });
 
 /** Things exported but not callable with arguments worth probing. */
@@ -418,6 +425,101 @@ const PROBES: Record<string, Probe> = {
   },
   serializeSafetensors: { kinds: ["any"], valid: () => [new Map()] },
   assertNotPickle: { kinds: ["bytes"], valid: () => [new Uint8Array([1, 2, 3])] },
+  // Training utilities.
+  clipGradNorm: {
+    kinds: ["any", [...WRONG_TYPES, ["NaN", () => NaN], ["-1", () => -1]], [
+      ...OPTIONAL_WRONG_TYPES,
+      ["normType 'l2'", () => ({ normType: "l2" })],
+      ["errorIfNonfinite 1", () => ({ errorIfNonfinite: 1 })],
+    ]],
+    valid: () => [{ w: tensor([3, 4]) }, 1, {}],
+  },
+  constantLr: {
+    kinds: [[...WRONG_TYPES, ["NaN", () => NaN], ["-1", () => -1], ["Infinity", () => Infinity]]],
+    valid: () => [1e-3],
+  },
+  linearWarmup: {
+    kinds: [[
+      ...WRONG_TYPES,
+      ["peakLr NaN", () => ({ peakLr: NaN, warmupSteps: 2 })],
+      ["peakLr -1", () => ({ peakLr: -1, warmupSteps: 2 })],
+      ["warmupSteps 1.5", () => ({ peakLr: 1, warmupSteps: 1.5 })],
+      ["warmupSteps -1", () => ({ peakLr: 1, warmupSteps: -1 })],
+      ["initialLr NaN", () => ({ peakLr: 1, warmupSteps: 2, initialLr: NaN })],
+    ]],
+    valid: () => [{ peakLr: 1, warmupSteps: 2 }],
+  },
+  cosineDecay: {
+    kinds: [[
+      ...WRONG_TYPES,
+      ["peakLr NaN", () => ({ peakLr: NaN, decaySteps: 2 })],
+      ["decaySteps 1.5", () => ({ peakLr: 1, decaySteps: 1.5 })],
+      ["decaySteps -1", () => ({ peakLr: 1, decaySteps: -1 })],
+      ["minLr -1", () => ({ peakLr: 1, decaySteps: 2, minLr: -1 })],
+    ]],
+    valid: () => [{ peakLr: 1, decaySteps: 2 }],
+  },
+  warmupCosine: {
+    kinds: [[
+      ...WRONG_TYPES,
+      ["peakLr NaN", () => ({ peakLr: NaN, warmupSteps: 2, totalSteps: 10 })],
+      ["warmupSteps 1.5", () => ({ peakLr: 1, warmupSteps: 1.5, totalSteps: 10 })],
+      ["totalSteps NaN", () => ({ peakLr: 1, warmupSteps: 2, totalSteps: NaN })],
+      ["totalSteps -1", () => ({ peakLr: 1, warmupSteps: 2, totalSteps: -1 })],
+      ["minLr NaN", () => ({ peakLr: 1, warmupSteps: 2, totalSteps: 10, minLr: NaN })],
+    ]],
+    valid: () => [{ peakLr: 1, warmupSteps: 2, totalSteps: 10 }],
+  },
+  optimizerStateDict: {
+    kinds: [WRONG_TYPES, [...OPTIONAL_WRONG_TYPES, ["prefix 3", () => ({ prefix: 3 })]]],
+    valid: () => [api.adamw({ lr: 1e-3 }).init({ w: tensor([1, 2]) }), {}],
+  },
+  loadOptimizerState: {
+    kinds: [WRONG_TYPES, WRONG_TYPES, [...OPTIONAL_WRONG_TYPES, ["prefix 3", () => ({
+      prefix: 3,
+    })]]],
+    valid: () => {
+      const state = api.adamw({ lr: 1e-3 }).init({ w: tensor([1, 2]) });
+      return [state, api.optimizerStateDict(state), {}];
+    },
+  },
+  splitStateDict: {
+    kinds: [
+      [
+        ["undefined", () => undefined],
+        ["a string", () => "oops"],
+        ["null", () => null],
+        ["a record holding a number", () => ({ w: 3 })],
+      ],
+      [["null", () => null], ["3", () => 3], ["an empty string", () => ""]],
+    ],
+    valid: () => [new Map([["w", tensor([1])], ["optimizer.step", tensor([3])]]), "optimizer."],
+  },
+  tokenDataset: {
+    kinds: [[...WRONG_TYPES, ["[1.5, 2, 3]", () => [1.5, 2, 3]], [
+      "[NaN, 2, 3]",
+      () => [NaN, 2, 3],
+    ]], [
+      ...WRONG_TYPES,
+      ["contextLength NaN", () => ({ contextLength: NaN })],
+      ["contextLength 1.5", () => ({ contextLength: 1.5 })],
+      ["contextLength 0", () => ({ contextLength: 0 })],
+      ["stride -1", () => ({ contextLength: 2, stride: -1 })],
+    ]],
+    valid: () => [[1, 2, 3, 4, 5], { contextLength: 2 }],
+  },
+  batches: {
+    kinds: [WRONG_TYPES, [
+      ...OPTIONAL_WRONG_TYPES,
+      ["batchSize NaN", () => ({ batchSize: NaN })],
+      ["batchSize 0", () => ({ batchSize: 0 })],
+      ["batchSize 1.5", () => ({ batchSize: 1.5 })],
+      ["shuffle 'yes'", () => ({ shuffle: "yes" })],
+      ["generator {}", () => ({ shuffle: true, generator: {} })],
+      ["device 'gpu'", () => ({ device: "gpu" })],
+    ]],
+    valid: () => [api.tokenDataset([1, 2, 3, 4, 5, 6, 7], { contextLength: 2 }), { batchSize: 2 }],
+  },
   // GPU only: never run for real here, only refused arguments.
   webgpu: { kinds: ["webgpuOptions"], valid: () => [{}], gpuOnly: true },
   gpuStats: { kinds: ["device"], valid: () => [], gpuOnly: true },
@@ -537,7 +639,7 @@ const PROBES: Record<string, Probe> = {
     valid: () => [mhaConfig, {}],
   },
   "nn.multiHeadAttention.apply": {
-    kinds: ["module", "tensor", "options?"],
+    kinds: ["module", "tensor", gptApplyOptions],
     valid: () => [nn.multiHeadAttention.init(mhaConfig), x4(), {}],
   },
   "nn.transformerBlock.init": {
@@ -545,7 +647,7 @@ const PROBES: Record<string, Probe> = {
     valid: () => [blockConfig, {}],
   },
   "nn.transformerBlock.apply": {
-    kinds: ["module", "tensor", "options?"],
+    kinds: ["module", "tensor", gptApplyOptions],
     valid: () => [nn.transformerBlock.init(blockConfig), x4(), {}],
   },
   "nn.gptModel.init": {
@@ -556,7 +658,9 @@ const PROBES: Record<string, Probe> = {
     valid: () => [gptConfig, {}],
   },
   "nn.gptModel.apply": {
-    kinds: ["module", "tensor", "options?"],
+    kinds: ["module", "tensor", [...gptApplyOptions, ["lastPosition 'no'", () => ({
+      lastPosition: "no",
+    })]]],
     valid: () => [gpt(), tokens(), {}],
   },
 };

@@ -13,6 +13,7 @@
  */
 
 import { ArgumentError } from "../errors.ts";
+import { wasmKernels } from "./wasm_runtime.ts";
 
 /** The `cpu` device's implementations. */
 export type CpuBackend = "wasm" | "reference";
@@ -43,7 +44,9 @@ export function setCpuBackend(backend: CpuBackend): void {
 }
 
 /**
- * The implementation the `cpu` device runs now (see {@linkcode setCpuBackend}).
+ * The implementation the `cpu` device runs now (see {@linkcode setCpuBackend}):
+ * `"reference"` when chosen, or when this runtime cannot compile the
+ * WebAssembly kernels (no SIMD, or synchronous compilation refused).
  *
  * @example
  * ```ts
@@ -52,5 +55,10 @@ export function setCpuBackend(backend: CpuBackend): void {
  * ```
  */
 export function cpuBackend(): CpuBackend {
+  return current === "wasm" && wasmKernels() !== null ? "wasm" : "reference";
+}
+
+/** The chosen implementation, before checking that the kernels compile. */
+export function chosenCpuBackend(): CpuBackend {
   return current;
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { cpuBackend } from "./backend.ts";
+import { chosenCpuBackend } from "./backend.ts";
 import {
   WASM_MATMUL_MR as MR,
   WASM_MATMUL_NR as NR,
@@ -54,7 +54,7 @@ export function wasmMatmul(
   out: Float32Array,
   s: CpuMatmulShape,
 ): boolean {
-  if (cpuBackend() !== "wasm") return false;
+  if (chosenCpuBackend() !== "wasm") return false;
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
   if (batch === 0 || M === 0 || N === 0) return true;
   const kernels = wasmKernels();
@@ -106,7 +106,9 @@ export function wasmMatmul(
 
 /**
  * Few rows (a decode step's linear layers): each row against B as it is,
- * no packing, so B is read once per row instead of being converted first.
+ * no packing. A transposed B (a weight `[N, K]`) is copied into wasm memory
+ * a cache-sized block of rows at a time, so the kernels read each block
+ * from cache right after the copy (one pass over the weight in memory).
  */
 function gemv(
   kernels: WasmKernels,
@@ -116,31 +118,44 @@ function gemv(
   s: CpuMatmulShape,
 ): boolean {
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
+  // Rows of W per block (a multiple of the kernel's 8), or all of B when not transposed.
+  const blockRows = transposeB
+    ? Math.min(N, Math.max(8, Math.floor(B_BLOCK_BYTES / Math.max(1, K * 4) / 8) * 8))
+    : N;
   const xOff = WASM_SCRATCH_BYTES;
-  const bOff = align(xOff + K * 4);
-  const cOff = align(bOff + K * N * 4);
-  const end = cOff + N * 4;
+  const bOff = align(xOff + M * K * 4);
+  const cOff = align(bOff + K * blockRows * 4);
+  const end = cOff + M * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
-  const X = new Float32Array(buffer, xOff, K);
-  const B = new Float32Array(buffer, bOff, K * N);
-  const C = new Float32Array(buffer, cOff, N);
+  const X = new Float32Array(buffer, xOff, M * K);
+  const B = new Float32Array(buffer, bOff, K * blockRows);
+  const C = new Float32Array(buffer, cOff, M * N);
   const a32 = Math.fround(alpha);
-  const kernel = transposeB ? kernels.gemvT : kernels.gemvN;
-  const ldb = (transposeB ? K : N) * 4;
   for (let bi = 0; bi < batch; bi++) {
-    const bb = bi * bStride;
-    if (bi === 0 || bStride !== 0) B.set(y.subarray(bb, bb + K * N));
-    const ab = bi * aStride;
+    const ab = bi * aStride, bb = bi * bStride;
     for (let m = 0; m < M; m++) {
       if (transposeA) {
-        for (let k = 0; k < K; k++) X[k] = x[ab + k * M + m];
+        for (let k = 0; k < K; k++) X[m * K + k] = x[ab + k * M + m];
       } else {
-        X.set(x.subarray(ab + m * K, ab + m * K + K));
+        X.set(x.subarray(ab + m * K, ab + m * K + K), m * K);
       }
-      kernel(xOff, bOff, K, N, ldb, cOff, a32);
-      out.set(C, (bi * M + m) * N);
     }
+    if (!transposeB) {
+      if (bi === 0 || bStride !== 0) B.set(y.subarray(bb, bb + K * N));
+      for (let m = 0; m < M; m++) {
+        kernels.gemvN(xOff + m * K * 4, bOff, K, N, N * 4, cOff + m * N * 4, a32);
+      }
+    } else {
+      for (let n0 = 0; n0 < N; n0 += blockRows) {
+        const rows = Math.min(blockRows, N - n0);
+        B.set(y.subarray(bb + n0 * K, bb + (n0 + rows) * K));
+        for (let m = 0; m < M; m++) {
+          kernels.gemvT(xOff + m * K * 4, bOff, K, rows, K * 4, cOff + (m * N + n0) * 4, a32);
+        }
+      }
+    }
+    out.set(C, bi * M * N);
   }
   trimWasmMemory(kernels);
   return true;

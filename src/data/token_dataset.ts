@@ -8,7 +8,8 @@
 
 import { cpu, type Device } from "../device.ts";
 import { ArgumentError } from "../errors.ts";
-import { describe } from "../ops/checks.ts";
+import { checkDeviceArg } from "../io/checkpoint.ts";
+import { checkBoolean, describe } from "../ops/checks.ts";
 import { Generator as Rng, globalGenerator } from "../random.ts";
 import { fromHost, type Tensor } from "../tensor.ts";
 
@@ -202,12 +203,16 @@ export function batches(
   if (options === null || typeof options !== "object") {
     throw new ArgumentError(`${op}: options must be an object, but got ${describe(options)}`);
   }
-  const { batchSize = 1, shuffle = false, dropLast = false, device = cpu } = options;
+  const { batchSize = 1, device = cpu } = options;
   if (typeof batchSize !== "number" || !Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new ArgumentError(
       `${op}: batchSize must be a whole number >= 1, but got ${describe(batchSize)}`,
     );
   }
+  const shuffle = checkBoolean(op, "shuffle", options.shuffle, false);
+  const dropLast = checkBoolean(op, "dropLast", options.dropLast, false);
+  // Checked here, not at the first batch, so the message names batches.
+  checkDeviceArg(op, device);
   if (options.generator !== undefined && typeof options.generator?.random !== "function") {
     throw new ArgumentError(
       `${op}: generator must be a Generator, but got ${describe(options.generator)}`,

@@ -238,6 +238,13 @@ export function splitStateDict(
   const prefixed: StateDict = new Map();
   const rest: StateDict = new Map();
   for (const [key, t] of dict instanceof Map ? dict : Object.entries(dict)) {
+    if (!(t instanceof Tensor)) {
+      throw new ArgumentError(
+        `splitStateDict: dict entry ${JSON.stringify(key)} must be a Tensor, but got ${
+          describe(t)
+        }`,
+      );
+    }
     (key.startsWith(prefix) ? prefixed : rest).set(key, t);
   }
   return { prefixed, rest };
@@ -248,11 +255,15 @@ function torchName(field: string): string {
 }
 
 function checkArgs(op: string, state: unknown, options: unknown): string {
-  if (state === null || typeof state !== "object" || Array.isArray(state)) {
+  // Without a numeric step it is not an optimizer state (an empty dict would hide the mistake).
+  if (
+    state === null || typeof state !== "object" || Array.isArray(state) ||
+    typeof (state as { step?: unknown }).step !== "number"
+  ) {
     throw new ArgumentError(
       `${op}: state must be an optimizer state like { step, expAvg, expAvgSq }, but got ${
         describe(state)
-      }`,
+      }${state !== null && typeof state === "object" ? " without a numeric step" : ""}`,
     );
   }
   if (options === null || typeof options !== "object") {

@@ -144,6 +144,26 @@ Deno.test("f16 webgpu: transpose, slice and cat keep dtype and bits", async () =
   }
 });
 
+Deno.test("f16 webgpu: slicing rows of a tensor larger than one binding binds just them", async () => {
+  const device = await gpu();
+  const runtime = runtimeOf(device);
+  const x = half([300, 7], 4242); // 4200 bytes
+  const xg = await toDevice(x, device);
+  const saved = runtime.maxBindingBytes;
+  runtime.maxBindingBytes = 1024;
+  try {
+    for (const [r0, r1] of [[0, 1], [150, 153], [299, 300], [37, 101]]) {
+      const got = slice(xg, [r0, r1]);
+      assert.equal(got.dtype, "float16");
+      assert.deepEqual(await bitsOf(got), await bitsOf(slice(x, [r0, r1])), `rows ${r0}..${r1}`);
+      got.dispose();
+    }
+  } finally {
+    runtime.maxBindingBytes = saved;
+  }
+  xg.dispose();
+});
+
 Deno.test("f16 webgpu: format prints the device, then dtype=torch.float16", async () => {
   const device = await gpu();
   const x = await toDevice(tensor([0.1, 2], undefined, { dtype: "float16" }), device);
@@ -319,6 +339,19 @@ Deno.test("f16 webgpu: matmul equals f32 matmul and the CPU f16 path at every ti
       });
       for (const t of [ag, bg, got, a32, b32]) t.dispose();
     }
+  }
+  // op(A) transposed in memory (the aligned a_rows_t loads when M % 4 == 0), and batched.
+  for (const [M, K, N] of [[4, 8, 16], [64, 64, 64], [17, 65, 129], [3, 7, 5]]) {
+    const a = await toDevice(half([2, K, M], seed++), device);
+    const b = await toDevice(half([2, K, N], seed++), device);
+    const got = matmul(a, b, { transposeA: true });
+    assert.equal(got.dtype, "float16");
+    const [a32, b32] = [cast(a, "float32"), cast(b, "float32")];
+    const want = await rounded(matmul(a32, b32, { transposeA: true }));
+    await assertClose(got, want, { ...F16_VS_F32, atol: 1e-4 }).catch((e) => {
+      throw new Error(`a^T [2, ${K}, ${M}] @ [2, ${K}, ${N}]: ${e.message}`);
+    });
+    for (const t of [a, b, got, a32, b32]) t.dispose();
   }
   // Batched, with a broadcast weight, and a linear layer.
   const x = await toDevice(half([3, 17, 65], 1), device);
