@@ -16,10 +16,11 @@
  * @module
  */
 
-import { matmul, nn, setCpuBackend, type Tensor, tensor } from "../mod.ts";
+import { manualSeed, matmul, nn, setCpuBackend, type Tensor, tensor } from "../mod.ts";
 
 type Case =
   | { id: string; label: string; kind: "matmul"; n: number; flops: number }
+  | { id: string; label: string; kind: "gpt"; flops: number }
   | { id: string; label: string; kind: "core"; B: number; T: number; d: number; flops: number };
 
 const CASES: Case[] = [
@@ -35,7 +36,17 @@ const CASES: Case[] = [
     // QK^T and PV, full (not halved for the mask), to compare rates across implementations.
     flops: 2 * 2 * 4 * 256 * 256 * 64,
   },
+  {
+    id: "gpt-token",
+    label: "GPT-2 124M forward of 1 token (no KV cache)",
+    kind: "gpt",
+    // The linear layers' multiply-adds: 12 blocks of 4 768^2 + 2 768 * 3072, and the head.
+    flops: 2 * (12 * (4 * 768 * 768 + 2 * 768 * 3072) + 768 * 50257),
+  },
 ];
+
+/** A case an implementation has no program for (reported, not a failure). */
+class Unsupported extends Error {}
 
 interface Runner {
   run(): Promise<Float32Array>;
@@ -62,9 +73,12 @@ function inputsFor(c: Case): Record<string, Float32Array> {
   const arr = (n: number, r: number) =>
     Float32Array.from({ length: n }, () => r * (2 * rand() - 1));
   if (c.kind === "matmul") return { a: arr(c.n * c.n, 1), b: arr(c.n * c.n, Math.sqrt(3 / c.n)) };
+  if (c.kind === "gpt") return {};
   const n = c.B * c.T * c.d;
   return { q: arr(n, 1), k: arr(n, 1), v: arr(n, 1) };
 }
+
+let gpt: nn.GptModel | undefined;
 
 function tesseraImpl(backend: "wasm" | "reference"): Impl {
   return {
@@ -81,6 +95,13 @@ function tesseraImpl(backend: "wasm" | "reference"): Impl {
         const a = hold(inputs.a, [c.n, c.n]);
         const b = hold(inputs.b, [c.n, c.n]);
         op = () => matmul(a, b);
+      } else if (c.kind === "gpt") {
+        // Initialised once and shared by both backends (init takes seconds).
+        gpt ??= (manualSeed(1), nn.gptModel.init({ ...nn.GPT_CONFIG_124M, dropRate: 0 }));
+        const model = gpt;
+        const ids = tensor([[464]], undefined, { dtype: "int32" });
+        held.push(ids);
+        op = () => nn.gptModel.apply(model, ids);
       } else {
         const [q, k, v] = ["q", "k", "v"].map((n) => hold(inputs[n], [c.B, c.T, c.d]));
         op = () => nn.causalAttention.core(q, k, v);
@@ -133,6 +154,7 @@ async function jaxImpls(): Promise<Impl[]> {
       };
       let op: () => JaxArray;
       let jitted: { dispose(): void } | undefined;
+      if (c.kind === "gpt") throw new Unsupported("no GPT model written for jax-js here");
       if (c.kind === "matmul") {
         const a = hold(inputs.a, [c.n, c.n]);
         const b = hold(inputs.b, [c.n, c.n]);
@@ -214,7 +236,8 @@ if (import.meta.main) {
         const budget = first > 2000 ? 1 : first > 500 ? 3 : reps;
         runners.push({ impl, runner, times: [], budget });
       } catch (e) {
-        console.log(`| ${c.label} | ${impl.name} | failed: ${(e as Error).message} | | |`);
+        const what = e instanceof Unsupported ? "not run" : "failed";
+        console.log(`| ${c.label} | ${impl.name} | ${what}: ${(e as Error).message} | | |`);
       }
     }
     for (let round = 0; round < reps; round++) {

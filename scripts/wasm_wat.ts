@@ -52,19 +52,29 @@ function microKernel(rows: number, nv: number): string {
     for (let v = 0; v < nv; v++) locals.push(`(local ${acc(r, v)} v128)`);
   }
   for (let v = 0; v < nv; v++) locals.push(`(local $b${v} v128)`);
-  const body: string[] = [];
-  for (let v = 0; v < nv; v++) {
-    body.push(`(local.set $b${v} (v128.load offset=${16 * v} (local.get $pb)))`);
-  }
-  for (let r = 0; r < rows; r++) {
-    body.push(`(local.set $a (v128.load64_splat offset=${8 * r} (local.get $pa)))`);
+  // One k step; `step` selects the step within an unrolled pair.
+  const kStep = (step: number): string[] => {
+    const out: string[] = [];
     for (let v = 0; v < nv; v++) {
-      body.push(
-        `(local.set ${acc(r, v)} (f64x2.add (local.get ${acc(r, v)}) ` +
-          `(f64x2.mul (local.get $a) (local.get $b${v}))))`,
+      out.push(
+        `(local.set $b${v} (v128.load offset=${16 * v + 8 * nr * step} (local.get $pb)))`,
       );
     }
-  }
+    for (let r = 0; r < rows; r++) {
+      out.push(
+        `(local.set $a (v128.load64_splat offset=${8 * r + 8 * rows * step} (local.get $pa)))`,
+      );
+      for (let v = 0; v < nv; v++) {
+        out.push(
+          `(local.set ${acc(r, v)} (f64x2.add (local.get ${acc(r, v)}) ` +
+            `(f64x2.mul (local.get $a) (local.get $b${v}))))`,
+        );
+      }
+    }
+    return out;
+  };
+  const body = [...kStep(0), ...kStep(1)];
+  const single = kStep(0);
   const stores: string[] = [];
   const f32 = (r: number, v: number) => `(f32x4.demote_f64x2_zero (local.get ${acc(r, v)}))`;
   for (let r = 0; r < rows; r++) {
@@ -88,14 +98,17 @@ function microKernel(rows: number, nv: number): string {
     (param $alpha f32) (param $nvalid i32)
     (local $a v128) (local $al v128) (local $dst i32) (local $ld i32) (local $r i32) (local $j i32)
     ${locals.join(" ")}
-    (if (i32.gt_s (local.get $k) (i32.const 0))
+    (if (i32.gt_s (local.get $k) (i32.const 1))
       (then
         (loop $k_loop
           ${body.join("\n          ")}
-          (local.set $pa (i32.add (local.get $pa) (i32.const ${8 * rows})))
-          (local.set $pb (i32.add (local.get $pb) (i32.const ${8 * nr})))
-          (local.set $k (i32.sub (local.get $k) (i32.const 1)))
-          (br_if $k_loop (i32.gt_s (local.get $k) (i32.const 0))))))
+          (local.set $pa (i32.add (local.get $pa) (i32.const ${16 * rows})))
+          (local.set $pb (i32.add (local.get $pb) (i32.const ${16 * nr})))
+          (local.set $k (i32.sub (local.get $k) (i32.const 2)))
+          (br_if $k_loop (i32.gt_s (local.get $k) (i32.const 1))))))
+    (if (i32.eq (local.get $k) (i32.const 1))
+      (then
+        ${single.join("\n        ")}))
     (local.set $al (f32x4.splat (local.get $alpha)))
     (local.set $dst (local.get $c))
     (local.set $ld (local.get $ldc))

@@ -200,3 +200,28 @@ Deno.test("gptModel.apply checks every block's mask against the tokens up front,
   assert.deepEqual(ok.shape, [1, 3, 13]);
   dispose([model, ids, ok]);
 });
+
+Deno.test("parseBindings reads each binding's element scalar through arrays, vectors and atomics", async () => {
+  const { parseBindings } = await import("../src/gpu/wgsl_bindings.ts");
+  const code = `
+    struct P { n: u32 }
+    @group(0) @binding(0) var<uniform> p: P;
+    @group(0) @binding(1) var<storage, read> a: array<f32>;
+    @group(0) @binding(2) var<storage, read> b: array<vec4<i32>>;
+    @group(0) @binding(3) var<storage, read> c: array<vec2u>;
+    @group(0) @binding(4) var<storage, read> d: array<mat2x2<f16>, 4>;
+    @group(0) @binding(5) var<storage, read> e: array<P>;
+    @group(0) @binding(6) var<storage, read_write> f: array<atomic<u32>>;`;
+  assert.deepEqual(
+    parseBindings(code).map((b) => [b.name, b.scalar]),
+    [
+      ["p", undefined],
+      ["a", "f32"],
+      ["b", "i32"],
+      ["c", "u32"],
+      ["d", "f16"],
+      ["e", undefined],
+      ["f", "u32"],
+    ],
+  );
+});

@@ -14,6 +14,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
+import { CPU_MATMUL_BLOCKS } from "../src/cpu/matmul.ts";
 import { WASM_SOURCE_SHA256 } from "../src/cpu/wasm_kernels.generated.ts";
 import {
   reserveWasmBytes,
@@ -213,4 +214,34 @@ Deno.test("a product that grows wasm memory past the keep limit gets a fresh ins
   const fresh = wasmKernels()!;
   assert.notEqual(fresh, kernels);
   assert.ok(fresh.memory.buffer.byteLength <= WASM_KEEP_BYTES);
+});
+
+Deno.test("wasm matmul crossing row, column and batch blocks equals the reference", async () => {
+  const saved = { ...CPU_MATMUL_BLOCKS };
+  try {
+    let seed = 500;
+    for (
+      const blocks of [
+        { aBytes: 8 * 33 * 8, bBytes: 2 * 33 * 4 * 8, cBytes: 2 ** 20 }, // 8 rows, 8 columns
+        { aBytes: 2 ** 20, bBytes: 2 ** 20, cBytes: 12 * 70 * 4 }, // 12 rows by C, one B block
+      ]
+    ) {
+      Object.assign(CPU_MATMUL_BLOCKS, blocks);
+      for (
+        const [sa, sb, opts] of [
+          [[27, 33], [33, 70], {}],
+          [[33, 27], [70, 33], { transposeA: true, transposeB: true, alpha: 2 }],
+          [[3, 27, 33], [33, 70], {}],
+          [[2, 27, 33], [2, 70, 33], { transposeB: true }],
+        ] as [number[], number[], MatmulOptions][]
+      ) {
+        const a = randomTensor(sa, seed++);
+        const b = randomTensor(sb, seed++);
+        const [ref, fast] = await bothPaths(() => matmul(a, b, opts));
+        assertSameBits(fast, ref, `matmul [${sa}] @ [${sb}] ${JSON.stringify(opts)}`);
+      }
+    }
+  } finally {
+    Object.assign(CPU_MATMUL_BLOCKS, saved);
+  }
 });

@@ -542,6 +542,7 @@ const PROBES: Record<string, Probe> = {
       ["maxNewTokens NaN", () => ({ maxNewTokens: NaN })],
       ["maxNewTokens 1.5", () => ({ maxNewTokens: 1.5 })],
       ["maxNewTokens -1", () => ({ maxNewTokens: -1 })],
+      ["useCache 'yes'", () => ({ maxNewTokens: 1, useCache: "yes" })],
     ]],
     valid: () => [gpt(), tokens(), { maxNewTokens: 2 }],
   },
@@ -662,6 +663,45 @@ const PROBES: Record<string, Probe> = {
       lastPosition: "no",
     })]]],
     valid: () => [gpt(), tokens(), {}],
+  },
+  "nn.gptModel.withCache": {
+    kinds: ["module", [
+      ...WRONG_TYPES,
+      ["batch NaN", () => ({ batch: NaN })],
+      ["batch 1.5", () => ({ batch: 1.5 })],
+      ["maxTokens 0", () => ({ batch: 1, maxTokens: 0 })],
+      ["maxTokens past the context", () => ({ batch: 1, maxTokens: 5 })],
+    ]],
+    valid: () => [gpt(), { batch: 1 }],
+  },
+  "nn.gptModel.step": {
+    kinds: [
+      [...WRONG_TYPES, ["a module without a cache", gpt], [
+        "a module with a disposed parameter",
+        disposedModule,
+      ]],
+      [
+        ...KINDS.tensor,
+        ["float ids", () => tensor([[1, 2]])],
+        ["a batch of 2", () => tensor([[1], [2]], undefined, { dtype: "int32" })],
+        [
+          "more tokens than the cache holds",
+          () => tensor([[1, 2, 3, 1, 2]], undefined, { dtype: "int32" }),
+        ],
+      ],
+    ],
+    valid: () => [nn.gptModel.withCache(gpt(), { batch: 1 }), tokens()],
+  },
+  "nn.gptModel.resetCache": {
+    kinds: [[...WRONG_TYPES, ["a module without a cache", gpt], [
+      "a module with a disposed parameter",
+      disposedModule,
+    ]]],
+    valid: () => [nn.gptModel.withCache(gpt(), { batch: 1 })],
+  },
+  "nn.gptModel.dropCache": {
+    kinds: [[...WRONG_TYPES, ["a module without a cache", gpt]]],
+    valid: () => [nn.gptModel.withCache(gpt(), { batch: 1 })],
   },
 };
 

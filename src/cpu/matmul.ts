@@ -37,8 +37,17 @@ export interface CpuMatmulShape {
   alpha: number;
 }
 
-// A block of packed B stays in the core's L2 cache while every A panel passes it.
-const B_BLOCK_BYTES = 256 * 1024;
+/**
+ * Block sizes of the packed product, in bytes: packed B (`bBytes`, kept in
+ * the core's L2 cache while every A panel passes it), packed A (`aBytes`)
+ * and staged C (`cBytes`) per block of rows. Tests shrink them to cross
+ * block edges on small inputs.
+ */
+export const CPU_MATMUL_BLOCKS: { aBytes: number; bBytes: number; cBytes: number } = {
+  aBytes: 32 * 2 ** 20,
+  bBytes: 256 * 1024,
+  cBytes: 32 * 2 ** 20,
+};
 
 const align = (n: number) => Math.ceil(n / 64) * 64;
 
@@ -61,44 +70,50 @@ export function wasmMatmul(
   if (kernels === null) return false;
   if (M < MR) return gemv(kernels, x, y, out, s);
   const panelBytes = Math.max(K, 1) * NR * 8;
-  const panels = Math.max(1, Math.min(Math.ceil(N / NR), Math.floor(B_BLOCK_BYTES / panelBytes)));
+  const panels = Math.max(
+    1,
+    Math.min(Math.ceil(N / NR), Math.floor(CPU_MATMUL_BLOCKS.bBytes / panelBytes)),
+  );
   const nc = panels * NR;
+  // Rows of A per block (a multiple of MR): bounds the packed A and the staged C.
+  const fit = Math.min(
+    CPU_MATMUL_BLOCKS.aBytes / Math.max(1, K * 8),
+    CPU_MATMUL_BLOCKS.cBytes / (N * 4),
+  );
+  const mb = Math.min(M, Math.max(MR, Math.floor(fit / MR) * MR));
   const aOff = WASM_SCRATCH_BYTES;
-  const bOff = align(aOff + M * K * 8);
+  const bOff = align(aOff + mb * K * 8);
   const cOff = align(bOff + nc * K * 8);
-  const end = cOff + M * N * 4;
+  const end = cOff + mb * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
-  const A64 = new Float64Array(buffer, aOff, M * K);
+  const A64 = new Float64Array(buffer, aOff, mb * K);
   const B64 = new Float64Array(buffer, bOff, nc * K);
-  const C = new Float32Array(buffer, cOff, M * N);
+  const C = new Float32Array(buffer, cOff, mb * N);
   const mk = kernels.mk;
   const a32 = Math.fround(alpha);
-  // B is packed once for all batches when it is shared and fits one block.
+  // B is packed once for everything when it is shared and fits one block.
   const packBOnce = bStride === 0 && nc >= N;
   for (let bi = 0; bi < batch; bi++) {
-    packA(A64, x, bi * aStride, M, K, transposeA);
-    for (let n0 = 0; n0 < N; n0 += nc) {
-      const cols = Math.min(nc, N - n0);
-      if (!packBOnce || bi === 0) packB(B64, y, bi * bStride, n0, cols, N, K, transposeB);
-      for (let m0 = 0; m0 < M; m0 += MR) {
-        const rows = Math.min(MR, M - m0);
-        const kernel = mk[rows];
-        const pa = aOff + m0 * K * 8;
-        for (let j = 0; j < cols; j += NR) {
-          kernel(
-            pa,
-            bOff + j * K * 8,
-            K,
-            cOff + (m0 * N + n0 + j) * 4,
-            N * 4,
-            a32,
-            Math.min(NR, cols - j),
-          );
+    for (let mStart = 0; mStart < M; mStart += mb) {
+      const mRows = Math.min(mb, M - mStart);
+      packA(A64, x, bi * aStride, mStart, mRows, M, K, transposeA);
+      for (let n0 = 0; n0 < N; n0 += nc) {
+        const cols = Math.min(nc, N - n0);
+        if (!packBOnce || (bi === 0 && mStart === 0)) {
+          packB(B64, y, bi * bStride, n0, cols, N, K, transposeB);
+        }
+        for (let m0 = 0; m0 < mRows; m0 += MR) {
+          const kernel = mk[Math.min(MR, mRows - m0)];
+          const pa = aOff + m0 * K * 8;
+          for (let j = 0; j < cols; j += NR) {
+            const c = cOff + (m0 * N + n0 + j) * 4;
+            kernel(pa, bOff + j * K * 8, K, c, N * 4, a32, Math.min(NR, cols - j));
+          }
         }
       }
+      out.set(C.subarray(0, mRows * N), (bi * M + mStart) * N);
     }
-    out.set(C, bi * M * N);
   }
   trimWasmMemory(kernels);
   return true;
@@ -120,7 +135,7 @@ function gemv(
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
   // Rows of W per block (a multiple of the kernel's 8), or all of B when not transposed.
   const blockRows = transposeB
-    ? Math.min(N, Math.max(8, Math.floor(B_BLOCK_BYTES / Math.max(1, K * 4) / 8) * 8))
+    ? Math.min(N, Math.max(8, Math.floor(CPU_MATMUL_BLOCKS.bBytes / Math.max(1, K * 4) / 8) * 8))
     : N;
   const xOff = WASM_SCRATCH_BYTES;
   const bOff = align(xOff + M * K * 4);
@@ -161,20 +176,25 @@ function gemv(
   return true;
 }
 
-/** A's rows in panels of MR (the last one shorter), k-major within a panel. */
+/**
+ * Rows `first .. first + count` of op(A) in panels of MR (the last one
+ * shorter), k-major within a panel.
+ */
 function packA(
   dst: Float64Array,
   x: Float32Array,
   base: number,
+  first: number,
+  count: number,
   M: number,
   K: number,
   transposed: boolean,
 ): void {
-  for (let m0 = 0; m0 < M; m0 += MR) {
-    const rows = Math.min(MR, M - m0);
+  for (let m0 = 0; m0 < count; m0 += MR) {
+    const rows = Math.min(MR, count - m0);
     const panel = m0 * K;
     for (let r = 0; r < rows; r++) {
-      const m = m0 + r;
+      const m = first + m0 + r;
       let d = panel + r;
       if (transposed) {
         for (let k = 0; k < K; k++, d += rows) dst[d] = x[base + k * M + m];

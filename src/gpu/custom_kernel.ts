@@ -132,6 +132,10 @@ export interface Kernel {
  * checks every launch against them (input and output counts, uniform block
  * size, grid limits, devices, disposed tensors) and throws naming the kernel
  * before anything is recorded, so a bad launch never spoils other work.
+ * Each input's dtype must match the scalar its binding is made of (`f32`:
+ * float32, `i32` or `u32`: int32, `f16`: float16; a struct takes any), so an
+ * int32 tensor is never read as float bits by accident (`DTypeError`).
+ * Outputs are float32 tensors of whatever words the kernel writes.
  * Declared bindings the entry point does not use are still bound.
  *
  * @example

@@ -149,7 +149,9 @@ export async function loadGpt2Tokenizer(
 
 /**
  * Loads a Hugging Face GPT-2 directory: the weights (`model.safetensors`,
- * F32, F16 or BF16) onto `device` through {@linkcode loadGpt2Weights}, heads
+ * F32, F16 or BF16) onto `device` through {@linkcode loadGpt2Weights}, as
+ * float32 (default) or, with `{ dtype: "float16" }`, as float16 (an F16
+ * file's bits kept, half the memory; webgpu needs `shader-f16`), heads
  * and dropout from `config.json` (whose sizes must agree with the weights),
  * and the tokenizer ({@linkcode loadGpt2Tokenizer}). Needs
  * `--allow-read=<dir>`. A missing file gives an `ArgumentError` naming it.
@@ -213,6 +215,10 @@ export async function loadGpt2(
         `${config.vocabSize}`,
     );
   }
-  const model = await loadGpt2Weights(config, weights, { device: options.device });
+  // dtype float16: the file's F16 bits go to the model as they are (F32/BF16 round once).
+  const model = await loadGpt2Weights(config, weights, {
+    device: options.device,
+    dtype: options.dtype ?? "float32",
+  });
   return { model, tokenizer, config };
 }

@@ -12,14 +12,17 @@ import type { GptConfig, GptModel, GptParams } from "../nn/gpt_model.ts";
 import type { LinearParams } from "../nn/linear.ts";
 import type { TransformerBlockParams } from "../nn/transformer_block.ts";
 import { describe, showShape } from "../ops/checks.ts";
-import { cpuData, fromHost, Tensor } from "../tensor.ts";
+import { fromF16Bits, toF16Bits } from "../f16.ts";
+import { checkF16Device, cpuData, cpuHalf, fromHost, Tensor } from "../tensor.ts";
 import { checkDeviceArg } from "./checkpoint.ts";
 import type { HostTensor, ParsedSafetensors } from "./safetensors_format.ts";
 
 /**
- * GPT-2 weights by Hugging Face name: a parsed safetensors file (F16 and BF16
- * are widened to F32 by the reader), or a `Map` or record of tensors or host
- * arrays.
+ * GPT-2 weights by Hugging Face name: a parsed safetensors file (parsed with
+ * `{ dtype: "float16" }`, F16 weights stay binary16 bits; by default the
+ * reader widens F16 and BF16 to F32), or a `Map` or record of float32 or
+ * float16 tensors or host arrays (`Float32Array`, or `Uint16Array` of
+ * binary16 bits).
  *
  * @example
  * ```ts
@@ -63,6 +66,14 @@ export interface Gpt2ConfigOptions {
 export interface LoadGpt2WeightsOptions {
   /** Where the model's tensors go; default the given model's device, else cpu. */
   device?: Device;
+  /**
+   * The dtype of the model's tensors. Default: `"float16"` when every weight
+   * is float16 (an F16 file parsed with `{ dtype: "float16" }`: the bits are
+   * kept, never widened), else `"float32"`. Float32 weights asked for as
+   * float16 round to nearest even; float16 ones asked for as float32 widen
+   * exactly. A float16 model on webgpu needs the `shader-f16` feature.
+   */
+  dtype?: "float32" | "float16";
 }
 
 const OP = "loadGpt2Weights";
@@ -89,9 +100,14 @@ interface Entry {
   key: string;
   shape: readonly number[];
   value: Tensor | HostTensor;
+  /** The stored dtype. */
+  dtype: "float32" | "float16";
 }
 
-/** Keys without the `transformer.` prefix -> entries; rejects non-float32 and duplicates. */
+/** Host values of one weight: float32 values, or binary16 bits. */
+type Values = Float32Array | Uint16Array;
+
+/** Keys without the `transformer.` prefix -> entries; rejects int32 and duplicates. */
 function collect(op: string, weights: unknown): Map<string, Entry> {
   let source: Iterable<[string, unknown]>;
   if (weights instanceof Map) source = weights.entries();
@@ -110,30 +126,35 @@ function collect(op: string, weights: unknown): Map<string, Entry> {
   const out = new Map<string, Entry>();
   for (const [key, value] of source) {
     let shape: readonly number[];
+    let dtype: Entry["dtype"];
     if (value instanceof Tensor) {
-      if (value.dtype !== "float32") {
+      if (value.dtype !== "float32" && value.dtype !== "float16") {
         throw new DTypeError(
-          `${op}: ${key} has dtype ${value.dtype}, but GPT-2 weights are float32`,
+          `${op}: ${key} has dtype ${value.dtype}, but GPT-2 weights are float32 or float16`,
         );
       }
       shape = value.shape;
+      dtype = value.dtype;
     } else if (
       value !== null && typeof value === "object" &&
       Array.isArray((value as HostTensor).shape) &&
       ArrayBuffer.isView((value as HostTensor).data)
     ) {
       const host = value as HostTensor & { dtype?: string };
-      if (!(host.data instanceof Float32Array)) {
-        const kind = host.data instanceof Int32Array ? "int32" : host.data.constructor.name;
+      if (!(host.data instanceof Float32Array) && !(host.data instanceof Uint16Array)) {
+        const kind = host.data instanceof Int32Array
+          ? "int32"
+          : (host.data as object).constructor.name;
         throw new DTypeError(
           `${op}: ${key} holds ${kind} values${
             host.dtype ? ` (${host.dtype} in the file)` : ""
           }, ` +
-            `but GPT-2 weights load from float32 ones (parse F32, F16 and BF16 files with the ` +
-            `default dtype "float32")`,
+            `but GPT-2 weights load from float32 values (Float32Array) or float16 bits ` +
+            `(Uint16Array), as parseSafetensors gives for F32, F16 and BF16 tensors`,
         );
       }
       shape = host.shape;
+      dtype = host.data instanceof Uint16Array ? "float16" : "float32";
     } else {
       throw new ArgumentError(
         `${op}: ${key} must be a tensor or { shape, data }, but got ${describe(value)}`,
@@ -144,7 +165,7 @@ function collect(op: string, weights: unknown): Map<string, Entry> {
     if (seen) {
       throw new ArgumentError(`${op}: ${seen.key} and ${key} are the same weight; keep one`);
     }
-    out.set(name, { key, shape, value: value as Tensor | HostTensor });
+    out.set(name, { key, shape, value: value as Tensor | HostTensor, dtype });
   }
   return out;
 }
@@ -329,7 +350,8 @@ function configWith(
  * `transformer.` prefix; the `attn.bias` / `attn.masked_bias` buffers and an
  * `lm_head.weight` copy of `wte` are ignored; every other key must belong to
  * GPT-2's layout. Every shape is checked before any tensor is made, and errors
- * name the key. The returned model has `qkvBias: true` and one causal mask
+ * name the key. Weights may be float32 or float16 (`options.dtype` picks the
+ * model's dtype; by default float16 only when every weight is float16). The returned model has `qkvBias: true` and one causal mask
  * tensor shared by all blocks.
  *
  * @example
@@ -338,6 +360,11 @@ function configWith(
  * const weights = parseSafetensors(await Deno.readFile("gpt2/model.safetensors"));
  * const config = gpt2ConfigFromWeights(weights, { nHeads: 12 });
  * const model = await loadGpt2Weights(config, weights, { device: await webgpu() });
+ * // float16 (half the memory): the F16 file's bits go to the GPU as they are.
+ * const halves = parseSafetensors(await Deno.readFile("gpt2/model.safetensors"), {
+ *   dtype: "float16",
+ * });
+ * const half = await loadGpt2Weights(config, halves, { device: await webgpu() });
  * ```
  */
 export async function loadGpt2Weights(
@@ -376,29 +403,40 @@ export async function loadGpt2Weights(
     }
   }
   if (options === null || typeof options !== "object") {
-    throw new ArgumentError(`${op}: options must be { device? }, but got ${describe(options)}`);
+    throw new ArgumentError(
+      `${op}: options must be { device?, dtype? }, but got ${describe(options)}`,
+    );
   }
   let device = options.device ?? cpu;
   if (options.device === undefined && isModel) {
     device = (model as GptModel).params.tok_emb?.weight?.device ?? cpu;
   }
   checkDeviceArg(op, device);
-  // Read every weight to the host first (GPU inputs: one read each).
-  const host = new Map<string, Float32Array>();
-  for (const [name, e] of layout.entries) {
-    const v = e.value;
-    host.set(
-      name,
-      v instanceof Tensor
-        // A copy: the model must not share storage with a tensor the caller may dispose.
-        ? (v.device.kind === "cpu"
-          ? cpuData(v, op, e.key).slice()
-          : (await v.data()) as Float32Array)
-        : (v.data as Float32Array),
+  const entries = [...layout.entries.values()];
+  const dtype = options.dtype ??
+    (entries.every((e) => e.dtype === "float16") ? "float16" : "float32");
+  if (dtype !== "float32" && dtype !== "float16") {
+    throw new ArgumentError(
+      `${op}: options.dtype must be "float32" or "float16", but got ${describe(dtype)}`,
     );
   }
+  if (dtype === "float16") checkF16Device(op, "the model", device);
+  // Read every weight to the host first (GPU inputs: one read each), in the model's dtype.
+  const host = new Map<string, Values>();
+  for (const [name, e] of layout.entries) {
+    const v = e.value;
+    let values: Values;
+    if (v instanceof Tensor) {
+      // A copy: the model must not share storage with a tensor the caller may dispose.
+      if (v.device.kind !== "cpu") values = (await v.data()) as Float32Array;
+      else {values = v.dtype === "float16"
+          ? cpuHalf(v, op, e.key).slice()
+          : cpuData(v, op, e.key).slice();}
+    } else values = v.data as Values;
+    host.set(name, convert(values, dtype));
+  }
   const created: Tensor[] = [];
-  const make = (data: Float32Array, shape: number[], what: string): Tensor => {
+  const make = (data: Values, shape: number[], what: string): Tensor => {
     const t = fromHost(data, shape, device, op, what);
     created.push(t);
     return t;
@@ -408,12 +446,14 @@ export async function loadGpt2Weights(
   try {
     const tokEmb = make(get("wte.weight"), [config.vocabSize, e], "tok_emb.weight");
     const c = config.contextLength;
-    const maskData = new Float32Array(c * c);
-    for (let i = 0; i < c; i++) maskData.fill(1, i * c + i + 1, (i + 1) * c);
+    // 0/1 are exact in float16 too: the mask takes the model's dtype, as toDevice would.
+    const maskData = dtype === "float16" ? new Uint16Array(c * c) : new Float32Array(c * c);
+    const one = dtype === "float16" ? 0x3c00 : 1;
+    for (let i = 0; i < c; i++) maskData.fill(one, i * c + i + 1, (i + 1) * c);
     const mask = make(maskData, [c, c], "trf_blocks.*.att.mask");
     const linear = (
-      weight: Float32Array,
-      bias: Float32Array,
+      weight: Values,
+      bias: Values,
       inF: number,
       outF: number,
       what: string,
@@ -486,9 +526,20 @@ export async function loadGpt2Weights(
   }
 }
 
+/** `values` in `dtype`'s host storage (float16: bits, rounded to nearest even). */
+function convert(values: Values, dtype: "float32" | "float16"): Values {
+  if (dtype === "float16") return values instanceof Uint16Array ? values : toF16Bits(values);
+  return values instanceof Float32Array ? values : fromF16Bits(values);
+}
+
+/** An empty array of `data`'s kind. */
+function like<T extends Values>(data: T, n: number): T {
+  return (data instanceof Uint16Array ? new Uint16Array(n) : new Float32Array(n)) as T;
+}
+
 /** `[rows, cols]` row-major -> `[cols, rows]`. */
-function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
+function transpose<T extends Values>(data: T, rows: number, cols: number): T {
+  const out = like(data, rows * cols);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c];
@@ -497,10 +548,10 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
 }
 
 /** Splits `[rows, parts * width]` into `parts` arrays `[rows, width]` (numpy's split on axis -1). */
-function splitColumns(data: Float32Array, rows: number, parts: number): Float32Array[] {
+function splitColumns<T extends Values>(data: T, rows: number, parts: number): T[] {
   const width = data.length / rows / parts;
   return Array.from({ length: parts }, (_, p) => {
-    const out = new Float32Array(rows * width);
+    const out = like(data, rows * width);
     for (let r = 0; r < rows; r++) {
       out.set(
         data.subarray(r * parts * width + p * width, r * parts * width + (p + 1) * width),

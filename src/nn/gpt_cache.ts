@@ -182,6 +182,12 @@ export function withCache(model: GptModel, options: GptCacheOptions): GptCachedM
         `generate with useCache: false`,
     );
   }
+  if (device.kind === "webgpu" && batch * block.nHeads > 65535) {
+    throw new ArgumentError(
+      `${op}: batch ${batch} x ${block.nHeads} heads is ${batch * block.nHeads} attention rows, ` +
+        `but the webgpu decode kernel takes at most 65535 (one workgroup row each)`,
+    );
+  }
   const shape = [batch, block.nHeads, maxTokens, headDim];
   const created: Tensor[] = [];
   const make = (data: Float32Array | Int32Array, s: number[], what: string): Tensor => {

@@ -13,6 +13,7 @@ import { ArgumentError } from "../errors.ts";
 import { Generator, globalGenerator } from "../random.ts";
 import { checkDType, cpuData, cpuTensor, type Tensor } from "../tensor.ts";
 import { checkInteger, checkNumber, checkOptions, checkTensor, describe } from "./checks.ts";
+import { throughFloat32 } from "./through_float32.ts";
 
 /**
  * Options for {@linkcode dropout}.
@@ -48,7 +49,7 @@ export interface DropoutOptions {
  */
 export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Tensor {
   checkTensor("dropout", "input", x);
-  checkDType("dropout", "input", x, ["float32"]);
+  checkDType("dropout", "input", x, ["float32", "float16"]);
   checkNumber("dropout", "p", p);
   if (!(p >= 0 && p <= 1)) {
     throw new ArgumentError(`dropout: p must be a probability in [0, 1], but got ${describe(p)}`);
@@ -67,6 +68,8 @@ export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Ten
   const seed = options.seed === undefined
     ? seedFrom(options.generator ?? globalGenerator())
     : checkSeed(options.seed);
+  // float16: the float32 mask and scale on the widened values, rounded once.
+  if (x.dtype === "float16") return throughFloat32([x], ([w]) => dropout(w, p, { seed, offset }));
   const out = masked(x, p, seed, offset);
   return record("dropout", [x], out, dropoutBackward(p, seed, offset));
 }

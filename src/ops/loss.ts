@@ -13,6 +13,7 @@ import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record, type Saved } from "../autograd/recording.ts";
 import { checkDType, cpuData, cpuRaw, cpuTensor, type HostData, type Tensor } from "../tensor.ts";
 import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
+import { throughFloat32 } from "./through_float32.ts";
 import { scale } from "./elementwise.ts";
 import { reduceOver } from "./reduce.ts";
 import { rowStats } from "./softmax.ts";
@@ -107,6 +108,9 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
  * `torch.nn.functional.cross_entropy(logits, targets)` (reduction "mean").
  * Returns a scalar of shape `[]`.
  *
+ * Float16 logits (mixed-precision training) are widened: the math and the
+ * loss are float32, and their gradient is float16.
+ *
  * `targets` is an int32 tensor `[N]` of class indices in `[0, C)` (or a
  * float32 one of whole numbers) on the logits' device, so that it moves with
  * `toDevice` like any other input. NaN and infinite logits give PyTorch's
@@ -127,7 +131,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   checkTensor("crossEntropy", "logits", logits);
   checkTensor("crossEntropy", "targets", targets);
   assertSameDevice("crossEntropy", ["logits", logits], ["targets", targets]);
-  checkDType("crossEntropy", "logits", logits, ["float32"]);
+  checkDType("crossEntropy", "logits", logits, ["float32", "float16"]);
   checkDType("crossEntropy", "targets", targets, ["float32", "int32"]);
   const [rows, cols] = logits.shape;
   if (logits.shape.length !== 2 || targets.shape.length !== 1 || targets.shape[0] !== rows) {
@@ -138,6 +142,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   }
   if (rows === 0 || cols === 0) {
     throw new ShapeError(`crossEntropy: logits ${showShape(logits.shape)} are empty`);
+  }
+  if (logits.dtype === "float16") {
+    // Mixed precision: float32 math and a float32 loss (as torch.autocast does); the
+    // logits' gradient comes back float16 through the cast.
+    return throughFloat32([logits], ([w]) => crossEntropy(w, targets), "float32");
   }
   const invRows = Math.fround(1 / rows);
   let out: Tensor;

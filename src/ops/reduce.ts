@@ -28,6 +28,7 @@ import {
 // file imports the elementwise rules, which import sumTo from here.
 import { affineKernel } from "./elementwise_kernels.ts";
 import { gather } from "./gather.ts";
+import { throughFloat32 } from "./through_float32.ts";
 
 /**
  * Options for {@linkcode sum} and {@linkcode mean}.
@@ -50,7 +51,8 @@ const PER_LANE_MAX = 32;
 
 /**
  * Sums over `dims` (default: every dimension, giving a scalar of shape `[]`),
- * like `torch.sum`. Negative dimensions count from the end. NaN propagates
+ * like `torch.sum`. Negative dimensions count from the end. Float16 inputs
+ * are summed in float32 and give a float16 result (rounded once). NaN propagates
  * and an empty sum is 0, as in PyTorch. On webgpu any length works: long sums
  * are split across workgroups and passes (src/gpu/loop_bound.ts).
  *
@@ -73,12 +75,15 @@ export function sum(
   checkOptions("sum", options);
   const keepDim = checkBoolean("sum", "options.keepDim", options.keepDim, false);
   const reduced = reducedDims("sum", x, dims);
+  // float16: float32 accumulation, the result rounded once to float16.
+  if (x.dtype === "float16") return throughFloat32([x], ([w]) => sum(w, reduced, { keepDim }));
   const out = reduceOver("sum", x, reduced, 1, keepDim);
   return record("sum", [x], out, (g) => [spread("sum", g, keptShape(x, reduced), x.shape)]);
 }
 
 /**
- * Averages over `dims` (default: every dimension), like `torch.mean`. NaN
+ * Averages over `dims` (default: every dimension), like `torch.mean`
+ * (float16: float32 math, float16 result rounded once). NaN
  * propagates, and the mean of nothing (an empty tensor or dimension) is NaN,
  * as in PyTorch, on both devices.
  *
@@ -98,6 +103,7 @@ export function mean(
   checkOptions("mean", options);
   const keepDim = checkBoolean("mean", "options.keepDim", options.keepDim, false);
   const reduced = reducedDims("mean", x, dims);
+  if (x.dtype === "float16") return throughFloat32([x], ([w]) => mean(w, reduced, { keepDim }));
   const count = numel(reduced.map((d) => x.shape[d]));
   const factor = 1 / count;
   const out = reduceOver("mean", x, reduced, factor, keepDim);

@@ -17,12 +17,15 @@ import {
   type Named,
   showShape,
 } from "./checks.ts";
+import { floatDType } from "./float_dtype.ts";
 import { sumTo } from "./reduce.ts";
+import { throughFloat32 } from "./through_float32.ts";
 
 /**
  * Picks `a` where `condition` is nonzero and `b` elsewhere, like
  * `torch.where(condition != 0, a, b)`. The condition is int32 or float32
- * (for floats, NaN counts as true and -0 as false); a and b are float32. The
+ * (for floats, NaN counts as true and -0 as false); a and b are both float32
+ * or both float16 (the result's dtype). The
  * three broadcast together (NumPy rules). Gradients flow to a and b.
  *
  * @example
@@ -37,10 +40,13 @@ export function where(condition: Tensor, a: Tensor, b: Tensor): Tensor {
   checkTensor("where", "a", a);
   checkTensor("where", "b", b);
   assertSameDevice("where", ["a", a], ["condition", condition], ["b", b]);
-  checkDType("where", "condition", condition, ["int32", "float32"]);
-  checkDType("where", "a", a, ["float32"]);
-  checkDType("where", "b", b, ["float32"]);
+  checkDType("where", "condition", condition, ["int32", "float32", "float16"]);
+  const dtype = floatDType("where", ["a", a], ["b", b]);
   const outShape = broadcast3("where", ["condition", condition], ["a", a], ["b", b]);
+  // float16 values widen and round back exactly: the selection keeps their bits.
+  if (dtype === "float16" || condition.dtype === "float16") {
+    return throughFloat32([condition, a, b], ([c, x, y]) => where(c, x, y), dtype);
+  }
   const out = select(condition, a, b, outShape);
   return record("where", [condition, a, b], out, (g, s) => {
     const [cond, sa, sb] = s.inputs;

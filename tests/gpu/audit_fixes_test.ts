@@ -51,15 +51,20 @@ Deno.test("audit fix: crossEntropy on webgpu gives NaN loss and NaN row gradient
 Deno.test("audit fix: dropout on webgpu equals cpu bit for bit on NaN, infinities and signed values", async () => {
   const device = await gpu();
   const values = [NaN, Infinity, -Infinity, -3, 2, 0, -0];
-  for (const n of [1, 7, 257, 1000]) {
+  // p = 1 drops everything: PyTorch gives x * 0 there too (NaN, NaN, -0, 0, ...).
+  for (const [n, p] of [[1, 0.4], [7, 0.4], [257, 0.4], [1000, 0.4], [65, 1]]) {
     const data = new Float32Array(n).map((_, i) => values[i % values.length]);
     const host = tensor(data, [n]);
     const onGpu = await toDevice(host, device);
-    const want = await dropout(host, 0.4, { seed: 11, offset: 3 }).data();
-    const y = dropout(onGpu, 0.4, { seed: 11, offset: 3 });
+    const want = await dropout(host, p, { seed: 11, offset: 3 }).data();
+    const y = dropout(onGpu, p, { seed: 11, offset: 3 });
     const got = await y.data();
     for (let i = 0; i < n; i++) {
-      assert.ok(Object.is(got[i], want[i]), `n ${n}, element ${i}: ${got[i]} vs ${want[i]}`);
+      assert.ok(
+        Object.is(got[i], want[i]),
+        `n ${n}, p ${p}, element ${i}: ${got[i]} vs ${want[i]}`,
+      );
+      if (p === 1) assert.ok(Object.is(want[i], data[i] * 0), `p 1, element ${i}: ${want[i]}`);
     }
     dispose([onGpu, y]);
   }
