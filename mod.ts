@@ -34,6 +34,7 @@ export {
 } from "./src/device.ts";
 export type { GpuCounters } from "./src/gpu/counters.ts";
 export { cpuBackend, type CpuBackend, setCpuBackend } from "./src/cpu/backend.ts";
+export { cpuThreads, setCpuThreads } from "./src/cpu/threads.ts";
 export {
   ArgumentError,
   DeviceLimitError,

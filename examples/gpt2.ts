@@ -30,13 +30,11 @@
  */
 
 import {
-  argmax,
   cpu,
   type Device,
   dispose,
   generate,
   Generator,
-  nn,
   type Tensor,
   tensor,
   webgpu,
@@ -79,15 +77,15 @@ export interface RunGpt2Result {
 }
 
 /**
- * Loads `dir` and generates one token at a time, writing each as soon as it
- * exists (a multi-byte character split across tokens is held back until
- * complete). Greedy decoding runs the model with its KV cache
- * (`nn.gptModel.withCache` / `step`): the prompt is one pass, then each token
- * is one pass over one position, the argmax stays on the device and is fed
- * back, and only its 4 bytes are read. Past the context window the cache is
- * reset and the last `contextLength` tokens prefilled again, as the book's
- * sliding window (and `generate`) does. Sampling calls `generate` for one
- * token per step.
+ * Loads `dir` and generates the continuation with one `generate` call,
+ * writing each token as soon as it exists (its `onToken` callback; a
+ * multi-byte character split across tokens is held back until complete).
+ * Greedy and sampled decoding alike run the model with its KV cache: the
+ * prompt is one pass, then each token is one pass over one position, the
+ * chosen id stays on the device and is fed back, and only its 4 bytes are
+ * read. Past the context window the cache is reset and the last
+ * `contextLength` tokens prefilled again, as the book's sliding window does.
+ * Generation stops at `<|endoftext|>` (kept in `ids`, not written).
  */
 export async function runGpt2(o: RunGpt2Options): Promise<RunGpt2Result> {
   const { model, tokenizer, config } = await loadGpt2(o.dir, { device: o.device, fs: o.fs });
@@ -95,8 +93,8 @@ export async function runGpt2(o: RunGpt2Options): Promise<RunGpt2Result> {
   let promptTokens = 0;
   let text = "";
   let seconds = 0;
-  let owned: nn.GptModel | nn.GptCachedModel = model;
-  let input: Tensor | undefined;
+  let prompt: Tensor | undefined;
+  let out: Tensor | undefined;
   try {
     const promptIds = tokenizer.encode(o.prompt, { allowedSpecial: "all" });
     if (promptIds.length === 0) throw new Error("the prompt encodes to no tokens");
@@ -104,64 +102,31 @@ export async function runGpt2(o: RunGpt2Options): Promise<RunGpt2Result> {
     promptTokens = promptIds.length;
     o.write(o.prompt);
     const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-    const emit = (id: number) => {
-      const piece = decoder.decode(tokenizer.decodeBytes([id]), { stream: true });
-      text += piece;
-      o.write(piece);
-    };
     const window = config.contextLength;
-    const lastWindow = () =>
-      tensor([all.slice(-window)], undefined, { dtype: "int32", device: o.device });
+    prompt = tensor([promptIds], undefined, { dtype: "int32", device: o.device });
     const start = performance.now();
-    if ((o.temperature ?? 0) === 0) {
-      const maxTokens = Math.min(window, 4096, promptIds.length + o.maxNewTokens);
-      let cached = nn.gptModel.withCache(model, { batch: 1, maxTokens });
-      owned = cached;
-      input = lastWindow();
-      for (let step = 0; step < o.maxNewTokens; step++) {
-        if (cached.cache.position + input.shape[1] > maxTokens) {
-          cached = nn.gptModel.resetCache(cached);
-          owned = cached;
-          input.dispose();
-          input = lastWindow();
-        }
-        const { logits, model: next } = nn.gptModel.step(cached, input);
-        cached = next;
-        owned = cached;
-        input.dispose();
-        input = argmax(logits, 2); // [1, 1] int32: the next input, on the device
-        logits.dispose();
-        const id = ((await input.data()) as Int32Array)[0];
+    out = await generate(model, prompt, {
+      maxNewTokens: o.maxNewTokens,
+      contextSize: window,
+      temperature: o.temperature ?? 0,
+      topK: o.topK,
+      generator: new Generator(o.seed ?? 123),
+      eosId: tokenizer.endOfTextId,
+      onToken: (ids) => {
+        const id = ids[0];
         all.push(id);
-        if (id === tokenizer.endOfTextId) break;
-        emit(id);
-      }
-    } else {
-      const generator = new Generator(o.seed ?? 123);
-      input = lastWindow();
-      for (let step = 0; step < o.maxNewTokens; step++) {
-        const next = await generate(model, input, {
-          maxNewTokens: 1,
-          contextSize: window,
-          temperature: o.temperature,
-          topK: o.topK,
-          generator,
-        });
-        input.dispose();
-        input = next;
-        const id = ((await next.data()) as Int32Array).at(-1)!;
-        all.push(id);
-        if (id === tokenizer.endOfTextId) break;
-        emit(id);
-      }
-    }
+        if (id === tokenizer.endOfTextId) return;
+        const piece = decoder.decode(tokenizer.decodeBytes([id]), { stream: true });
+        text += piece;
+        o.write(piece);
+      },
+    });
     const rest = decoder.decode();
     text += rest;
     o.write(rest);
     seconds = (performance.now() - start) / 1000;
   } finally {
-    // The cached record holds the weights too: this frees everything.
-    dispose([input, owned]);
+    dispose([prompt, out, model]);
   }
   return { ids: all, promptTokens, text, tokensPerSecond: (all.length - promptTokens) / seconds };
 }

@@ -1,23 +1,30 @@
 /**
  * Tessera against its peers, in one process, on one WebGPU adapter:
  * TensorFlow.js (webgpu backend), jax-js (webgpu device) and
- * onnxruntime-web (webgpu execution provider).
+ * onnxruntime-web (webgpu execution provider); then the model-scale cases
+ * of scripts/bench_gpt.ts (GPT-2 small prefill and decode, the decode floor,
+ * a training step).
  *
  *   deno task bench            # full run, writes bench/results.md
  *   deno task bench --quick    # fewer repetitions
- *   deno task bench --cases=matmul-512,core-256   # a subset (ids in the table)
+ *   deno task bench --cases=matmul-512,core-256,prefill-128   # a subset (ids in the tables)
+ *   deno task bench --layers=2 # a 2-block GPT for the model-scale cases
+ *   deno task bench --seed=7   # another implementation order (and GPT weights)
  *
  * Every implementation gets the same inputs; before anything is timed each
- * peer's result is compared with Tessera's (a peer that disagrees is not
- * timed). Timings are wall-clock medians, readback included:
+ * peer's result is compared with Tessera's (relative error <= 1e-5; a peer
+ * that disagrees is not timed). Timings are wall-clock, readback included,
+ * reported as median (min-max) over the repetitions:
  *
  * - latency: one op and a readback of its result;
  * - throughput: ten chained ops (each consumes the previous result) and one
  *   readback of the last.
  *
- * Implementations are interleaved round by round so that machine noise hits
- * all of them alike. Peers are imported here only (the library has no
- * dependency on them); one that fails to load or run is reported and skipped.
+ * Every repetition runs each implementation once, in an order shuffled by a
+ * seeded generator, so that machine noise hits all of them alike; the load
+ * average is recorded with the results. Peers are imported here only (the
+ * library has no dependency on them); one that fails to load or run is
+ * reported and skipped.
  *
  * @module
  */

@@ -5,7 +5,7 @@
  * and its "cpu" backend.
  *
  *   deno task bench:cpu                                  # all cases
- *   deno task bench:cpu --reps=5 --cases=matmul-512 --no-jax
+ *   deno task bench:cpu --reps=5 --cases=matmul-512 --no-jax --threads=2
  *
  * Every implementation gets the same inputs and its result is compared with
  * Tessera's before it is timed. A timing is one op plus reading its result
@@ -16,7 +16,15 @@
  * @module
  */
 
-import { manualSeed, matmul, nn, setCpuBackend, type Tensor, tensor } from "../mod.ts";
+import {
+  manualSeed,
+  matmul,
+  nn,
+  setCpuBackend,
+  setCpuThreads,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
 
 type Case =
   | { id: string; label: string; kind: "matmul"; n: number; flops: number }
@@ -198,6 +206,9 @@ if (import.meta.main) {
   const arg = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
   const reps = Number(arg("reps") ?? 7);
   const only = arg("cases")?.split(",");
+  // --threads=N: Tessera's wasm path on N threads (setCpuThreads), stopped at the end.
+  const threads = Number(arg("threads") ?? 1);
+  await setCpuThreads(threads);
   const impls: Impl[] = [tesseraImpl("wasm"), tesseraImpl("reference")];
   try {
     if (!Deno.args.includes("--no-jax")) impls.push(...await jaxImpls());
@@ -272,4 +283,6 @@ if (import.meta.main) {
   }
   console.log("");
   for (const line of summary) console.log(line);
+  if (threads > 1) console.log(`(tessera cpu (wasm) ran on ${threads} threads)`);
+  await setCpuThreads(1);
 }

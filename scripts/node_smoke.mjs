@@ -129,6 +129,18 @@ try {
     fast.length === 2 * 5 * 50 && fast.every((v, i) => Object.is(v, reference[i])),
     "GPT forward on the wasm path differs from the reference path",
   );
+  // Worker threads on a product large enough to use them (left running: Node's
+  // workers are unref'd, so the process still exits).
+  const { matmul, setCpuThreads } = await import("@tessera/core");
+  const a = tensor(Float32Array.from({ length: 129 * 257 }, (_, i) => Math.sin(i)), [129, 257]);
+  const b = tensor(Float32Array.from({ length: 257 * 300 }, (_, i) => Math.cos(i)), [257, 300]);
+  const single = await matmul(a, b).data();
+  await setCpuThreads(2);
+  const threaded = await matmul(a, b).data();
+  check(
+    threaded.every((v, i) => Object.is(v, single[i])),
+    "matmul on 2 cpu threads differs from one thread",
+  );
 }
 
 if (failures.length > 0) {

@@ -23,14 +23,19 @@ export const GEMV_T_VECTORS = 4;
 /** Bytes at the start of memory kept for a partial tile's staging. */
 export const SCRATCH_BYTES = 1024;
 
-/** Renders the whole module. */
-export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV): string {
+/**
+ * Renders the whole module. `shared`: the variant for worker threads, which
+ * imports one shared memory (`env.memory`) instead of exporting its own.
+ */
+export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV, shared = false): string {
   const kernels: string[] = [];
   for (let rows = 1; rows <= mr; rows++) kernels.push(microKernel(rows, nv));
-  kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_VECTORS));
+  kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_VECTORS), layerNorm());
   return [
     "(module",
-    '  (memory (export "memory") 1 65536)',
+    shared
+      ? '  (import "env" "memory" (memory 1 65536 shared))'
+      : '  (memory (export "memory") 1 65536)',
     ...kernels,
     ")",
     "",
@@ -274,5 +279,77 @@ function gemvT(nv: number): string {
         ${set("n", add(get("n"), i32(rows)))}
         (br $strips)))
     ${scalarTail(get("ldb"), i32(4))}
+  )`;
+}
+
+/**
+ * `layer_norm(x, w, b, out, rows, cols, eps)`: the reference's layer norm
+ * (src/ops/layer_norm.ts) with two rows in the two f64 lanes: sum, mean,
+ * centred sum of squares and `1 / sqrt(sq / cols + eps)` in the same order,
+ * then `w * ((x - mean) * rstd) + b` rounded once. An odd last row fills
+ * both lanes (it stores the same value twice).
+ */
+function layerNorm(): string {
+  const xv = "(f64x2.promote_low_f32x4 (v128.load32_lane 1 (i32.add (local.get $p1) " +
+    "(local.get $j4)) (v128.load32_zero (i32.add (local.get $p0) (local.get $j4)))))";
+  const loopCols = (name: string, body: string[]) => `
+    ${set("j4", i32(0))}
+    (block $${name}_done
+      (loop $${name}
+        (br_if $${name}_done (i32.ge_s (local.get $j4) (local.get $rowBytes)))
+        ${body.join("\n        ")}
+        ${set("j4", add(get("j4"), i32(4)))}
+        (br $${name})))`;
+  const splatF32 = (ptr: string) =>
+    `(f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $${ptr}) (local.get $j4)))))`;
+  return `
+  (func $layer_norm (export "layer_norm")
+    (param $x i32) (param $w i32) (param $b i32) (param $out i32) (param $rows i32)
+    (param $cols i32) (param $eps f64)
+    (local $r i32) (local $j4 i32) (local $rowBytes i32) (local $p0 i32) (local $p1 i32)
+    (local $q0 i32) (local $q1 i32)
+    (local $n v128) (local $sum v128) (local $mean v128) (local $sq v128) (local $rstd v128)
+    (local $c v128) (local $f v128)
+    ${set("rowBytes", "(i32.shl (local.get $cols) (i32.const 2))")}
+    ${set("n", "(f64x2.splat (f64.convert_i32_s (local.get $cols)))")}
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_s (local.get $r) (local.get $rows)))
+        ${set("p0", add(get("x"), "(i32.mul (local.get $r) (local.get $rowBytes))"))}
+        ${set("q0", add(get("out"), "(i32.mul (local.get $r) (local.get $rowBytes))"))}
+        ${set("p1", get("p0"))}
+        ${set("q1", get("q0"))}
+        (if (i32.lt_s (i32.add (local.get $r) (i32.const 1)) (local.get $rows))
+          (then
+            ${set("p1", add(get("p0"), get("rowBytes")))}
+            ${set("q1", add(get("q0"), get("rowBytes")))}))
+        ${set("sum", zeros)}
+        ${loopCols("sum", [set("sum", `(f64x2.add (local.get $sum) ${xv})`)])}
+        ${set("mean", "(f64x2.div (local.get $sum) (local.get $n))")}
+        ${set("sq", zeros)}
+        ${
+    loopCols("sq", [
+      set("c", `(f64x2.sub ${xv} (local.get $mean))`),
+      set("sq", "(f64x2.add (local.get $sq) (f64x2.mul (local.get $c) (local.get $c)))"),
+    ])
+  }
+        ${
+    set(
+      "rstd",
+      "(f64x2.div (f64x2.splat (f64.const 1)) (f64x2.sqrt (f64x2.add " +
+        "(f64x2.div (local.get $sq) (local.get $n)) (f64x2.splat (local.get $eps)))))",
+    )
+  }
+        ${
+    loopCols("norm", [
+      set("c", `(f64x2.mul (f64x2.sub ${xv} (local.get $mean)) (local.get $rstd))`),
+      set("c", `(f64x2.add (f64x2.mul ${splatF32("w")} (local.get $c)) ${splatF32("b")})`),
+      set("f", "(f32x4.demote_f64x2_zero (local.get $c))"),
+      "(v128.store32_lane 0 (i32.add (local.get $q0) (local.get $j4)) (local.get $f))",
+      "(v128.store32_lane 1 (i32.add (local.get $q1) (local.get $j4)) (local.get $f))",
+    ])
+  }
+        ${set("r", add(get("r"), i32(2)))}
+        (br $rows)))
   )`;
 }

@@ -18,6 +18,9 @@
 // visible score that is NaN or +inf makes the row NaN (l is set to NaN); a
 // -inf score weighs 0; a non-finite value v[j][c] for any j <= pos makes
 // channel c NaN. Visible finite scores never meet infinities in arithmetic.
+//
+// Queries, caches and mask are `Store` (f32 or f16, from the storage snippet
+// compiled first): loads widen to f32, and all math and `partials` are f32.
 
 override WG: u32 = 64u;
 override USE_MASK: bool = false;
@@ -39,10 +42,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> queries: array<f32>;
-@group(0) @binding(2) var<storage, read> cache_k: array<f32>;
-@group(0) @binding(3) var<storage, read> cache_v: array<f32>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
+@group(0) @binding(1) var<storage, read> queries: array<Store>;
+@group(0) @binding(2) var<storage, read> cache_k: array<Store>;
+@group(0) @binding(3) var<storage, read> cache_v: array<Store>;
+@group(0) @binding(4) var<storage, read> mask: array<Store>;
 @group(0) @binding(5) var<storage, read> position: array<u32>;
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
@@ -82,7 +85,7 @@ fn main(
   let j = j0 + lid;
   var visible = j <= pos;
   if (USE_MASK) {
-    visible = visible & (mask[pos * p.mask_stride + min(j, pos)] == 0.0);
+    visible = visible & (f32(mask[pos * p.mask_stride + min(j, pos)]) == 0.0);
   }
   var s = 0.0;
   if (visible) {
@@ -90,7 +93,7 @@ fn main(
     let kb = (bh * p.max_tokens + j) * p.d;
     var dot = 0.0;
     for (var c = 0u; c < p.d; c++) {
-      dot += queries[qb + c] * cache_k[kb + c];
+      dot += f32(queries[qb + c]) * f32(cache_k[kb + c]);
     }
     s = p.scale * dot;
   }
@@ -107,7 +110,7 @@ fn main(
     var acc = 0.0;
     var vbad = false;
     for (var kk = 0u; kk <= last; kk++) {
-      let v = cache_v[(bh * p.max_tokens + j0 + kk) * p.d + c];
+      let v = f32(cache_v[(bh * p.max_tokens + j0 + kk) * p.d + c]);
       vbad = vbad | nonfinite(v);
       acc += weights[kk] * select(v, 0.0, nonfinite(v));
     }

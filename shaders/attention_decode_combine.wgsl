@@ -5,7 +5,8 @@
 // the book's transpose + view). Empty chunks (l = 0) are skipped, a row with
 // no visible key gives zeros (as the fused kernel), and a NaN l or a_k[c]
 // (a chunk's NaN / non-finite markers) gives NaN. Loops run over the chunks:
-// at most ceil(4096 / 64) = 64.
+// at most ceil(4096 / 64) = 64. The output is `Store` (the model's dtype,
+// from the storage snippet compiled first), rounded once.
 
 override WG: u32 = 64u;
 
@@ -18,7 +19,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<Store>;
 
 fn is_nan(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
@@ -62,5 +63,5 @@ fn main(
     value = acc / total;
   }
   // i = bh * d + c is already the merged [batch, heads * d] index.
-  out[i] = select(value, bitcast<f32>(p.nan_bits), nan);
+  out[i] = Store(select(value, bitcast<f32>(p.nan_bits), nan));
 }

@@ -4,7 +4,9 @@
 // one-word buffer on the device, so a decode step's uniforms and bind group
 // never change. Only the new rows are touched: O(T) work per step, never
 // O(tokens so far). Rows past the cache (pos + t >= max_tokens) are dropped;
-// the host refuses such steps before launching.
+// the host refuses such steps before launching. Sources and caches share
+// one dtype (`Store`, from the storage_f32 / storage_f16 snippet compiled
+// first): a copy, no rounding.
 
 override WG: u32 = 256;
 
@@ -20,11 +22,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> k_src: array<f32>;
-@group(0) @binding(2) var<storage, read> v_src: array<f32>;
+@group(0) @binding(1) var<storage, read> k_src: array<Store>;
+@group(0) @binding(2) var<storage, read> v_src: array<Store>;
 @group(0) @binding(3) var<storage, read> position: array<u32>;
-@group(0) @binding(4) var<storage, read_write> cache_k: array<f32>;
-@group(0) @binding(5) var<storage, read_write> cache_v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> cache_k: array<Store>;
+@group(0) @binding(5) var<storage, read_write> cache_v: array<Store>;
 
 @compute @workgroup_size(WG)
 fn main(

@@ -11,18 +11,17 @@ import { ArgumentError, DeviceMismatchError, ShapeError, TesseraError } from "./
 import { ELEMENTWISE_WG, launch, words } from "./gpu/launch.ts";
 import { checkInteger, checkTensor, describe, showShape } from "./ops/checks.ts";
 import { slice } from "./ops/layout.ts";
-import { selectTokens } from "./ops/select_token.ts";
 import { Generator, globalGenerator } from "./random.ts";
 import { checkDType, cpuInts, cpuTensor, fromHost, Tensor } from "./tensor.ts";
 import { checkModule } from "./module.ts";
 import { type GptModel, gptModel } from "./nn/gpt_model.ts";
-import { generateCached } from "./generate_cached.ts";
+import { chooseTokens, generateCached } from "./generate_cached.ts";
 import { cacheSupported } from "./nn/gpt_cache.ts";
 import { MAX_DECODE_TOKENS } from "./ops/kv_cache.ts";
 
 /**
  * A language model as generation sees it: token ids `[batch, tokens]` (int32)
- * in, logits `[batch, tokens, vocab]` (float32) out, on the ids' device. The
+ * in, logits `[batch, tokens, vocab]` (float32, or float16) out, on the ids' device. The
  * function must free its own intermediates; `generate` frees the logits.
  *
  * @example
@@ -77,6 +76,16 @@ export interface GenerateOptions {
    * webgpu heads over 1024 features.
    */
   useCache?: boolean;
+  /**
+   * Called once per step, as soon as the step's tokens are known (before the
+   * next step runs), with one new id per row (a finished row's is `eosId`)
+   * and the step's index (0 for the first new token): stream text as it is
+   * produced, without re-running the prompt. Costs no extra submit or read
+   * on webgpu (these are the ids every step reads anyway). A returned
+   * promise is awaited before the next step; an error it throws ends
+   * generation (everything is freed) and propagates.
+   */
+  onToken?: (ids: Int32Array, step: number) => void | Promise<void>;
 }
 
 /**
@@ -99,7 +108,8 @@ export interface GenerateOptions {
  * each step is one submit and one read of 4 bytes per row (the new ids, for
  * `eosId` and error checks). Sampling a row whose largest logit is NaN or
  * infinite throws, as `torch.multinomial` does. The model must return logits
- * `[batch, tokens, vocab]` with at most 8,388,608 entries per row.
+ * `[batch, tokens, vocab]` with at most 8,388,608 entries per row. Pass
+ * `onToken` to receive each step's ids as they are chosen (streaming).
  *
  * @example
  * ```ts
@@ -150,7 +160,7 @@ export async function generate(
       try {
         checkLogits(op, logits, ids, [batch, typeof model === "function" ? cond.shape[1] : 1]);
         const draws = sampling ? drawUniforms(o.generator, batch) : undefined;
-        next = selectTokens(op, logits, { temperature: o.temperature, topK: o.topK, draws });
+        next = chooseTokens(op, logits, { temperature: o.temperature, topK: o.topK, draws });
       } finally {
         // A model that returned something else gets an ArgumentError, not a TypeError here.
         if (logits instanceof Tensor) logits.dispose();
@@ -175,6 +185,9 @@ export async function generate(
             `infinite (after dividing by temperature ${o.temperature}), so softmax has no ` +
             `finite probabilities (torch.multinomial raises here too)`,
         );
+      }
+      if (o.onToken) {
+        await o.onToken(chosen.map((id, b) => finished[b] ? o.eosId! : id), step);
       }
       if (o.eosId === undefined) continue;
       let changed = false;
@@ -205,6 +218,7 @@ interface CheckedOptions {
   eosId?: number;
   generator: Generator;
   useCache: boolean;
+  onToken?: (ids: Int32Array, step: number) => void | Promise<void>;
 }
 
 function checkOptions(
@@ -270,6 +284,12 @@ function checkOptions(
       `${op}: useCache must be a boolean, but got ${describe(given.useCache)}`,
     );
   }
+  const onToken = given.onToken;
+  if (onToken !== undefined && typeof onToken !== "function") {
+    throw new ArgumentError(
+      `${op}: onToken must be a function (ids, step) => void, but got ${describe(onToken)}`,
+    );
+  }
   if (useCache && !isModule) {
     throw new ArgumentError(
       `${op}: useCache: true needs an nn.gptModel module; a function model has no KV cache`,
@@ -282,6 +302,7 @@ function checkOptions(
     topK,
     eosId,
     generator,
+    onToken,
     // Beyond the model's context the uncached loop throws; keep that behaviour. A cache
     // holds at most MAX_DECODE_TOKENS (4096) tokens.
     useCache: useCache && contextSize <= moduleContext &&
@@ -294,7 +315,7 @@ function checkLogits(op: string, logits: unknown, ids: Tensor, leading: number[]
   if (logits.device !== ids.device) {
     throw new DeviceMismatchError(op, ["ids", ids.device.name], ["logits", logits.device.name]);
   }
-  checkDType(op, "the model's output", logits, ["float32"]);
+  checkDType(op, "the model's output", logits, ["float32", "float16"]);
   const [b, t] = leading;
   const s = logits.shape;
   if (s.length !== 3 || s[0] !== b || s[1] !== t || s[2] === 0) {

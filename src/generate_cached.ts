@@ -9,6 +9,7 @@
 import { TesseraError } from "./errors.ts";
 import { reshape, slice } from "./ops/layout.ts";
 import { selectTokens } from "./ops/select_token.ts";
+import { castKernel } from "./ops/cast.ts";
 import type { Generator } from "./random.ts";
 import { cpuInts, fromHost, type Tensor } from "./tensor.ts";
 import type { GptCachedModel } from "./nn/gpt_cache.ts";
@@ -40,6 +41,8 @@ export interface CachedGenerateOptions {
   eosId?: number;
   /** Source of the draws (one per row per step, as the uncached loop). */
   generator: Generator;
+  /** Receives each step's new ids (one per row; `eosId` for a finished row). */
+  onToken?: (ids: Int32Array, step: number) => void | Promise<void>;
 }
 
 /**
@@ -103,7 +106,7 @@ export async function generateCached(
       let next: Tensor;
       try {
         const draws = sampling ? drawUniforms(o.generator, batch) : undefined;
-        next = selectTokens(op, result.logits, {
+        next = chooseTokens(op, result.logits, {
           temperature: o.temperature,
           topK: o.topK,
           draws,
@@ -132,6 +135,14 @@ export async function generateCached(
         row.push(token);
         return token;
       });
+      if (o.onToken) {
+        try {
+          await o.onToken(Int32Array.from(pinned), step);
+        } catch (error) {
+          next.dispose();
+          throw error;
+        }
+      }
       if (o.eosId !== undefined) {
         for (let b = 0; b < batch; b++) if (chosen[b] === o.eosId) finished[b] = true;
       }
@@ -166,6 +177,33 @@ export async function generateCached(
   const flat = new Int32Array(batch * length);
   rows.forEach((row, b) => flat.set(row, b * length));
   return fromHost(flat, [batch, length], ids.device, op, "ids");
+}
+
+/**
+ * `selectTokens` on float32 logits: a float16 model's logits are widened
+ * first (exactly, so the argmax is the float16 one; sampling's softmax runs
+ * in float32).
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@tessera/core";
+ * import { chooseTokens } from "./generate_cached.ts";
+ * const logits = tensor([[[0.5, 2, 1]]]); // [1, 1, 3]
+ * console.log(await chooseTokens("generate", logits, { temperature: 0 }).toArray()); // [1]
+ * ```
+ */
+export function chooseTokens(
+  op: string,
+  logits: Tensor,
+  options: { temperature: number; topK?: number; draws?: Float32Array },
+): Tensor {
+  if (logits.dtype !== "float16") return selectTokens(op, logits, options);
+  const wide = castKernel(op, logits, "float32");
+  try {
+    return selectTokens(op, wide, options);
+  } finally {
+    wide.dispose();
+  }
 }
 
 function drawUniforms(generator: Generator, rows: number): Float32Array {

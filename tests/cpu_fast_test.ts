@@ -7,10 +7,13 @@ import {
   ArgumentError,
   cast,
   cpuBackend,
+  cpuThreads,
+  layerNorm,
   linear,
   matmul,
   type MatmulOptions,
   setCpuBackend,
+  setCpuThreads,
   type Tensor,
   tensor,
 } from "../mod.ts";
@@ -22,7 +25,7 @@ import {
   WASM_KEEP_BYTES,
   wasmKernels,
 } from "../src/cpu/wasm_runtime.ts";
-import { renderWat } from "../scripts/wasm_wat.ts";
+import { MATMUL_MR, MATMUL_NV, renderWat } from "../scripts/wasm_wat.ts";
 import { bits, randomData, randomTensor } from "./helpers.ts";
 
 async function sha256Hex(text: string): Promise<string> {
@@ -64,7 +67,7 @@ function assertSameBits(actual: Float32Array, expected: Float32Array, what: stri
 
 Deno.test("the embedded wasm module was assembled from scripts/wasm_wat.ts", async () => {
   assert.equal(
-    await sha256Hex(renderWat()),
+    await sha256Hex(renderWat() + renderWat(MATMUL_MR, MATMUL_NV, true)),
     WASM_SOURCE_SHA256,
     "src/cpu/wasm_kernels.generated.ts is stale: run `deno task gen:wasm`",
   );
@@ -207,13 +210,15 @@ Deno.test("wasm matmul with 1 to 3 rows (unpacked row kernels) equals the refere
   }
 });
 
-Deno.test("a product that grows wasm memory past the keep limit gets a fresh instance", () => {
+Deno.test("wasm memory: trimmed past the keep limit, null when it cannot grow", () => {
   const kernels = wasmKernels()!;
   reserveWasmBytes(kernels, WASM_KEEP_BYTES + 65536);
   trimWasmMemory(kernels);
   const fresh = wasmKernels()!;
   assert.notEqual(fresh, kernels);
   assert.ok(fresh.memory.buffer.byteLength <= WASM_KEEP_BYTES);
+  // Past wasm32's 4 GiB the memory cannot grow: the caller gets null (reference path).
+  assert.equal(reserveWasmBytes(fresh, 2 ** 33), null);
 });
 
 Deno.test("wasm matmul crossing row, column and batch blocks equals the reference", async () => {
@@ -244,4 +249,60 @@ Deno.test("wasm matmul crossing row, column and batch blocks equals the referenc
   } finally {
     Object.assign(CPU_MATMUL_BLOCKS, saved);
   }
+});
+
+Deno.test("wasm layerNorm equals the reference bit for bit", async () => {
+  let seed = 700;
+  for (const rows of [1, 2, 3, 7, 65]) {
+    for (const cols of [1, 3, 7, 17, 65, 257, 768]) {
+      const x = randomTensor([rows, cols], seed++);
+      const w = randomTensor([cols], seed++);
+      const b = randomTensor([cols], seed++);
+      const [ref, fast] = await bothPaths(() => layerNorm(x, w, b));
+      assertSameBits(fast, ref, `layerNorm [${rows}, ${cols}]`);
+    }
+  }
+  // Several row blocks (1020 rows of 257 per block), a custom eps, a 3-D input.
+  const x = randomTensor([2, 1100, 257], 801);
+  const w = randomTensor([257], 802);
+  const b = randomTensor([257], 803);
+  const [ref, fast] = await bothPaths(() => layerNorm(x, w, b, 0.1));
+  assertSameBits(fast, ref, "layerNorm [2, 1100, 257]");
+  // Offsets far from zero, NaN and infinities in some rows.
+  const data = randomData(5 * 33, 804).map((v, i) => (i < 33 ? 1e4 + v : v));
+  data[40] = NaN;
+  data[80] = Infinity;
+  data[120] = -Infinity;
+  const xs = tensor(data, [5, 33]);
+  const ws = randomTensor([33], 805);
+  const bs = randomTensor([33], 806);
+  const [r2, f2] = await bothPaths(() => layerNorm(xs, ws, bs));
+  assert.ok(r2.some(Number.isNaN));
+  assertSameBits(f2, r2, "layerNorm with non-finite values");
+  const [r16, f16] = await bothPaths(() =>
+    layerNorm(cast(xs, "float16"), cast(ws, "float16"), cast(bs, "float16"))
+  );
+  assertSameBits(f16, r16, "float16 layerNorm");
+});
+
+Deno.test("cpu matmul on two threads gives the single thread's bits", async () => {
+  const a = randomTensor([129, 257], 901);
+  const b = randomTensor([257, 300], 902);
+  const bt = randomTensor([3, 65, 257], 903);
+  const one = new Float32Array(await matmul(a, b).data());
+  const oneT = new Float32Array(await matmul(a, bt, { transposeB: true, alpha: 0.5 }).data());
+  await setCpuThreads(2);
+  try {
+    assert.equal(cpuThreads(), 2);
+    assertSameBits(new Float32Array(await matmul(a, b).data()), one, "matmul on 2 threads");
+    const twoT = new Float32Array(await matmul(a, bt, { transposeB: true, alpha: 0.5 }).data());
+    assertSameBits(twoT, oneT, "batched matmul on 2 threads");
+    await setCpuThreads(3); // a new pool replaces the old one
+    assertSameBits(new Float32Array(await matmul(a, b).data()), one, "matmul on 3 threads");
+  } finally {
+    await setCpuThreads(1);
+  }
+  assert.equal(cpuThreads(), 1);
+  await assert.rejects(() => setCpuThreads(0), ArgumentError);
+  await assert.rejects(() => setCpuThreads(1.5), ArgumentError);
 });

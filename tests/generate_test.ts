@@ -228,6 +228,72 @@ Deno.test("generate: eosId pads finished rows and stops once every row has produ
   assert.deepEqual(await capped.toArray(), [[0, 1, 2]]);
 });
 
+Deno.test("generate: onToken streams each step's ids, cached and uncached, greedy and sampled", async () => {
+  // Deterministic chains with eos 3: row 1 finishes at once and streams 3 from then on.
+  const v = 5;
+  const next = [1, 2, 3, 0, 3];
+  const data = new Float32Array(v * v);
+  next.forEach((to, from) => data[from * v + to] = 1);
+  const table = tensor(data, [v, v]);
+  const seen: [number[], number][] = [];
+  const out = await generate(bigram(table), ints([[0], [4]]), {
+    maxNewTokens: 10,
+    eosId: 3,
+    onToken: (ids, step) => {
+      seen.push([Array.from(ids), step]);
+    },
+  });
+  assert.deepEqual(await out.toArray(), [[0, 1, 2, 3], [4, 3, 3, 3]]);
+  assert.deepEqual(seen, [[[1, 3], 0], [[2, 3], 1], [[3, 3], 2]]);
+  manualSeed(5);
+  const gpt = nn.gptModel.init({
+    vocabSize: 13,
+    contextLength: 5,
+    embDim: 8,
+    nHeads: 2,
+    nLayers: 1,
+    dropRate: 0,
+    qkvBias: true,
+  });
+  const prompt = ints([[1, 2, 3], [4, 5, 6]]);
+  for (const sampling of [{}, { temperature: 1.3, topK: 6 }]) {
+    for (const useCache of [true, false]) {
+      const what = `${JSON.stringify(sampling)} useCache ${useCache}`;
+      const steps: number[][] = [];
+      // Past the window of 5: the cached loop re-prefills, and must still stream every step.
+      const result = await generate(gpt, prompt, {
+        maxNewTokens: 7,
+        useCache,
+        generator: new Generator(9),
+        ...sampling,
+        onToken: async (ids, step) => {
+          await Promise.resolve();
+          assert.equal(step, steps.length, what);
+          steps.push(Array.from(ids));
+        },
+      });
+      const rows = (await result.toArray()) as number[][];
+      assert.equal(steps.length, 7, what);
+      assert.deepEqual(steps, steps.map((_, i) => rows.map((r) => r[3 + i])), what);
+      result.dispose();
+    }
+  }
+  // An error thrown by onToken ends generation and propagates.
+  for (const useCache of [true, false]) {
+    await assert.rejects(
+      () =>
+        generate(gpt, prompt, {
+          maxNewTokens: 4,
+          useCache,
+          onToken: (_, step) => {
+            if (step === 1) throw new Error("stop here");
+          },
+        }),
+      /stop here/,
+    );
+  }
+});
+
 Deno.test("generate: arguments are checked before any work", async () => {
   const table = tensor(randomData(9, 1), [3, 3]);
   const model = bigram(table);
@@ -255,6 +321,7 @@ Deno.test("generate: arguments are checked before any work", async () => {
   await bad([model, ids, { maxNewTokens: 1, topK: 0 }], ArgumentError, /topK/);
   await bad([model, ids, { maxNewTokens: 1, eosId: -2 }], ArgumentError, /eosId/);
   await bad([model, ids, { maxNewTokens: 1, generator: 3 }], ArgumentError, /generator/);
+  await bad([model, ids, { maxNewTokens: 1, onToken: 3 }], ArgumentError, /onToken must be/);
   await bad(
     [model, ids, { maxNewTokens: 1, temperature: 1, topK: 4 }],
     ArgumentError,

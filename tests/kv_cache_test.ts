@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
+  cpu,
   generate,
   Generator,
   manualSeed,
@@ -14,6 +15,7 @@ import {
   stateDict,
   type Tensor,
   tensor,
+  toDevice,
   UseAfterDisposeError,
 } from "../mod.ts";
 import { ShapeError } from "../src/errors.ts";
@@ -209,4 +211,58 @@ Deno.test("kv cache cpu: useCache is checked", async () => {
     1,
     37,
   ]);
+});
+
+Deno.test("kv cache cpu: a float16 model decodes with float16 caches, as its uncached forward", async () => {
+  const m32 = model(41, { ...CONFIG, embDim: 24, contextLength: 16 });
+  const m16 = await toDevice(m32, cpu, { dtype: "float16" });
+  const cached = nn.gptModel.withCache(m16, { batch: 2 });
+  const att = cached.buffers.trf_blocks[0].att;
+  assert.equal(att.cache_k.dtype, "float16");
+  assert.equal(att.cache_v.dtype, "float16");
+  // Logits at every position: cached float16 close to uncached float16 and to float32.
+  const all = randomIds(2, 16, CONFIG.vocabSize, 42);
+  const full16 = nn.gptModel.apply(m16, all); // [2, 16, vocab] float16
+  const full32 = nn.gptModel.apply(m32, all);
+  const [want16, want32] = [await full16.data(), await full32.data()] as Float32Array[];
+  const scale = Math.max(...want32.map(Math.abs));
+  let current = cached;
+  const v = CONFIG.vocabSize;
+  for (const [start, end] of [[0, 6], [6, 7], [7, 8], [8, 16]]) {
+    const chunk = slice(all, [0, 2], [start, end]);
+    const step = nn.gptModel.step(current, chunk);
+    chunk.dispose();
+    current = step.model;
+    assert.equal(step.logits.dtype, "float16");
+    const got = await step.logits.data() as Float32Array;
+    step.logits.dispose();
+    const at = (b: number, src: Float32Array) =>
+      src.subarray((b * 16 + end - 1) * v, (b * 16 + end) * v);
+    for (let b = 0; b < 2; b++) {
+      // float16 roundings differ between the paths (one rounding of the fused decode).
+      assertNear(got.subarray(b * v, (b + 1) * v), at(b, want16), 0, 1e-2 * scale);
+      assertNear(got.subarray(b * v, (b + 1) * v), at(b, want32), 0, 2e-2 * scale);
+    }
+  }
+  nn.gptModel.dropCache(current);
+  // Greedy tokens: cached = uncached = float32's, through the window's end.
+  const prompt = ids([[1, 5, 9], [3, 3, 4]]);
+  const want = await (await generate(m32, prompt, { maxNewTokens: 20 })).toArray();
+  for (const useCache of [true, false]) {
+    const out = await generate(m16, prompt, { maxNewTokens: 20, useCache });
+    assert.deepEqual(await out.toArray(), want, `useCache ${useCache}`);
+  }
+  // Sampling on float16 logits: cached = uncached for one seed.
+  const sampled = await Promise.all(
+    [true, false].map(async (useCache) =>
+      await (await generate(m16, prompt, {
+        maxNewTokens: 12,
+        temperature: 1.2,
+        topK: 8,
+        useCache,
+        generator: new Generator(3),
+      })).toArray()
+    ),
+  );
+  assert.deepEqual(sampled[0], sampled[1]);
 });

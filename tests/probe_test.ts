@@ -274,10 +274,24 @@ const EXCLUDED: Record<string, string> = {
   TOPK_GPU_MAX_K: "a constant",
   cpu: "a constant (the CPU device)",
   globalGenerator: "takes no arguments",
+  cpuBackend: "takes no arguments",
+  cpuThreads: "takes no arguments",
   nn: "a namespace: its members are probed as nn.<layer>.<function>",
 };
 
 const PROBES: Record<string, Probe> = {
+  // The cpu device's implementation (src/cpu/backend.ts).
+  setCpuBackend: { kinds: [[...WRONG_TYPES, ["a number", () => 1]]], valid: () => ["wasm"] },
+  setCpuThreads: {
+    kinds: [[
+      ...WRONG_TYPES,
+      ["0", () => 0],
+      ["1.5", () => 1.5],
+      ["65", () => 65],
+      ...BAD_INTEGERS,
+    ]],
+    valid: () => [1],
+  },
   // float16 (src/f16.ts, src/ops/cast.ts).
   cast: {
     kinds: ["tensor", [["undefined", () => undefined], ["a string", () => "oops"], [

@@ -8,6 +8,7 @@
  */
 
 import { chosenCpuBackend } from "./backend.ts";
+import { runPanels, threadedKernels } from "./threads.ts";
 import {
   WASM_MATMUL_MR as MR,
   WASM_MATMUL_NR as NR,
@@ -51,6 +52,9 @@ export const CPU_MATMUL_BLOCKS: { aBytes: number; bBytes: number; cBytes: number
 
 const align = (n: number) => Math.ceil(n / 64) * 64;
 
+/** Multiply-adds below which a block runs on the calling thread alone. */
+const THREADED_MIN_MACS = 1 << 20;
+
 /**
  * Writes `alpha * op(a) @ op(b)` for every batch into `out` (batch * M * N
  * floats) with the WebAssembly kernels and returns true, or returns false
@@ -66,7 +70,8 @@ export function wasmMatmul(
   if (chosenCpuBackend() !== "wasm") return false;
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
   if (batch === 0 || M === 0 || N === 0) return true;
-  const kernels = wasmKernels();
+  const threaded = threadedKernels();
+  const kernels = threaded ?? wasmKernels();
   if (kernels === null) return false;
   if (M < MR) return gemv(kernels, x, y, out, s);
   const panelBytes = Math.max(K, 1) * NR * 8;
@@ -87,6 +92,7 @@ export function wasmMatmul(
   const end = cOff + mb * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
+  if (buffer === null) return false;
   const A64 = new Float64Array(buffer, aOff, mb * K);
   const B64 = new Float64Array(buffer, bOff, nc * K);
   const C = new Float32Array(buffer, cOff, mb * N);
@@ -102,6 +108,11 @@ export function wasmMatmul(
         const cols = Math.min(nc, N - n0);
         if (!packBOnce || (bi === 0 && mStart === 0)) {
           packB(B64, y, bi * bStride, n0, cols, N, K, transposeB);
+        }
+        // Worker threads take column panels of blocks worth the hand-off.
+        if (threaded !== null && mRows * cols * K >= THREADED_MIN_MACS) {
+          runPanels({ aOff, bOff, cOff, K, N, mRows, cols, n0, MR, NR, alpha: a32 });
+          continue;
         }
         for (let m0 = 0; m0 < mRows; m0 += MR) {
           const kernel = mk[Math.min(MR, mRows - m0)];
@@ -143,6 +154,7 @@ function gemv(
   const end = cOff + M * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
+  if (buffer === null) return false;
   const X = new Float32Array(buffer, xOff, M * K);
   const B = new Float32Array(buffer, bOff, K * blockRows);
   const C = new Float32Array(buffer, cOff, M * N);

@@ -31,6 +31,16 @@ export interface WasmKernels {
   readonly gemvN: GemvKernel;
   /** One row times W^T for W `[N, K]`, unpacked: `(x, w, K, N, ldw, c, alpha)`. */
   readonly gemvT: GemvKernel;
+  /** Layer norm of `rows` rows: `(x, w, b, out, rows, cols, eps)`. */
+  readonly layerNorm: (
+    x: number,
+    w: number,
+    b: number,
+    out: number,
+    rows: number,
+    cols: number,
+    eps: number,
+  ) => void;
 }
 
 /** A row-times-matrix kernel: see scripts/wasm_wat.ts. */
@@ -54,7 +64,8 @@ const PAGE = 65536;
 let module: WebAssembly.Module | null | undefined;
 let instance: WasmKernels | null | undefined;
 
-function decode(b64: string): Uint8Array {
+/** Bytes of a base64 string (atob exists in Deno, Node 16+ and browsers). */
+export function decodeBase64(b64: string): Uint8Array {
   const text = atob(b64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
@@ -68,18 +79,9 @@ function decode(b64: string): Uint8Array {
 export function wasmKernels(): WasmKernels | null {
   if (instance !== undefined) return instance;
   try {
-    module ??= new WebAssembly.Module(decode(WASM_BYTES_BASE64) as BufferSource);
+    module ??= new WebAssembly.Module(decodeBase64(WASM_BYTES_BASE64) as BufferSource);
     const exports = new WebAssembly.Instance(module, {}).exports as Record<string, unknown>;
-    const mk: MicroKernel[] = [];
-    for (let r = 1; typeof exports[`mk${r}`] === "function"; r++) {
-      mk[r] = exports[`mk${r}`] as MicroKernel;
-    }
-    instance = {
-      memory: exports.memory as WebAssembly.Memory,
-      mk,
-      gemvN: exports.gemv_n as GemvKernel,
-      gemvT: exports.gemv_t as GemvKernel,
-    };
+    instance = kernelsOf(exports, exports.memory as WebAssembly.Memory);
   } catch {
     // No SIMD, or synchronous compilation refused: the reference path stays.
     module = null;
@@ -88,13 +90,38 @@ export function wasmKernels(): WasmKernels | null {
   return instance;
 }
 
+/** The typed view of an instance's exports (the plain or the shared-memory variant). */
+export function kernelsOf(
+  exports: Record<string, unknown>,
+  memory: WebAssembly.Memory,
+): WasmKernels {
+  const mk: MicroKernel[] = [];
+  for (let r = 1; typeof exports[`mk${r}`] === "function"; r++) {
+    mk[r] = exports[`mk${r}`] as MicroKernel;
+  }
+  return {
+    memory,
+    mk,
+    gemvN: exports.gemv_n as GemvKernel,
+    gemvT: exports.gemv_t as GemvKernel,
+    layerNorm: exports.layer_norm as WasmKernels["layerNorm"],
+  };
+}
+
 /**
  * Grows the kernels' memory to at least `bytes` and returns its buffer
- * (views on an older buffer are detached by growth: take new ones).
+ * (views on an older buffer are detached by growth: take new ones), or null
+ * when the runtime refuses to grow it (the caller runs the reference path).
  */
-export function reserveWasmBytes(kernels: WasmKernels, bytes: number): ArrayBufferLike {
+export function reserveWasmBytes(kernels: WasmKernels, bytes: number): ArrayBufferLike | null {
   const have = kernels.memory.buffer.byteLength;
-  if (bytes > have) kernels.memory.grow(Math.ceil((bytes - have) / PAGE));
+  if (bytes > have) {
+    try {
+      kernels.memory.grow(Math.ceil((bytes - have) / PAGE));
+    } catch {
+      return null;
+    }
+  }
   return kernels.memory.buffer;
 }
 

@@ -189,8 +189,19 @@ export function withCache(model: GptModel, options: GptCacheOptions): GptCachedM
     );
   }
   const shape = [batch, block.nHeads, maxTokens, headDim];
+  const size = batch * headDim * block.nHeads * maxTokens;
+  // The caches follow the model's dtype: a float16 model gets float16 caches
+  // (half the bytes; the decode attention computes in float32).
+  const zeros = () =>
+    model.params.tok_emb.weight.dtype === "float16"
+      ? new Uint16Array(size)
+      : new Float32Array(size);
   const created: Tensor[] = [];
-  const make = (data: Float32Array | Int32Array, s: number[], what: string): Tensor => {
+  const make = (
+    data: Float32Array | Uint16Array | Int32Array,
+    s: number[],
+    what: string,
+  ): Tensor => {
     const t = fromHost(data, s, device, op, what);
     created.push(t);
     return t;
@@ -202,16 +213,8 @@ export function withCache(model: GptModel, options: GptCacheOptions): GptCachedM
       if (packed.bias) created.push(packed.bias);
       const att: GptCacheAttentionBuffers = {
         mask: model.buffers.trf_blocks[i].att.mask,
-        cache_k: make(
-          new Float32Array(batch * headDim * block.nHeads * maxTokens),
-          shape,
-          "cache_k",
-        ),
-        cache_v: make(
-          new Float32Array(batch * headDim * block.nHeads * maxTokens),
-          shape,
-          "cache_v",
-        ),
+        cache_k: make(zeros(), shape, "cache_k"),
+        cache_v: make(zeros(), shape, "cache_v"),
         qkv_weight: packed.weight,
       };
       if (packed.bias) att.qkv_bias = packed.bias;

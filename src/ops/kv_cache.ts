@@ -11,13 +11,19 @@
  * These write into their `cache` / `position` arguments: callers own those
  * tensors exclusively (the cached module record consumes them step by step).
  *
+ * Caches, keys, values and queries share the model's floating dtype
+ * (float32, or float16 for a model moved with `{ dtype: "float16" }`): a
+ * float16 cache halves its bytes; the attention widens what it loads and
+ * computes in float32, rounding its output once to float16.
+ *
  * @module
  */
 
 import { runtimeOf, type WebGpuDevice } from "../device.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { type ShaderName, SHADERS } from "../gpu/shaders.generated.ts";
-import { cpuData, cpuInts, cpuTensor, gpuBuffer, type Tensor } from "../tensor.ts";
+import { cpuInts, cpuRaw, type DType, gpuBuffer, type Tensor } from "../tensor.ts";
+import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 
 /** Keys per workgroup of the decode attention (its `WG`): one key per lane. */
 export const DECODE_KEYS_PER_CHUNK = 64;
@@ -52,10 +58,11 @@ function dispatchInPlace(
   device: WebGpuDevice,
   op: string,
   shader: ShaderName,
+  includes: readonly ShaderName[],
   constants: Record<string, number>,
   uniforms: Uint32Array,
-  inputs: readonly [string, Tensor, "float32" | "int32"][],
-  targets: readonly [string, Tensor, "float32" | "int32"][],
+  inputs: readonly [string, Tensor, DType][],
+  targets: readonly [string, Tensor, DType][],
   workgroups: number,
 ): void {
   const runtime = runtimeOf(device);
@@ -65,7 +72,8 @@ function dispatchInPlace(
     if (!h) throw new RangeError(`${op}: ${name} is empty`);
     return h;
   });
-  const pipeline = runtime.pipeline({ name: `${shader}.wgsl`, code: SHADERS[shader], constants });
+  const code = [...includes, shader].map((name) => SHADERS[name]).join("\n");
+  const pipeline = runtime.pipeline({ name: `${shader}.wgsl`, code, constants });
   runtime.dispatch(op, pipeline, handles, uniforms, workgroups);
 }
 
@@ -101,11 +109,13 @@ export function writeKv(
   const [batch, tokens, stride] = src.shape;
   const [, heads, maxTokens, headDim] = cacheK.shape;
   const width = heads * headDim;
+  // One dtype throughout: the write is a copy (float16 bits stay as they are).
+  const dtype = floatDType(op, ["keys and values", src], ["cache_k", cacheK], ["cache_v", cacheV]);
   if (src.device.kind === "cpu") {
-    const from = cpuData(src, op, "keys and values");
+    const from = cpuRaw(src, op, "keys and values");
     const base = cpuInts(position, op, "cache position")[0];
-    const ks = cpuData(cacheK, op, "cache_k");
-    const vs = cpuData(cacheV, op, "cache_v");
+    const ks = cpuRaw(cacheK, op, "cache_k");
+    const vs = cpuRaw(cacheV, op, "cache_v");
     for (let b = 0; b < batch; b++) {
       for (let t = 0; t < tokens && base + t < maxTokens; t++) {
         const row = (b * tokens + t) * stride;
@@ -123,10 +133,11 @@ export function writeKv(
     src.device,
     op,
     "kv_cache_write",
+    [storageSnippet(dtype)],
     { WG: ELEMENTWISE_WG },
     words(batch, tokens, heads, headDim, maxTokens, stride, kOffset, vOffset),
-    [["keys", src, "float32"], ["values", src, "float32"], ["cache position", position, "int32"]],
-    [["cache_k", cacheK, "float32"], ["cache_v", cacheV, "float32"]],
+    [["keys", src, dtype], ["values", src, dtype], ["cache position", position, "int32"]],
+    [["cache_k", cacheK, dtype], ["cache_v", cacheV, dtype]],
     Math.ceil((batch * tokens * width) / ELEMENTWISE_WG),
   );
 }
@@ -163,6 +174,12 @@ export function decodeAttention(
   const op = "gptModel.step";
   const [batch, , stride] = queries.shape;
   const [, heads, maxTokens, headDim] = cacheK.shape;
+  const floats: [string, Tensor][] = [["queries", queries], ["cache_k", cacheK], [
+    "cache_v",
+    cacheV,
+  ]];
+  if (mask) floats.push(["mask", mask]);
+  const dtype = floatDType(op, ...floats);
   if (queries.device.kind === "cpu") {
     return cpuDecode(queries, cacheK, cacheV, mask, position, scale);
   }
@@ -172,7 +189,7 @@ export function decodeAttention(
   const partials = launch(device, {
     op,
     shader: "attention_decode",
-    includes: ["workgroup_reduce"],
+    includes: [storageSnippet(dtype), "workgroup_reduce"],
     constants: { WG: DECODE_KEYS_PER_CHUNK, USE_MASK: mask ? 1 : 0 },
     uniforms: words(
       heads,
@@ -191,16 +208,19 @@ export function decodeAttention(
       ["mask", mask ?? queries],
       ["cache position", position],
     ],
-    dtypes: ["float32", "int32"],
+    // The partials are float32 whatever the storage dtype.
+    dtypes: ["float32", dtype, "int32"],
     outShape: [batch * heads, chunks, headDim + 2],
     workgroups: [chunks, batch * heads, 1],
   });
   const out = launch(device, {
     op,
     shader: "attention_decode_combine",
+    includes: [storageSnippet(dtype)],
     constants: { WG: 64 },
     uniforms: words(batch * heads, headDim, chunks, nan),
     inputs: [["partials", partials]],
+    dtypes: [dtype, "float32"],
     outShape: [batch, 1, heads * headDim],
     workgroups: Math.ceil((batch * heads * headDim) / 64),
   });
@@ -220,10 +240,11 @@ function cpuDecode(
   const op = "gptModel.step";
   const [batch, , stride] = queries.shape;
   const [, heads, maxTokens, headDim] = cacheK.shape;
-  const q = cpuData(queries, op, "queries");
-  const ks = cpuData(cacheK, op, "cache_k");
-  const vs = cpuData(cacheV, op, "cache_v");
-  const m = mask ? cpuData(mask, op, "mask") : undefined;
+  // float16 is widened exactly; the math is the float32 path's, rounded once at the end.
+  const q = widened(queries, op, "queries");
+  const ks = widened(cacheK, op, "cache_k");
+  const vs = widened(cacheV, op, "cache_v");
+  const m = mask ? widened(mask, op, "mask") : undefined;
   const maskStride = mask ? mask.shape[1] : 0;
   const pos = cpuInts(position, op, "cache position")[0];
   const out = new Float32Array(batch * heads * headDim);
@@ -253,7 +274,7 @@ function cpuDecode(
       }
     }
   }
-  return cpuTensor(out, [batch, 1, heads * headDim]);
+  return cpuFloatTensor(out, [batch, 1, heads * headDim], queries.dtype);
 }
 
 /**
@@ -281,6 +302,7 @@ export function advancePosition(position: Tensor, keep: 0 | 1, add: number): voi
     position.device,
     op,
     "kv_position",
+    [],
     {},
     words(keep, add),
     [],

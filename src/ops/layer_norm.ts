@@ -16,6 +16,7 @@ import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
 import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 import { assertSameDevice, checkFiniteNumber, checkTensor, showShape } from "./checks.ts";
 import { sumTo } from "./reduce.ts";
+import { wasmLayerNorm } from "../cpu/layer_norm.ts";
 
 /** Threads per row; each strides through the row, so a row of D takes ceil(D / WG) steps. */
 function rowThreads(cols: number): number {
@@ -100,6 +101,8 @@ function cpuForward(x: Tensor, scale: Tensor, shift: Tensor, eps: number): Tenso
   const b = widened(shift, "layerNorm", "shift");
   const cols = w.length;
   const out = new Float32Array(src.length);
+  // The WebAssembly kernel gives this loop's bits (src/cpu/backend.ts).
+  if (wasmLayerNorm(src, w, b, out, cols, eps)) return cpuFloatTensor(out, x.shape, x.dtype);
   for (let base = 0; base < src.length; base += cols) {
     const [mean, rstd] = rowStats(src, base, cols, eps);
     for (let j = 0; j < cols; j++) out[base + j] = w[j] * ((src[base + j] - mean) * rstd) + b[j];

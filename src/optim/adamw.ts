@@ -8,12 +8,12 @@
 import { ELEMENTWISE_WG, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
-import { mapTree } from "../tree.ts";
 import { ArgumentError } from "../errors.ts";
 import { describe } from "../ops/checks.ts";
 import {
   checkHyper,
   checkOptimizerOptions,
+  mapDistinct,
   type Optimizer,
   rebuild,
   type Slot,
@@ -101,7 +101,7 @@ export function adamw(options: AdamWOptions): Optimizer<AdamWState> {
   return {
     init<P>(params: P): AdamWState {
       const zeros = () =>
-        mapTree(
+        mapDistinct(
           params,
           (p) => fromHost(new Float32Array(p.size), p.shape, p.device, "adamw.init", "moment"),
         );
@@ -128,7 +128,7 @@ export function adamw(options: AdamWOptions): Optimizer<AdamWState> {
         expAvgSq: state.expAvgSq,
       });
       for (const slot of all.values()) results.set(slot.path, step(slot, factors));
-      const pick = (k: number) => rebuild(params, (path) => results.get(path)![k]);
+      const pick = (k: number) => rebuild(params, (path) => results.get(all.owner(path))![k]);
       return { params: pick(0), state: { step: t, expAvg: pick(1), expAvgSq: pick(2) } };
     },
   };

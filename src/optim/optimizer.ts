@@ -68,20 +68,38 @@ export interface Slot {
 }
 
 /**
- * Pairs every parameter with its gradient and state tensors by path, and
- * checks that they share shape and device. Throws naming the path.
+ * Pairs every distinct parameter tensor with its gradient and state tensors
+ * by path, and checks that they share shape and device. Throws naming the
+ * path. A tensor found at several paths (a tied weight, such as GPT-2's
+ * `outHead.weight` and `tokEmb.weight`) is one parameter, as in PyTorch: it
+ * gets one slot, at its first path, whose gradient is the one at that path
+ * (`valueAndGrad` gives every entry of a tied leaf its total gradient); the
+ * returned `owner` maps every path to its slot's path, so that `rebuild`
+ * puts the same new tensor at every path that shared the old one.
  */
 export function slots(
   op: string,
   params: unknown,
   grads: unknown,
   states: Record<string, unknown>,
-): Map<string, Slot> {
+): Map<string, Slot> & { owner: (path: string) => string } {
   const byPath = (tree: unknown) => new Map(treeLeaves(tree));
   const gradMap = byPath(grads);
   const stateMaps = Object.entries(states).map(([name, tree]) => [name, byPath(tree)] as const);
   const out = new Map<string, Slot>();
+  const first = new Map<Tensor, string>();
+  const owners = new Map<string, string>();
   for (const [path, param] of treeLeaves(params)) {
+    const earlier = first.get(param);
+    if (earlier !== undefined) {
+      if (!gradMap.has(path)) {
+        throw new ShapeError(`${op}: grads has no tensor at ${path}, but params does`);
+      }
+      owners.set(path, earlier);
+      continue;
+    }
+    first.set(param, path);
+    owners.set(path, path);
     const grad = gradMap.get(path);
     if (!grad) throw new ShapeError(`${op}: grads has no tensor at ${path}, but params does`);
     const state = stateMaps.map(([name, map]) => {
@@ -103,7 +121,21 @@ export function slots(
     }
     out.set(path, { path, param, grad, state: state.map(([, t]) => t) });
   }
-  return out;
+  return Object.assign(out, { owner: (path: string) => owners.get(path) ?? path });
+}
+
+/**
+ * Maps every tensor leaf of `params` to `make(leaf)`, calling it once per
+ * distinct tensor: a tensor at several paths (a tied weight) gets the same
+ * result at each of them (one optimizer state for one parameter).
+ */
+export function mapDistinct<P>(params: P, make: (leaf: Tensor) => Tensor): P {
+  const made = new Map<Tensor, Tensor>();
+  return mapTree(params, (leaf) => {
+    let t = made.get(leaf);
+    if (!t) made.set(leaf, t = make(leaf));
+    return t;
+  });
 }
 
 /** Rebuilds `params`' tree with `pick(path)` at every tensor leaf. */

@@ -8,11 +8,11 @@
 import { ELEMENTWISE_WG, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { cpuData, cpuTensor, fromHost, type Tensor } from "../tensor.ts";
-import { mapTree } from "../tree.ts";
 import { ArgumentError } from "../errors.ts";
 import {
   checkHyper,
   checkOptimizerOptions,
+  mapDistinct,
   type Optimizer,
   rebuild,
   type Slot,
@@ -100,7 +100,7 @@ export function sgd(options: SgdOptions): Optimizer<SgdState> {
     init<P>(params: P): SgdState {
       const buffers = momentum === 0
         ? null
-        : mapTree(params, (p) =>
+        : mapDistinct(params, (p) =>
           fromHost(new Float32Array(p.size), p.shape, p.device, "sgd.init", "momentum buffer"));
       return { step: 0, momentum: buffers };
     },
@@ -109,14 +109,14 @@ export function sgd(options: SgdOptions): Optimizer<SgdState> {
       const states = momentum === 0 ? {} : { momentum: state.momentum };
       const results = new Map<string, Tensor[]>();
       const h: Hyper = { ...hyper, lr: lrAt("sgd.update", lr, state.step) };
-      for (const slot of slots("sgd.update", params, grads, states).values()) {
-        results.set(slot.path, step(slot, h, first));
-      }
+      const all = slots("sgd.update", params, grads, states);
+      for (const slot of all.values()) results.set(slot.path, step(slot, h, first));
+      const pick = (k: number) => rebuild(params, (path) => results.get(all.owner(path))![k]);
       return {
-        params: rebuild(params, (path) => results.get(path)![0]),
+        params: pick(0),
         state: {
           step: state.step + 1,
-          momentum: momentum === 0 ? null : rebuild(params, (path) => results.get(path)![1]),
+          momentum: momentum === 0 ? null : pick(1),
         },
       };
     },

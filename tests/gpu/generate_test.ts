@@ -250,14 +250,22 @@ Deno.test("generate on webgpu: one submit and one 4-byte read per row per step, 
           last = now;
           return model(x);
         };
+        const streamed: number[][] = [];
         const out = await generate(counted, ids, {
           maxNewTokens: 100,
           contextSize: 8,
           generator: new Generator(1),
           ...options,
+          // Streaming reuses the step's read: no extra submit or readback.
+          onToken: (next) => {
+            streamed.push(Array.from(next));
+          },
         });
         const what = `${name} ${JSON.stringify(options)}`;
         assert.deepEqual(out.shape, [rows, 103], what);
+        const all = (await out.toArray()) as number[][];
+        assert.deepEqual(streamed, streamed.map((_, i) => all.map((r) => r[3 + i])), what);
+        assert.equal(streamed.length, 100, what);
         assert.equal(perStep.length, 100, what);
         // Steps 1..99 are seen at the next model call: one submit, one read of 4 bytes per row.
         for (const [i, step] of perStep.slice(1).entries()) {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
+  cpu,
   dispose,
   generate,
   Generator,
@@ -302,26 +303,153 @@ Deno.test("kv cache on webgpu: a decode step is one submit and one 4-byte read p
   dispose(model);
 });
 
-Deno.test("kv cache on webgpu: a warm generate compiles and allocates nothing, one read per token", async () => {
+for (const dtype of ["float32", "float16"] as const) {
+  Deno.test(`kv cache on webgpu: a warm ${dtype} generate compiles and allocates nothing, one read per token`, async () => {
+    const device = await gpu();
+    manualSeed(22);
+    const model = await toDevice(nn.gptModel.init(CONFIG), device, { dtype });
+    const ids = await toDevice(randomIds(2, 3, 23), device);
+    const options = { maxNewTokens: 8, temperature: 1, topK: 20 };
+    let streamed: number[][] = [];
+    // Streaming (onToken) reuses each step's read of the chosen ids.
+    const onToken = (next: Int32Array) => {
+      streamed.push(Array.from(next));
+    };
+    const run = () => generate(model, ids, { ...options, generator: new Generator(1), onToken });
+    const warm = await run(); // compiles the kernels and fills the pools
+    const expected = (await warm.toArray()) as number[][];
+    assert.deepEqual(streamed, streamed.map((_, i) => expected.map((r) => r[3 + i])));
+    assert.equal(streamed.length, 8);
+    streamed = [];
+    warm.dispose(); // its buffer serves the next result
+    const before = gpuStats(device);
+    const out = await run();
+    const after = gpuStats(device);
+    assert.deepEqual(await out.toArray(), expected);
+    assert.deepEqual({
+      // One read of the prompt, then one of the chosen ids per token.
+      readbacks: after.readbacks - before.readbacks,
+      submits: after.submits - before.submits,
+      pipelinesCompiled: after.pipelinesCompiled - before.pipelinesCompiled,
+      buffersCreated: after.buffersCreated - before.buffersCreated,
+    }, { readbacks: 9, submits: 9, pipelinesCompiled: 0, buffersCreated: 0 });
+    assert.equal(streamed.length, 8);
+    dispose([out, ids, model]);
+  });
+}
+
+Deno.test("kv cache on webgpu: float16 decode attention and writes equal the cpu float16 path", async () => {
   const device = await gpu();
-  manualSeed(22);
-  const model = await toDevice(nn.gptModel.init(CONFIG), device);
-  const ids = await toDevice(randomIds(2, 3, 23), device);
-  const options = { maxNewTokens: 8, temperature: 1, topK: 20 };
-  const run = () => generate(model, ids, { ...options, generator: new Generator(1) });
-  const warm = await run(); // compiles the kernels and fills the pools
-  const expected = await warm.toArray();
-  warm.dispose(); // its buffer serves the next result
-  const before = gpuStats(device);
-  const out = await run();
-  const after = gpuStats(device);
-  assert.deepEqual(await out.toArray(), expected);
-  assert.deepEqual({
-    // One read of the prompt, then one of the chosen ids per token.
-    readbacks: after.readbacks - before.readbacks,
-    submits: after.submits - before.submits,
-    pipelinesCompiled: after.pipelinesCompiled - before.pipelinesCompiled,
-    buffersCreated: after.buffersCreated - before.buffersCreated,
-  }, { readbacks: 9, submits: 9, pipelinesCompiled: 0, buffersCreated: 0 });
-  dispose([out, ids, model]);
+  const cases: [number, number, number, number][] = [
+    // batch, heads, maxTokens, headDim
+    [1, 1, 1, 1],
+    [2, 3, 3, 3],
+    [2, 1, 17, 17],
+    [1, 2, 65, 64],
+    [1, 1, 257, 7],
+  ];
+  const half = (t: Tensor) => toDevice(t, cpu, { dtype: "float16" });
+  for (const [i, [batch, heads, maxTokens, headDim]] of cases.entries()) {
+    const width = heads * headDim;
+    const q = await half(randomTensor([batch, 1, 3 * width], 500 + i));
+    const k = await half(randomTensor([batch, heads, maxTokens, headDim], 600 + i));
+    const v = await half(randomTensor([batch, heads, maxTokens, headDim], 700 + i));
+    const maskData = randomData(maxTokens * maxTokens, 800 + i).map((x) => x > 1.5 ? 1 : 0);
+    const mask = await half(tensor(maskData, [maxTokens, maxTokens]));
+    for (const pos of new Set([0, Math.floor(maxTokens / 2), maxTokens - 1])) {
+      for (const m of [undefined, mask]) {
+        const p = positionTensor(pos);
+        const ref = decodeAttention(q, k, v, m, p, 0.37);
+        assert.equal(ref.dtype, "float16");
+        const want = await ref.data() as Float32Array;
+        const [qg, kg, vg, pg, mg] = await onGpu(device, q, k, v, p, mask);
+        const out = decodeAttention(qg, kg, vg, m ? mg : undefined, pg, 0.37);
+        assert.equal(out.dtype, "float16");
+        const got = await out.data() as Float32Array;
+        const expected = want.map((x) => Number.isNaN(x) ? 0 : x);
+        // Both round one float32 result to float16: at most one float16 ulp apart.
+        assertNear(got, expected, `case ${i} pos ${pos} mask ${!!m}`, 1e-3, 1e-4);
+        dispose([out, qg, kg, vg, pg, mg, ref]);
+      }
+    }
+    // The cache write copies float16 bits exactly.
+    const src = await half(randomTensor([batch, 2, 3 * width], 900 + i));
+    const base = Math.max(0, maxTokens - 2);
+    const p = positionTensor(base);
+    const [sg, kg, vg, pg] = await onGpu(device, src, k, v, p);
+    writeKv(src, width, 2 * width, p, k, v);
+    writeKv(sg, width, 2 * width, pg, kg, vg);
+    assert.deepEqual(await kg.data(), await k.data(), `case ${i} cache_k`);
+    assert.deepEqual(await vg.data(), await v.data(), `case ${i} cache_v`);
+    dispose([sg, kg, vg, pg]);
+  }
+  // NaN in a visible float16 key makes its head NaN, as in float32.
+  const kData = randomData(1 * 1 * 70 * 4, 11);
+  kData[65 * 4 + 1] = NaN;
+  const [qg, kg, vg, pg] = await onGpu(
+    device,
+    await half(randomTensor([1, 1, 12], 12)),
+    await half(tensor(kData, [1, 1, 70, 4])),
+    await half(randomTensor([1, 1, 70, 4], 13)),
+    positionTensor(66),
+  );
+  const out = decodeAttention(qg, kg, vg, undefined, pg, 0.5);
+  assert.ok([...await out.data()].every(Number.isNaN));
+  dispose([out, qg, kg, vg, pg]);
+});
+
+Deno.test("kv cache on webgpu: a float16 GPT generates its uncached and its cpu tokens", async () => {
+  const device = await gpu();
+  manualSeed(7);
+  const config = { ...CONFIG, vocabSize: 97, contextLength: 16, embDim: 64, nHeads: 4 };
+  const cpuModel = nn.gptModel.init(config);
+  const m16 = await toDevice(cpuModel, device, { dtype: "float16" });
+  const cpu16 = await toDevice(cpuModel, cpu, { dtype: "float16" });
+  const m32 = await toDevice(cpuModel, device);
+  const cached = nn.gptModel.withCache(m16, { batch: 2 });
+  assert.equal(cached.buffers.trf_blocks[1].att.cache_v.dtype, "float16");
+  nn.gptModel.dropCache(cached);
+  const prompt = tensor([[1, 5, 9], [3, 3, 4]], undefined, { dtype: "int32" });
+  const promptGpu = await toDevice(prompt, device);
+  const run = async (m: nn.GptModel, ids: Tensor, useCache: boolean, sampling = {}) => {
+    const out = await generate(m, ids, {
+      maxNewTokens: 20, // past the context of 16: the cache is reset and refilled
+      useCache,
+      generator: new Generator(4),
+      ...sampling,
+    });
+    const values = await out.toArray();
+    out.dispose();
+    return values;
+  };
+  const want = await run(m32, promptGpu, true);
+  assert.deepEqual(await run(m16, promptGpu, true), want, "float16 cached");
+  assert.deepEqual(await run(m16, promptGpu, false), want, "float16 uncached");
+  assert.deepEqual(await run(cpu16, prompt, true), want, "cpu float16 cached");
+  const sampling = { temperature: 1.1, topK: 20 };
+  assert.deepEqual(
+    await run(m16, promptGpu, true, sampling),
+    await run(m16, promptGpu, false, sampling),
+    "float16 sampling",
+  );
+  // Decode-step logits of the float16 cache stay close to the float32 model's.
+  let c16 = nn.gptModel.withCache(m16, { batch: 2 });
+  let c32 = nn.gptModel.withCache(m32, { batch: 2 });
+  for (const [start, end] of [[0, 3], [3, 4], [4, 5]]) {
+    const chunk = slice(promptGpu, [0, 2], [start, Math.min(end, 3)]);
+    const next = end > 3
+      ? await toDevice(tensor([[7], [8]], undefined, { dtype: "int32" }), device)
+      : chunk;
+    const s16 = nn.gptModel.step(c16, next);
+    const s32 = nn.gptModel.step(c32, next);
+    c16 = s16.model;
+    c32 = s32.model;
+    const [a, b] = [await s16.logits.data(), await s32.logits.data()] as Float32Array[];
+    const scale = Math.max(...b.map(Math.abs));
+    assertNear(a, b, `step to ${end}`, 0, 2e-2 * scale);
+    dispose([s16.logits, s32.logits, chunk, next]);
+  }
+  nn.gptModel.dropCache(c16);
+  nn.gptModel.dropCache(c32);
+  dispose([m16, m32, promptGpu]);
 });

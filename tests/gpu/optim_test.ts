@@ -7,9 +7,12 @@ import {
   adamw,
   type AdamWState,
   assertClose,
+  crossEntropy,
   dispose,
   gpuStats,
+  nn,
   type Optimizer,
+  reshape,
   sgd,
   type SgdOptions,
   type SgdState,
@@ -18,10 +21,13 @@ import {
   tensor,
   toDevice,
   treeLeaves,
+  valueAndGrad,
 } from "../../mod.ts";
 import fx from "../fixtures/training.json" with { type: "json" };
 import { gpu } from "../helpers.ts";
 import { decode, paths } from "../training_helpers.ts";
+import { decode as decodeEncoded, fixtureBatch, fixtureGpt } from "../train_gpt_cases.ts";
+import tied from "../fixtures/train_gpt/tied.json" with { type: "json" };
 
 // The same float32 arithmetic as torch's CPU kernels, up to operation order
 // and fused multiply-adds; one or two ULPs.
@@ -99,6 +105,54 @@ for (const useGpu of [false, true]) {
       dispose([params, state]);
     });
   });
+}
+
+for (const useGpu of [false, true]) {
+  const where = useGpu ? "webgpu" : "cpu";
+  for (const c of tied.cases) {
+    Deno.test(`${c.optimizer} keeps a tied out_head.weight / tok_emb.weight one tensor and matches torch on ${where}`, async () => {
+      const opt = (c.optimizer === "sgd" ? sgd(c.options) : adamw(c.options)) as Optimizer<
+        unknown
+      >;
+      const loaded = await fixtureGpt();
+      let model: nn.GptModel = await onDevice(loaded, useGpu);
+      if (useGpu) dispose(loaded);
+      // GPT-2's tie: the head IS the embedding (one tensor at two paths).
+      model.params.out_head.weight.dispose();
+      model = {
+        ...model,
+        params: { ...model.params, out_head: { weight: model.params.tok_emb.weight } },
+      };
+      const vocab = model.config.vocabSize;
+      const lossOf = (params: nn.GptParams, ids: Tensor, next: Tensor) => {
+        const logits = nn.gptModel.apply({ ...model, params }, ids); // [b, T, V]
+        return crossEntropy(reshape(logits, [-1, vocab]), reshape(next, [-1]));
+      };
+      let state = opt.init(model.params);
+      const sizeOf = (tree: unknown) => new Set([...treeLeaves(tree)].map(([, t]) => t)).size;
+      // One state tensor per distinct parameter.
+      assert.equal(sizeOf(state), sizeOf(model.params) * (c.optimizer === "sgd" ? 1 : 2));
+      for (let step = 0; step < tied.steps; step++) {
+        const batch = fixtureBatch(step);
+        const [inputs, targets] = await onDevice([batch.inputs, batch.targets], useGpu);
+        const { value, grads } = valueAndGrad(lossOf)(model.params, inputs, targets);
+        const loss = (await value.data())[0];
+        assert.ok(Math.abs(loss - c.losses[step]) <= 1e-5, `step ${step}: loss ${loss}`);
+        const next = opt.update(grads, state, model.params);
+        assert.equal(next.params.out_head.weight, next.params.tok_emb.weight);
+        dispose([grads, value, state, model.params, batch, inputs, targets]);
+        model = { ...model, params: next.params };
+        state = next.state;
+      }
+      const { tok_emb, out_head, final_norm } = model.params;
+      assert.equal(out_head.weight, tok_emb.weight);
+      assert.equal(out_head.weight.isDisposed, false);
+      const tol = { rtol: 1e-4, atol: 1e-5 };
+      await assertClose(tok_emb.weight, decodeEncoded(c.tokEmb), tol);
+      await assertClose(final_norm.scale, decodeEncoded(c.finalNormScale), tol);
+      dispose([model, state]);
+    });
+  }
 }
 
 Deno.test("updates on webgpu are one kernel per parameter, with no readback or submit", async () => {
