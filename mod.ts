@@ -33,7 +33,7 @@ export {
   type WebGpuOptions,
 } from "./src/device.ts";
 export type { GpuCounters } from "./src/gpu/counters.ts";
-export { cpuBackend, type CpuBackend, setCpuBackend } from "./src/cpu/backend.ts";
+export { type CpuBackend, cpuBackend, setCpuBackend } from "./src/cpu/backend.ts";
 export { cpuThreads, setCpuThreads } from "./src/cpu/threads.ts";
 export {
   ArgumentError,
@@ -161,7 +161,7 @@ export {
   type TopkOptions,
   type ValuesIndices,
 } from "./src/ops/extrema.ts";
-export { crossEntropy, mse } from "./src/ops/loss.ts";
+export { crossEntropy, type CrossEntropyOptions, mse } from "./src/ops/loss.ts";
 export { grad, type ValueAndGrad, valueAndGrad } from "./src/autograd/grad.ts";
 export type { Optimizer } from "./src/optim/optimizer.ts";
 export { sgd, type SgdOptions, type SgdState } from "./src/optim/sgd.ts";

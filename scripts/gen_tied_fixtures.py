@@ -2,7 +2,8 @@
 """Writes tests/fixtures/train_gpt/tied.json: PyTorch's update of a tiny GPT
 whose output head IS its token embedding (GPT-2's weight tying: one
 parameter, its gradient summed over both uses), after two steps of SGD with
-momentum and of AdamW.
+momentum and of AdamW; and torch.nn.utils.clip_grad_norm_ on its first
+gradient ("clip": the tied parameter counted once in the total norm).
 
 Run with the system interpreter that has torch 1.13:
 
@@ -14,6 +15,7 @@ gpt_train.json (scripts/gen_train_gpt_fixtures.py: seed 123, steps 0 and 1).
 
 import copy
 import json
+import math
 import os
 import sys
 
@@ -58,8 +60,24 @@ def main():
             "tokEmb": enc(model.tok_emb.weight),
             "finalNormScale": enc(model.final_norm.scale),
         })
+    clip = []
+    for norm_type in [2.0, float("inf")]:
+        model = copy.deepcopy(base)
+        inputs, targets = batches[0]
+        logits = model(inputs)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        loss.backward()
+        params = list(model.parameters())
+        total = torch.nn.utils.clip_grad_norm_(params, 0.05, norm_type=norm_type)
+        clip.append({
+            "normType": "Infinity" if math.isinf(norm_type) else norm_type,
+            "maxNorm": 0.05,
+            "totalNorm": f32(total.item()),
+            "tokEmbGrad": enc(model.tok_emb.weight.grad),
+            "finalNormScaleGrad": enc(model.final_norm.scale.grad),
+        })
     with open(os.path.join(OUT, "tied.json"), "w") as f:
-        json.dump({"steps": 2, "cases": cases}, f, separators=(",", ":"))
+        json.dump({"steps": 2, "cases": cases, "clip": clip}, f, separators=(",", ":"))
         f.write("\n")
     print("wrote tied.json")
 

@@ -30,3 +30,13 @@ fn target_of(r: u32, cols: u32) -> u32 {
   let index = u32(f);
   return select(BAD_CLASS, index, f32(index) == f);
 }
+
+// Whether row r's target is ignore_word: the target's raw word for int32
+// targets, the float bits of ignore_index for float32 ones (-0 counts as 0).
+fn is_ignored(r: u32, ignore_word: u32) -> bool {
+  let word = targets[r];
+  if (INT_TARGETS) {
+    return word == ignore_word;
+  }
+  return select(word, 0u, word == 0x80000000u) == ignore_word;
+}

@@ -39,5 +39,6 @@ import "./gpu/state_dict_test.ts";
 import "./gpu/tensor_test.ts";
 import "./gpu/training_test.ts";
 import "./gpu/train_gpt_test.ts";
+import "./gpu/train_scale_test.ts";
 import "./gpu/tree_test.ts";
 import "./gpu/unary_test.ts";

@@ -9,7 +9,8 @@ import type { Backward } from "../autograd/recording.ts";
 import { record } from "../autograd/recording.ts";
 import { ArgumentError } from "../errors.ts";
 import { fromF16Bits, toF16Bits } from "../f16.ts";
-import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { ELEMENTWISE_WG, words } from "../gpu/launch.ts";
+import { launchMany } from "../gpu/launch_many.ts";
 import {
   cpuData,
   cpuHalf,
@@ -71,7 +72,7 @@ export function castKernel(op: string, x: Tensor, dtype: DType): Tensor {
     ? 1
     : 2;
   const units = mode === 0 ? Math.ceil(x.size / 2) : x.size;
-  return launch(x.device, {
+  return launchMany(x.device, {
     op,
     shader: "cast",
     includes: ["elementwise_header"],
@@ -82,7 +83,9 @@ export function castKernel(op: string, x: Tensor, dtype: DType): Tensor {
     dtypes: [dtype, x.dtype],
     outShape: x.shape,
     workgroups: Math.ceil(units / ELEMENTWISE_WG),
-  });
+    outputs: 1,
+    elementwise: (count) => Math.ceil((mode === 0 ? Math.ceil(count / 2) : count) / ELEMENTWISE_WG),
+  })[0];
 }
 
 function through(op: string, x: Tensor, middle: DType, dtype: DType): Tensor {

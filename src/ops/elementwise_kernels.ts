@@ -7,7 +7,8 @@
  * @module
  */
 
-import { dims8, ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { dims8, ELEMENTWISE_WG, words } from "../gpu/launch.ts";
+import { launchMany } from "../gpu/launch_many.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { assertSameDevice, broadcastShapes, broadcastStrides } from "./checks.ts";
 import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
@@ -57,7 +58,7 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     }
     return cpuFloatTensor(out, outShape, dtype);
   }
-  return launch(a.device, {
+  return launchMany(a.device, {
     op,
     shader: "binary",
     includes: [storageSnippet(dtype), "elementwise_header"],
@@ -75,7 +76,10 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     dtypes: [dtype],
     outShape,
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
-  });
+    outputs: 1,
+    // Without broadcasting, tensors over one binding go in blocks.
+    elementwise: same ? (count) => Math.ceil(count / ELEMENTWISE_WG) : undefined,
+  })[0];
 }
 
 /**
@@ -93,7 +97,7 @@ export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Te
     else for (let i = 0; i < src.length; i++) out[i] = Math.fround(a * src[i]) + b;
     return cpuFloatTensor(out, x.shape, dtype);
   }
-  return launch(x.device, {
+  return launchMany(x.device, {
     op,
     shader: "unary",
     includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
@@ -103,5 +107,7 @@ export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Te
     dtypes: [dtype],
     outShape: x.shape,
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
-  });
+    outputs: 1,
+    elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
+  })[0];
 }

@@ -1,5 +1,6 @@
 /**
- * Loss functions with PyTorch's mean reduction: `mse` and `crossEntropy`.
+ * Loss functions: `mse` (PyTorch's mean reduction) and `crossEntropy`
+ * (PyTorch's ignore_index, reduction and label_smoothing).
  * Each reduces to one number on the device in bounded parallel passes (over
  * chunks of elements, rows and classes), and its gradient reads the loss
  * gradient from device memory (no readback).
@@ -9,12 +10,14 @@
 
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
+import { launchMany } from "../gpu/launch_many.ts";
+import type { WebGpuDevice } from "../device.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { record, type Saved } from "../autograd/recording.ts";
-import { checkDType, cpuData, cpuRaw, cpuTensor, type HostData, type Tensor } from "../tensor.ts";
-import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
+import { checkDType, cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
+import { assertSameDevice, checkTensor, describe, showShape } from "./checks.ts";
 import { throughFloat32 } from "./through_float32.ts";
-import { scale } from "./elementwise.ts";
+import { div, scale } from "./elementwise.ts";
 import { reduceOver } from "./reduce.ts";
 import { rowStats } from "./softmax.ts";
 
@@ -104,35 +107,74 @@ function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
 }
 
 /**
- * Mean cross-entropy of `logits` `[N, C]` against class indices, like
- * `torch.nn.functional.cross_entropy(logits, targets)` (reduction "mean").
- * Returns a scalar of shape `[]`.
+ * Options of {@linkcode crossEntropy}, named as in PyTorch's
+ * `torch.nn.functional.cross_entropy`.
+ *
+ * @example
+ * ```ts
+ * import type { CrossEntropyOptions } from "@tessera/core";
+ * const o: CrossEntropyOptions = { ignoreIndex: -100, reduction: "sum", labelSmoothing: 0.1 };
+ * ```
+ */
+export interface CrossEntropyOptions {
+  /**
+   * Rows whose target is this value add nothing to the loss or the gradient,
+   * and "mean" averages over the other rows (all rows ignored: NaN, as in
+   * PyTorch). An int32 integer; default -100.
+   */
+  ignoreIndex?: number;
+  /** "mean" (default): a scalar; "sum": a scalar; "none": the loss of each row, `[N]` (0 where ignored). */
+  reduction?: "mean" | "sum" | "none";
+  /** PyTorch's `label_smoothing`, in `[0, 1]`; default 0. */
+  labelSmoothing?: number;
+}
+
+interface CeOptions {
+  ignoreIndex: number;
+  reduction: "mean" | "sum" | "none";
+  smoothing: number;
+}
+
+/**
+ * Cross-entropy of `logits` `[N, C]` against class indices, like
+ * `torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100,
+ * reduction="mean", label_smoothing=0)` of PyTorch 1.13. Returns a scalar of
+ * shape `[]` ("mean", "sum") or the loss of each row `[N]` ("none").
  *
  * Float16 logits (mixed-precision training) are widened: the math and the
  * loss are float32, and their gradient is float16.
  *
  * `targets` is an int32 tensor `[N]` of class indices in `[0, C)` (or a
  * float32 one of whole numbers) on the logits' device, so that it moves with
- * `toDevice` like any other input. NaN and infinite logits give PyTorch's
- * results (a NaN in a row makes the loss NaN).
- * On cpu, other values throw an `ArgumentError`; on webgpu they cannot be
- * checked without a readback, so a target outside `[0, C)` (or a fractional,
- * NaN or infinite float target) makes the loss NaN, and its row's gradient
- * NaN: loud, never a plausible finite number.
+ * `toDevice` like any other input; a target equal to `ignoreIndex` skips its
+ * row. NaN and infinite logits give PyTorch's results (a NaN in a counted row
+ * makes the loss NaN).
+ * On cpu, other target values throw an `ArgumentError`; on webgpu they cannot
+ * be checked without a readback, so a target outside `[0, C)` (or a
+ * fractional, NaN or infinite float target) makes the loss NaN, and its row's
+ * gradient NaN: loud, never a plausible finite number.
  *
  * @example
  * ```ts
  * import { crossEntropy, tensor } from "@tessera/core";
  * const logits = tensor([[2, 0, 0], [0, 0, 0]]);
  * console.log(await crossEntropy(logits, tensor([0, 2])).toArray()); // ≈ 0.6691
+ * const ids = tensor([0, -100], undefined, { dtype: "int32" });
+ * console.log(await crossEntropy(logits, ids, { reduction: "none" }).toArray()); // ≈ [0.2395, 0]
  * ```
  */
-export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-  checkTensor("crossEntropy", "logits", logits);
-  checkTensor("crossEntropy", "targets", targets);
-  assertSameDevice("crossEntropy", ["logits", logits], ["targets", targets]);
-  checkDType("crossEntropy", "logits", logits, ["float32", "float16"]);
-  checkDType("crossEntropy", "targets", targets, ["float32", "int32"]);
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  options: CrossEntropyOptions = {},
+): Tensor {
+  const op = "crossEntropy";
+  checkTensor(op, "logits", logits);
+  checkTensor(op, "targets", targets);
+  assertSameDevice(op, ["logits", logits], ["targets", targets]);
+  checkDType(op, "logits", logits, ["float32", "float16"]);
+  checkDType(op, "targets", targets, ["float32", "int32"]);
+  const opts = ceOptions(options);
   const [rows, cols] = logits.shape;
   if (logits.shape.length !== 2 || targets.shape.length !== 1 || targets.shape[0] !== rows) {
     throw new ShapeError(
@@ -146,79 +188,216 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   if (logits.dtype === "float16") {
     // Mixed precision: float32 math and a float32 loss (as torch.autocast does); the
     // logits' gradient comes back float16 through the cast.
-    return throughFloat32([logits], ([w]) => crossEntropy(w, targets), "float32");
+    return throughFloat32([logits], ([w]) => crossEntropy(w, targets, options), "float32");
   }
-  const invRows = Math.fround(1 / rows);
   let out: Tensor;
   if (logits.device.kind === "cpu") {
-    const x = cpuData(logits, "crossEntropy", "logits");
-    const t = classIndices(cpuRaw(targets, "crossEntropy", "targets"), cols);
+    const x = cpuData(logits, op, "logits");
+    const raw = cpuRaw(targets, op, "targets");
+    const losses = new Float32Array(rows);
     let acc = 0;
-    for (let r = 0; r < rows; r++) acc += rowLoss(x, r * cols, cols, t[r]);
-    out = cpuTensor(new Float32Array([Math.fround(acc) * invRows]), []);
+    let count = 0;
+    for (let r = 0; r < rows; r++) {
+      if (raw[r] === opts.ignoreIndex) continue;
+      losses[r] = rowLoss(x, r * cols, cols, classIndex(raw[r], r, cols), opts.smoothing);
+      acc += losses[r];
+      count++;
+    }
+    const total = Math.fround(acc);
+    out = opts.reduction === "none"
+      ? cpuTensor(losses, [rows])
+      : cpuTensor(new Float32Array([opts.reduction === "sum" ? total : total / count]), []);
   } else {
-    const stats = rowStats("crossEntropy", logits.device, logits, rows, cols, 1, 1);
-    const losses = launch(logits.device, {
-      op: "crossEntropy",
+    const stats = rowStats(op, logits.device, logits, rows, cols, 1, 1);
+    const [losses, valid] = rowLosses(op, logits, targets, stats, opts);
+    stats.dispose();
+    if (opts.reduction === "none") {
+      valid.dispose();
+      out = losses;
+    } else {
+      const total = reduceOver(op, losses, [0], 1, false);
+      losses.dispose();
+      if (opts.reduction === "sum") {
+        valid.dispose();
+        out = total;
+      } else {
+        const count = reduceOver(op, valid, [0], 1, false);
+        valid.dispose();
+        out = div(total, count);
+        total.dispose();
+        count.dispose();
+      }
+    }
+  }
+  return record(op, [logits, targets], out, (g, s) => crossEntropyBackward(g, s, opts));
+}
+
+function ceOptions(options: CrossEntropyOptions): CeOptions {
+  const op = "crossEntropy";
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(
+      `${op}: options must be an object like { ignoreIndex, reduction, labelSmoothing }, ` +
+        `but got ${describe(options)}`,
+    );
+  }
+  const { ignoreIndex = -100, reduction = "mean", labelSmoothing = 0 } = options;
+  if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) {
+    throw new ArgumentError(
+      `${op}: ignoreIndex must be an int32 integer, but got ${describe(ignoreIndex)}`,
+    );
+  }
+  if (reduction !== "mean" && reduction !== "sum" && reduction !== "none") {
+    throw new ArgumentError(
+      `${op}: reduction must be "mean", "sum" or "none", but got ${describe(reduction)}`,
+    );
+  }
+  if (typeof labelSmoothing !== "number" || !(labelSmoothing >= 0 && labelSmoothing <= 1)) {
+    throw new ArgumentError(
+      `${op}: labelSmoothing must be a number in [0, 1], but got ${describe(labelSmoothing)}`,
+    );
+  }
+  return { ignoreIndex, reduction, smoothing: Math.fround(labelSmoothing) };
+}
+
+/** The targets' word that marks an ignored row (raw int32, or float32 bits). */
+function ignoreWord(targets: Tensor, ignoreIndex: number): number {
+  if (targets.dtype === "int32") return ignoreIndex >>> 0;
+  return new Uint32Array(new Float32Array([ignoreIndex === 0 ? 0 : ignoreIndex]).buffer)[0];
+}
+
+/** Per-row losses (0 where ignored) and 1/0 counted flags, `[rows]` each, on webgpu. */
+function rowLosses(
+  op: string,
+  logits: Tensor,
+  targets: Tensor,
+  stats: Tensor,
+  opts: CeOptions,
+): Tensor[] {
+  const [rows, cols] = logits.shape;
+  const device = logits.device as WebGpuDevice;
+  const smooth = opts.smoothing > 0;
+  const rowsum = smooth ? reduceOver(op, logits, [1], 1, false) : stats;
+  try {
+    return launchMany(device, {
+      op,
       shader: "cross_entropy",
       includes: ["class_index"],
-      constants: { WG: ELEMENTWISE_WG, INT_TARGETS: targets.dtype === "int32" ? 1 : 0 },
-      uniforms: words(rows, cols, NAN_BITS, INF_BITS),
-      inputs: [["logits", logits], ["targets", targets], ["row stats", stats]],
+      constants: {
+        WG: ELEMENTWISE_WG,
+        INT_TARGETS: targets.dtype === "int32" ? 1 : 0,
+        SMOOTH: smooth ? 1 : 0,
+      },
+      uniforms: words(
+        rows,
+        cols,
+        NAN_BITS,
+        INF_BITS,
+        ignoreWord(targets, opts.ignoreIndex),
+        { f32: opts.smoothing },
+      ),
+      inputs: [["logits", logits], ["targets", targets], ["row stats", stats], [
+        "row sums",
+        rowsum,
+      ]],
       dtypes: ["float32", "int32"],
+      outputs: 2,
       outShape: [rows],
       workgroups: Math.ceil(rows / ELEMENTWISE_WG),
     });
-    stats.dispose();
-    out = reduceOver("crossEntropy", losses, [0], invRows, false);
-    losses.dispose();
+  } finally {
+    if (rowsum !== stats) rowsum.dispose();
   }
-  return record("crossEntropy", [logits, targets], out, crossEntropyBackward);
 }
 
-function crossEntropyBackward(g: Tensor, s: Saved): (Tensor | null)[] {
+function crossEntropyBackward(g: Tensor, s: Saved, opts: CeOptions): (Tensor | null)[] {
+  const op = "crossEntropy backward";
   const [logits, targets] = s.inputs;
   const [rows, cols] = logits.shape;
-  const invRows = Math.fround(1 / rows);
+  const eps = opts.smoothing;
   if (logits.device.kind !== "cpu") {
-    const stats = rowStats("crossEntropy backward", logits.device, logits, rows, cols, 1, 1);
+    const stats = rowStats(op, logits.device, logits, rows, cols, 1, 1);
+    let count: Tensor | null = null;
+    if (opts.reduction === "mean") {
+      // The count of rows not ignored, recomputed on the device (rows-sized work).
+      const [losses, valid] = rowLosses(op, logits, targets, stats, { ...opts, smoothing: 0 });
+      losses.dispose();
+      count = reduceOver(op, valid, [0], 1, false);
+      valid.dispose();
+    }
     const grad = launch(logits.device, {
-      op: "crossEntropy backward",
+      op,
       shader: "cross_entropy_backward",
       includes: ["class_index"],
-      constants: { WG: ELEMENTWISE_WG, INT_TARGETS: targets.dtype === "int32" ? 1 : 0 },
-      uniforms: words(logits.size, cols, { f32: invRows }, NAN_BITS),
-      inputs: [["logits", logits], ["targets", targets], ["row stats", stats], ["gradient", g]],
+      constants: {
+        WG: ELEMENTWISE_WG,
+        INT_TARGETS: targets.dtype === "int32" ? 1 : 0,
+        REDUCTION: opts.reduction === "none" ? 0 : opts.reduction === "sum" ? 1 : 2,
+      },
+      uniforms: words(
+        logits.size,
+        cols,
+        { f32: eps },
+        NAN_BITS,
+        ignoreWord(targets, opts.ignoreIndex),
+      ),
+      inputs: [["logits", logits], ["targets", targets], ["row stats", stats], [
+        "gradient",
+        g,
+      ], ["count", count ?? g]],
       dtypes: ["float32", "int32"],
       outShape: logits.shape,
       workgroups: Math.ceil(logits.size / ELEMENTWISE_WG),
     });
     stats.dispose();
+    count?.dispose();
     return [grad, null];
   }
-  const x = cpuData(logits, "crossEntropy backward", "logits");
-  const t = classIndices(cpuRaw(targets, "crossEntropy backward", "targets"), cols);
-  const factor = Math.fround(cpuData(g, "crossEntropy backward", "gradient")[0] * invRows);
+  const x = cpuData(logits, op, "logits");
+  const raw = cpuRaw(targets, op, "targets");
+  const gv = cpuData(g, op, "gradient");
+  let count = 0;
+  for (let r = 0; r < rows; r++) if (raw[r] !== opts.ignoreIndex) count++;
   const out = new Float32Array(x.length);
+  const off = Math.fround(eps / cols);
+  const hitValue = Math.fround(1 - eps);
   for (let r = 0; r < rows; r++) {
+    const ignored = raw[r] === opts.ignoreIndex;
+    const t = ignored ? -1 : classIndex(raw[r], r, cols);
+    const w = ignored
+      ? 0
+      : opts.reduction === "none"
+      ? gv[r]
+      : opts.reduction === "sum"
+      ? gv[0]
+      : Math.fround(gv[0] / count);
     const base = r * cols;
     const { max, total, special } = rowStats64(x, base, cols);
     for (let j = 0; j < cols; j++) {
       const v = x[base + j];
       const prob = special ? NaN : v === -Infinity ? 0 : Math.fround(Math.exp(v - max) / total);
-      out[base + j] = factor * Math.fround(prob - (j === t[r] ? 1 : 0));
+      out[base + j] = w * Math.fround(Math.fround(prob - (j === t ? hitValue : 0)) - off);
     }
   }
   return [cpuTensor(out, logits.shape), null];
 }
 
-/** -logSoftmax(x_row)[target], with PyTorch's special values (see cross_entropy.wgsl). */
-function rowLoss(x: Float32Array, base: number, cols: number, target: number): number {
+/** One row's loss (see cross_entropy.wgsl), in float64, with PyTorch's special values. */
+function rowLoss(
+  x: Float32Array,
+  base: number,
+  cols: number,
+  target: number,
+  smoothing: number,
+): number {
   const { max, total, nan, posInf } = rowStats64(x, base, cols);
   const v = x[base + target];
   if (nan || posInf) return NaN;
-  if (v === -Infinity) return Infinity;
-  return max + Math.log(total) - v;
+  const lse = max + Math.log(total);
+  const nll = v === -Infinity ? Infinity : lse - v;
+  if (smoothing === 0) return nll;
+  let smooth = 0;
+  for (let j = 0; j < cols; j++) smooth += lse - x[base + j];
+  return (1 - smoothing) * nll + (smoothing / cols) * smooth;
 }
 
 /** The row's largest finite value and `sum(exp(x - max))` over finite values, in float64. */
@@ -244,15 +423,12 @@ function rowStats64(
   return { max, total, nan, posInf, special: nan || posInf };
 }
 
-function classIndices(values: HostData, cols: number): Int32Array {
-  const out = new Int32Array(values.length);
-  values.forEach((v, i) => {
-    if (!Number.isInteger(v) || v < 0 || v >= cols) {
-      throw new ArgumentError(
-        `crossEntropy: targets[${i}] is ${v}, which is not a class index in [0, ${cols})`,
-      );
-    }
-    out[i] = v;
-  });
-  return out;
+/** Target `v` of row `r` as a class index in `[0, cols)`, or an `ArgumentError`. */
+function classIndex(v: number, r: number, cols: number): number {
+  if (!Number.isInteger(v) || v < 0 || v >= cols) {
+    throw new ArgumentError(
+      `crossEntropy: targets[${r}] is ${v}, which is not a class index in [0, ${cols})`,
+    );
+  }
+  return v;
 }

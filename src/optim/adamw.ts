@@ -171,6 +171,8 @@ function step(slot: Slot, factors: Factors): Tensor[] {
       outShape: param.shape,
       outputs: 3,
       workgroups: Math.ceil(param.size / ELEMENTWISE_WG),
+      // A weight over one binding (GPT-2's tied embedding) steps in blocks.
+      elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
     });
   }
   const p = cpuData(param, "adamw.update", "param");

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { ArgumentError } from "../errors.ts";
-import { assertSameDevice, checkNumber, describe } from "../ops/checks.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
+import { assertSameDevice, checkNumber, describe, showShape } from "../ops/checks.ts";
 import { add, div, mul, scale } from "../ops/elementwise.ts";
 import { max } from "../ops/extrema.ts";
 import { reshape, stack } from "../ops/layout.ts";
@@ -34,6 +34,15 @@ export interface ClipGradNormOptions {
    * result is a Promise; default false.
    */
   errorIfNonfinite?: boolean;
+  /**
+   * The parameter tree the gradients belong to (the tree given to
+   * `valueAndGrad`, with the same paths). Gradient entries whose parameters
+   * are one tensor (a tied weight such as GPT-2's `out_head.weight` /
+   * `tok_emb.weight`) count once in the total norm, as in PyTorch's
+   * deduplicated `model.parameters()`, even when the gradients at those paths
+   * are separate tensors. Without it, entries that share storage count once.
+   */
+  params?: unknown;
 }
 
 /**
@@ -73,7 +82,8 @@ export interface ClipGradNormResult<G> {
  * the caller disposes the old `grads` and, when done, the result's
  * `totalNorm`. Non-tensor leaves pass through. All gradients must be float32
  * and on one device. An empty tree gives a total norm of 0 on cpu. Entries
- * that share storage (a tied weight's gradient at two paths) count once.
+ * that share storage (a tied weight's gradient at two paths) count once; pass
+ * `params` to count each distinct parameter once whatever the gradients are.
  *
  * @example
  * ```ts
@@ -131,7 +141,7 @@ export function clipGradNorm<G>(
       `${op}: options must be an object like { normType }, but got ${describe(options)}`,
     );
   }
-  const { normType = 2, errorIfNonfinite = false } = options;
+  const { normType = 2, errorIfNonfinite = false, params } = options;
   if (Number.isNaN(checkNumber(op, "maxNorm", maxNorm)) || maxNorm < 0) {
     throw new ArgumentError(`${op}: maxNorm must be a number >= 0, but got ${maxNorm}`);
   }
@@ -153,15 +163,43 @@ export function clipGradNorm<G>(
   // A tied weight's gradient may sit at several paths (valueAndGrad gives each
   // its own handle on one storage); like PyTorch's deduplicated parameters,
   // it counts once in the norm.
+  const owners = params === undefined ? undefined : paramsByPath(op, params, leaves);
   const seen = new Set<unknown>();
-  const unique = leaves.map(([, g]) => g).filter((g) => {
-    const storage = storageOf(g, op, "grads");
-    return seen.has(storage) ? false : (seen.add(storage), true);
-  });
+  const unique = leaves.filter(([path, g]) => {
+    const key = owners
+      ? storageOf(owners.get(path)!, op, `params.${path}`)
+      : storageOf(g, op, `grads.${path}`);
+    return seen.has(key) ? false : (seen.add(key), true);
+  }).map(([, g]) => g);
   const result = leaves.length === 0
     ? { grads: mapTree(grads, (g) => g), totalNorm: full([], 0) }
     : clip(grads, unique, maxNorm, normType);
   return errorIfNonfinite ? checkFinite(result, normType) : result;
+}
+
+/** The parameter at each gradient path; an `ArgumentError` when the trees differ. */
+function paramsByPath(
+  op: string,
+  params: unknown,
+  leaves: [string, Tensor][],
+): Map<string, Tensor> {
+  const owners = new Map<string, Tensor>(treeLeaves(params));
+  for (const [path, g] of leaves) {
+    const p = owners.get(path);
+    if (!p) {
+      throw new ArgumentError(
+        `${op}: grads.${path} has no parameter at params.${path}: pass the tree given to ` +
+          `valueAndGrad as params`,
+      );
+    }
+    if (p.size !== g.size) {
+      throw new ShapeError(
+        `${op}: grads.${path} has shape ${showShape(g.shape)}, but params.${path} has ` +
+          `shape ${showShape(p.shape)}`,
+      );
+    }
+  }
+  return owners;
 }
 
 function clip<G>(grads: G, leaves: Tensor[], maxNorm: number, p: number): ClipGradNormResult<G> {

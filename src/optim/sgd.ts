@@ -156,6 +156,8 @@ function step(slot: Slot, h: Hyper, first: boolean): Tensor[] {
       outShape: param.shape,
       outputs: withMomentum ? 2 : 1,
       workgroups: Math.ceil(param.size / ELEMENTWISE_WG),
+      // A weight over one binding (GPT-2's tied embedding) steps in blocks.
+      elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
     });
   }
   const p = cpuData(param, "sgd.update", "param");
