@@ -49,7 +49,7 @@ cat >tsconfig.json <<'EOF'
     "target": "ES2022",
     "module": "NodeNext",
     "moduleResolution": "NodeNext",
-    "lib": ["ES2023", "DOM"],
+    "lib": ["ES2023", "ESNext.Disposable", "DOM"],
     "types": [],
     "strict": true,
     "skipLibCheck": false,
