@@ -1,7 +1,8 @@
 /**
  * float16 against float32 on one WebGPU adapter: matmul 1024^3, the causal
- * attention core, and a GPT forward over a short context (a decode step
- * without a KV cache), with the GPU bytes each dtype holds.
+ * attention core, a GPT forward over a short context (a decode step
+ * without a KV cache) and a cached decode step (`nn.gptModel.step` of one
+ * token after a 16-token prefill), with the GPU bytes each dtype holds.
  *
  *   deno run -A scripts/bench_f16.ts [--quick]
  *
@@ -89,7 +90,7 @@ const bytes16 = gpuStats(device).bytesInUse - before - bytes32;
 console.log(`GPU bytes for the weights: float32 ${bytes32}, float16 ${bytes16}`);
 
 // Attention core: softmax(q k^T / sqrt(d)) v, causal, on [4 heads, T, 64]
-// (float16 runs the float32 kernel between casts for now).
+// (one dispatch either way: float16 loads widen in the kernel).
 {
   const T = quick ? 64 : 256;
   const shape = [4, T, 64];
@@ -120,6 +121,38 @@ console.log(`GPU bytes for the weights: float32 ${bytes32}, float16 ${bytes16}`)
     await timed(() => nn.gptModel.apply(m16, ids)),
   );
   ids.dispose();
+}
+
+// A cached decode step: one token at position 16 (its logits read back).
+{
+  const prompt = await toDevice(
+    tensor([Array.from({ length: 16 }, (_, i) => (i * 389) % 50257)], undefined, {
+      dtype: "int32",
+    }),
+    device,
+  );
+  const token = await toDevice(tensor([[42]], undefined, { dtype: "int32" }), device);
+  const decode = async (m: typeof m32): Promise<number> => {
+    const prefill = nn.gptModel.step(nn.gptModel.withCache(m, { batch: 1 }), prompt);
+    await prefill.logits.data(); // compiles the prefill
+    prefill.logits.dispose();
+    let cached = prefill.model;
+    // Steps at positions 16, 17, ...: each consumes the record and returns the next.
+    const times: number[] = [];
+    for (let i = 0; i <= reps; i++) {
+      const t0 = performance.now();
+      const { logits, model } = nn.gptModel.step(cached, token);
+      cached = model;
+      await logits.data();
+      logits.dispose();
+      if (i > 0) times.push(performance.now() - t0); // the first compiles
+    }
+    nn.gptModel.dropCache(cached);
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
+  };
+  report("GPT decode step (KV cache, positions 16+)", await decode(m32), await decode(m16));
+  for (const t of [prompt, token]) t.dispose();
 }
 
 console.log(["", ...rows].join("\n"));

@@ -3,6 +3,8 @@
 // V are rows of `stride` floats starting at their offsets, so they may be
 // three tensors (stride d) or one packed [batch, T, 3d] projection (stride
 // 3d, offsets 0, d, 2d); the output is a contiguous [batch, T, d].
+// Storage is `Store` (f32, or f16 with storage_f16 compiled first): loads
+// widen to f32, all arithmetic is f32, and each output rounds once on store.
 // Multi-head: with `heads` > 1, workgroup column wid.x is (batch, head);
 // head h reads d floats at h * d past each offset (the book's
 // view(b, T, heads, d)) and writes columns h * d.. of [batch, T, heads * d],
@@ -79,34 +81,34 @@ fn nonfinite4(x: vec4<f32>) -> vec4<bool> {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4<Store>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<Store>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<Store>>;
+@group(0) @binding(4) var<storage, read> mask: array<Store>;
+@group(0) @binding(5) var<storage, read_write> out: array<Store>;
 
 // Element e read through a vec4 view, 0 past the row's end (channel ch >= d),
 // for layouts that are not vec4-aligned.
 fn q_at(e: u32, ch: u32) -> f32 {
   let i = select(0u, e, ch < p.d);
-  return select(0.0, q[i / 4u][i % 4u], ch < p.d);
+  return select(0.0, f32(q[i / 4u][i % 4u]), ch < p.d);
 }
 
 fn k_at(e: u32, ch: u32) -> f32 {
   let i = select(0u, e, ch < p.d);
-  return select(0.0, k[i / 4u][i % 4u], ch < p.d);
+  return select(0.0, f32(k[i / 4u][i % 4u]), ch < p.d);
 }
 
 fn v_at(e: u32, ch: u32) -> f32 {
   let i = select(0u, e, ch < p.d);
-  return select(0.0, v[i / 4u][i % 4u], ch < p.d);
+  return select(0.0, f32(v[i / 4u][i % 4u]), ch < p.d);
 }
 
 // Channels 4c..4c+3 of global row `row` (batch * T + token).
 fn q_chunk(row: u32, c: u32) -> vec4<f32> {
   let e = row * p.stride + p.q_offset + head_off + 4u * c;
   if (VEC) {
-    return q[e / 4u];
+    return vec4<f32>(q[e / 4u]);
   }
   return vec4<f32>(q_at(e, 4u * c), q_at(e + 1u, 4u * c + 1u), q_at(e + 2u, 4u * c + 2u), q_at(e + 3u, 4u * c + 3u));
 }
@@ -114,7 +116,7 @@ fn q_chunk(row: u32, c: u32) -> vec4<f32> {
 fn k_chunk(row: u32, c: u32) -> vec4<f32> {
   let e = row * p.stride + p.k_offset + head_off + 4u * c;
   if (VEC) {
-    return k[e / 4u];
+    return vec4<f32>(k[e / 4u]);
   }
   return vec4<f32>(k_at(e, 4u * c), k_at(e + 1u, 4u * c + 1u), k_at(e + 2u, 4u * c + 2u), k_at(e + 3u, 4u * c + 3u));
 }
@@ -122,7 +124,7 @@ fn k_chunk(row: u32, c: u32) -> vec4<f32> {
 fn v_chunk(row: u32, c: u32) -> vec4<f32> {
   let e = row * p.stride + p.v_offset + head_off + 4u * c;
   if (VEC) {
-    return v[e / 4u];
+    return vec4<f32>(v[e / 4u]);
   }
   return vec4<f32>(v_at(e, 4u * c), v_at(e + 1u, 4u * c + 1u), v_at(e + 2u, 4u * c + 2u), v_at(e + 3u, 4u * c + 3u));
 }
@@ -132,7 +134,7 @@ fn store_chunk(row: u32, c: u32, value: vec4<f32>) {
   let e = row * p.out_stride + head_off + 4u * c;
   for (var t = 0u; t < 4u; t++) {
     if (4u * c + t < p.d) {
-      out[e + t] = value[t];
+      out[e + t] = Store(value[t]);
     }
   }
 }
@@ -141,7 +143,7 @@ fn store_chunk(row: u32, c: u32, value: vec4<f32>) {
 fn visible(i: u32, j: u32) -> bool {
   if (USE_MASK) {
     // `&`, not `&&`: both sides are cheap, and a short circuit would branch per lane.
-    return (j <= i) & (mask[i * p.mask_stride + j] == 0.0);
+    return (j <= i) & (f32(mask[i * p.mask_stride + j]) == 0.0);
   }
   return j <= i;
 }

@@ -14,6 +14,8 @@
 // lowest finite f32, so no infinity enters the arithmetic, and a row with
 // every entry masked comes out as zeros. As in PyTorch, a visible score that
 // is NaN or +inf makes its whole row NaN (checked on the bits).
+// Storage is `Store` (f32, or f16 with storage_f16 compiled first): loads
+// widen to f32 and each weight rounds once on store.
 
 override WG: u32 = 64;
 override CAUSAL: bool = false;
@@ -38,9 +40,9 @@ struct Params {
 const LOWEST_F32: f32 = -3.4028234663852886e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> mask: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<Store>;
+@group(0) @binding(2) var<storage, read> mask: array<Store>;
+@group(0) @binding(3) var<storage, read_write> out: array<Store>;
 
 fn masked(row: u32, col: u32) -> bool {
   var m = false;
@@ -48,7 +50,7 @@ fn masked(row: u32, col: u32) -> bool {
     m = col > row;
   }
   if (USE_MASK) {
-    m = m || mask[row * p.mask_stride + col] != 0.0;
+    m = m || f32(mask[row * p.mask_stride + col]) != 0.0;
   }
   return m;
 }
@@ -71,7 +73,7 @@ fn main(
   var bad = 0.0;
   for (var j = lid; j < p.T; j += WG) {
     if (!masked(token, j)) {
-      let v = x[base + j];
+      let v = f32(x[base + j]);
       if (is_nan_bits(v) || bitcast<u32>(v) == 0x7f800000u) {
         bad = 1.0;
       } else if (!is_inf_bits(v)) {
@@ -83,7 +85,7 @@ fn main(
   let any_bad = workgroup_max(bad, lid) > 0.0;
   var local_sum = 0.0;
   for (var j = lid; j < p.T; j += WG) {
-    let v = x[base + j];
+    let v = f32(x[base + j]);
     if (!masked(token, j) && !is_nan_bits(v) && !is_inf_bits(v)) {
       local_sum += exp(v - row_max);
     }
@@ -91,13 +93,13 @@ fn main(
   let total = workgroup_sum(local_sum, lid);
   let nan = bitcast<f32>(p.nan_bits);
   for (var j = lid; j < p.T; j += WG) {
-    let v = select(x[base + j], neg_inf, masked(token, j));
+    let v = select(f32(x[base + j]), neg_inf, masked(token, j));
     var weight = softmax_value(v, 1.0, row_max, total, any_bad, false, nan, neg_inf);
     if (DROPOUT) {
       let keep = dropout_keep(vec2<u32>(p.seed_lo, p.seed_hi), 0u, base + j, p.threshold);
       // PyTorch multiplies by the mask: a dropped NaN weight stays NaN.
       weight = select(select(0.0, nan, is_nan_bits(weight)), weight * p.keep_scale, keep);
     }
-    out[base + j] = weight;
+    out[base + j] = Store(weight);
   }
 }

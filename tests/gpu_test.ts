@@ -6,6 +6,7 @@
 // deno.json; run a subset with `deno test tests/gpu_test.ts --filter <words>`.
 import "./gpu/strict_memory.ts"; // first: deterministic buffer accounting
 import "./gpu/attention_torch_test.ts";
+import "./gpu/attention_f16_test.ts";
 import "./gpu/audit_test.ts";
 import "./gpu/audit_fixes_test.ts";
 import "./gpu/autograd_test.ts";

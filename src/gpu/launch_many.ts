@@ -29,11 +29,12 @@ export interface LaunchMany extends Launch {
   outputs: number;
   /**
    * Set for purely elementwise kernels: every input and output holds
-   * `numel(outShape)` elements, invocation work on element i touches element
-   * i of each only, and uniform word 0 is the element count. Tensors over one
-   * storage binding are then processed in blocks, one dispatch per block,
-   * each binding the same element range of every buffer, with word 0 set to
-   * the block's count and `elementwise(count)` workgroups.
+   * `numel(outShape)` elements (or, for an input, exactly one: a broadcast
+   * scalar), invocation work on element i touches element i of each only,
+   * and uniform word 0 is the element count. Tensors over one storage binding
+   * are then processed in blocks, one dispatch per block, each binding the
+   * same element range of every buffer (a one-element input whole), with
+   * word 0 set to the block's count and `elementwise(count)` workgroups.
    */
   elementwise?: (count: number) => number;
 }
@@ -96,6 +97,9 @@ function launchBlocks(
 ): Tensor[] {
   const n = numel(spec.outShape);
   const inputs = spec.inputs.map(([name, t]) => {
+    if (t.size === 1) {
+      return { handle: unboundBuffer(t, spec.op, name, spec.dtypes)!, bpe: 0 };
+    }
     if (t.size !== n) {
       throw new RangeError(
         `${spec.op}: elementwise input ${name} has ${t.size} elements, not ${n}`,
@@ -103,7 +107,7 @@ function launchBlocks(
     }
     return { handle: unboundBuffer(t, spec.op, name, spec.dtypes)!, bpe: bytesPerElement(t.dtype) };
   });
-  const widths = [...inputs.map((i) => i.bpe), bytesPerElement(outDType)];
+  const widths = [...inputs.filter((i) => i.bpe > 0).map((i) => i.bpe), bytesPerElement(outDType)];
   const align = lcm(runtime.device.limits.minStorageBufferOffsetAlignment, 16);
   // Block starts are a multiple of `step` elements, so every tensor's byte offset is aligned.
   const step = align / Math.min(...widths);
@@ -146,7 +150,7 @@ function launchBlocks(
       spec.op,
       pipeline,
       [
-        ...inputs.map((i) => range(i.handle, i.bpe, start, count)),
+        ...inputs.map((i) => i.bpe === 0 ? i.handle : range(i.handle, i.bpe, start, count)),
         ...outs.map((h) => range(h, bytesPerElement(outDType), start, count)),
       ],
       uniforms,

@@ -12,8 +12,11 @@ import { runtimeOf, type WebGpuDevice } from "../device.ts";
 import { launch, words } from "../gpu/launch.ts";
 import { attentionTiles } from "../gpu/tuning.ts";
 import { dropoutSeedWords, dropoutThreshold } from "../philox.ts";
-import type { Tensor } from "../tensor.ts";
+import { checkDType, type Tensor } from "../tensor.ts";
 import { castKernel } from "./cast.ts";
+import { type FloatDType, floatDType, storageSnippet } from "./float_dtype.ts";
+
+const OP = "causalAttention";
 
 /**
  * Largest head size the fused kernel keeps in registers (its `D4` is at
@@ -66,6 +69,10 @@ export function fusedAttentionSupported(
  * `softmax(scale * q k^T) v` over `[batch, T, d]` inputs where key j is
  * visible to query i iff `j <= i` (and, with `mask`, `mask[i][j] == 0`: the
  * `[:T, :T]` corner of a `[context, context]` buffer, read in place).
+ * `q`, `k`, `v` are all float32 or all float16 (else `DTypeError`); float16
+ * runs the same kernel on f16 storage: loads widen to f32, the math is f32,
+ * and each output rounds once, so it equals the float32 kernel on the
+ * widened inputs, rounded. The mask may have either floating dtype.
  * Callers check {@linkcode fusedAttentionSupported} and devices first.
  *
  * @example
@@ -133,63 +140,58 @@ function launchFused(
   scale: number,
   heads = 1,
 ): Tensor {
-  if ([q, k, v, mask].some((t) => t?.dtype === "float16")) {
-    // float16 (phase 1): the fused kernel reads f32, so widen, run, round once.
-    const wide = new Map<Tensor, Tensor>();
-    const w = (t: Tensor): Tensor => {
-      if (t.dtype !== "float16") return t;
-      if (!wide.has(t)) wide.set(t, castKernel("causalAttention", t, "float32"));
-      return wide.get(t)!;
-    };
-    try {
-      const out = launchFused(
-        [w(q), w(k), w(v)],
-        headSize,
-        stride,
-        offsets,
-        mask && w(mask),
-        scale,
-        heads,
-      );
-      const half = castKernel("causalAttention", out, "float16");
-      out.dispose();
-      return half;
-    } finally {
-      for (const t of wide.values()) t.dispose();
-    }
-  }
+  const dtype = floatDType(OP, ["queries", q], ["keys", k], ["values", v]);
   const device = q.device as WebGpuDevice;
   const [batch, tokens] = q.shape;
   const { wg, rows } = attentionTiles(device);
+  const maskStore = maskAs(mask, dtype);
   // Head h starts h * headSize floats into its row: aligned when headSize is.
   const aligned = [headSize, stride, ...offsets].every((n) => n % 4 === 0);
-  return launch(device, {
-    op: "causalAttention",
-    shader: "attention_fused",
-    constants: {
-      WG: wg,
-      R: rows,
-      D4: Math.ceil(headSize / 4),
-      VEC: aligned ? 1 : 0,
-      USE_MASK: mask ? 1 : 0,
-    },
-    uniforms: words(
-      tokens,
-      headSize,
-      mask ? mask.shape[1] : 0,
-      { f32: scale },
-      stride,
-      ...offsets,
-      heads,
-      heads * headSize,
-      0x7fc00000,
-      0,
-    ),
-    // Without a mask any read-only buffer fills the binding; the kernel never reads it.
-    inputs: [["queries", q], ["keys", k], ["values", v], ["mask", mask ?? q]],
-    outShape: [batch, tokens, heads * headSize],
-    workgroups: [batch * heads, Math.ceil(tokens / (wg * rows)), 1],
-  });
+  try {
+    return launch(device, {
+      op: OP,
+      shader: "attention_fused",
+      includes: [storageSnippet(dtype)],
+      dtypes: [dtype],
+      constants: {
+        WG: wg,
+        R: rows,
+        D4: Math.ceil(headSize / 4),
+        VEC: aligned ? 1 : 0,
+        USE_MASK: mask ? 1 : 0,
+      },
+      uniforms: words(
+        tokens,
+        headSize,
+        mask ? mask.shape[1] : 0,
+        { f32: scale },
+        stride,
+        ...offsets,
+        heads,
+        heads * headSize,
+        0x7fc00000,
+        0,
+      ),
+      // Without a mask any read-only buffer fills the binding; the kernel never reads it.
+      inputs: [["queries", q], ["keys", k], ["values", v], ["mask", maskStore ?? q]],
+      outShape: [batch, tokens, heads * headSize],
+      workgroups: [batch * heads, Math.ceil(tokens / (wg * rows)), 1],
+    });
+  } finally {
+    if (maskStore !== mask) maskStore?.dispose();
+  }
+}
+
+/**
+ * The mask in the kernel's storage dtype. Mask buffers are only compared with
+ * 0, so either floating dtype is accepted; a float32 mask read by a float16
+ * kernel is rounded first, one extra pass (non-zero values of magnitude
+ * 2^-25 or less would then read as 0).
+ */
+function maskAs(mask: Tensor | undefined, dtype: FloatDType): Tensor | undefined {
+  if (mask === undefined) return undefined;
+  checkDType(OP, "mask", mask, ["float32", "float16"]);
+  return mask.dtype === dtype ? mask : castKernel(OP, mask, dtype);
 }
 
 /**
@@ -212,7 +214,11 @@ export interface WeightsDropout {
  * The attention weights of already scaled scores `[batch, T, T]` in one
  * pass: masked positions (`causal`: column past row; `mask`: non-zero in its
  * `[:T, :T]` corner) get exact zeros, the rest a row softmax, then dropout.
- * Bit-identical to `maskedFill` + `softmax` + `dropout` on the same device.
+ * Bit-identical to `maskedFill` + `softmax` + `dropout` on the same device
+ * for float32. float16 scores give float16 weights computed in f32 and
+ * rounded once (the float32 pass on the widened scores, rounded; with
+ * dropout this can differ by one rounding from the stages, which round
+ * before and after the dropout scale).
  *
  * @example
  * ```ts ignore
@@ -226,6 +232,7 @@ export function attentionWeights(
   scores: Tensor,
   options: { causal?: boolean; mask?: Tensor; dropout?: WeightsDropout },
 ): Tensor {
+  const dtype = floatDType(OP, ["scores", scores]);
   const device = scores.device as WebGpuDevice;
   const tokens = scores.shape.at(-1) ?? 0;
   const rows = tokens === 0 ? 0 : scores.size / tokens;
@@ -233,32 +240,38 @@ export function attentionWeights(
   const [seedLo, seedHi] = dropout ? dropoutSeedWords(dropout.seed) : [0, 0];
   const threshold = dropout ? dropoutThreshold(dropout.p) : 0;
   const keepScale = !dropout ? 1 : dropout.p >= 1 ? 0 : Math.fround(1 / (1 - dropout.p));
-  return launch(device, {
-    op: "causalAttention",
-    shader: "attention_softmax",
-    includes: ["philox", "workgroup_reduce", "softmax_rules"],
-    constants: {
-      WG: WEIGHTS_WG,
-      CAUSAL: options.causal ? 1 : 0,
-      USE_MASK: mask ? 1 : 0,
-      DROPOUT: dropout ? 1 : 0,
-    },
-    uniforms: words(
-      rows,
-      tokens,
-      mask ? mask.shape[1] : 0,
-      seedLo,
-      seedHi,
-      threshold,
-      { f32: keepScale },
-      0x7fc00000,
-      0xff800000,
-      0,
-      0,
-      0,
-    ),
-    inputs: [["scores", scores], ["mask", mask ?? scores]],
-    outShape: scores.shape,
-    workgroups: rows,
-  });
+  const maskStore = maskAs(mask, dtype);
+  try {
+    return launch(device, {
+      op: OP,
+      shader: "attention_softmax",
+      includes: [storageSnippet(dtype), "philox", "workgroup_reduce", "softmax_rules"],
+      dtypes: [dtype],
+      constants: {
+        WG: WEIGHTS_WG,
+        CAUSAL: options.causal ? 1 : 0,
+        USE_MASK: mask ? 1 : 0,
+        DROPOUT: dropout ? 1 : 0,
+      },
+      uniforms: words(
+        rows,
+        tokens,
+        mask ? mask.shape[1] : 0,
+        seedLo,
+        seedHi,
+        threshold,
+        { f32: keepScale },
+        0x7fc00000,
+        0xff800000,
+        0,
+        0,
+        0,
+      ),
+      inputs: [["scores", scores], ["mask", maskStore ?? scores]],
+      outShape: scores.shape,
+      workgroups: rows,
+    });
+  } finally {
+    if (maskStore !== mask) maskStore?.dispose();
+  }
 }

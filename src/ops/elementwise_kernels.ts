@@ -77,8 +77,11 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     outShape,
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
     outputs: 1,
-    // Without broadcasting, tensors over one binding go in blocks.
-    elementwise: same ? (count) => Math.ceil(count / ELEMENTWISE_WG) : undefined,
+    // Without broadcasting (or with a scalar operand: clipGradNorm's scaling),
+    // tensors over one binding go in blocks.
+    elementwise: same || (a.size === n && b.size === 1) || (a.size === 1 && b.size === n)
+      ? (count) => Math.ceil(count / ELEMENTWISE_WG)
+      : undefined,
   })[0];
 }
 

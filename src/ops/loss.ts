@@ -13,7 +13,7 @@ import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import type { WebGpuDevice } from "../device.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
-import { record, type Saved } from "../autograd/recording.ts";
+import { pauseRecording, record, type Saved } from "../autograd/recording.ts";
 import { checkDType, cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
 import { assertSameDevice, checkTensor, describe, showShape } from "./checks.ts";
 import { throughFloat32 } from "./through_float32.ts";
@@ -223,7 +223,8 @@ export function crossEntropy(
       } else {
         const count = reduceOver(op, valid, [0], 1, false);
         valid.dispose();
-        out = div(total, count);
+        // Part of this op, not a node of its own on the tape.
+        out = pauseRecording(() => div(total, count));
         total.dispose();
         count.dispose();
       }

@@ -9,10 +9,11 @@ import { ArgumentError, ShapeError } from "../errors.ts";
 import { assertSameDevice, checkNumber, describe, showShape } from "../ops/checks.ts";
 import { add, div, mul, scale } from "../ops/elementwise.ts";
 import { max } from "../ops/extrema.ts";
-import { reshape, stack } from "../ops/layout.ts";
+import { reshape, slice, stack } from "../ops/layout.ts";
 import { sum } from "../ops/reduce.ts";
 import { abs, clamp, pow, sqrt } from "../ops/unary.ts";
 import { full } from "../creation.ts";
+import { runtimeOf } from "../device.ts";
 import { checkDType, storageOf, type Tensor } from "../tensor.ts";
 import { mapTree, treeLeaves } from "../tree.ts";
 
@@ -224,6 +225,19 @@ function clip<G>(grads: G, leaves: Tensor[], maxNorm: number, p: number): ClipGr
 
 /** torch.norm(x, p) of all of x's elements, a scalar `[]`; `t` collects temporaries. */
 function norm(x: Tensor, p: number, t: (x: Tensor) => Tensor): Tensor {
+  const blocks = bindable(x, t);
+  if (blocks.length === 1) return blockNorm(blocks[0], p, t);
+  // A gradient over one binding (GPT-2's tied embedding): the same norm of
+  // the blocks' partial norms (partial sums for finite p).
+  if (p === Infinity) return blockNorm(t(stack(blocks.map((b) => blockNorm(b, p, t)))), p, t);
+  const powered = t(
+    stack(blocks.map((b) => t(sum(p === 2 ? t(mul(b, b)) : t(pow(t(abs(b)), p)))))),
+  );
+  const total = t(sum(powered));
+  return p === 2 ? t(sqrt(total)) : t(pow(total, 1 / p));
+}
+
+function blockNorm(x: Tensor, p: number, t: (x: Tensor) => Tensor): Tensor {
   if (p === Infinity) {
     const { values, indices } = max(t(reshape(t(abs(x)), [-1])), 0);
     indices.dispose();
@@ -232,6 +246,24 @@ function norm(x: Tensor, p: number, t: (x: Tensor) => Tensor): Tensor {
   if (p === 2) return t(sqrt(t(sum(t(mul(x, x))))));
   if (p === 1) return t(sum(t(abs(x))));
   return t(pow(t(sum(t(pow(t(abs(x)), p)))), 1 / p));
+}
+
+/**
+ * x's elements as flat blocks that each fit one storage binding (x alone
+ * when it fits): reductions bind their whole input.
+ */
+function bindable(x: Tensor, t: (x: Tensor) => Tensor): Tensor[] {
+  if (x.device.kind === "cpu") return [x];
+  const limit = runtimeOf(x.device).maxBindingBytes;
+  if (x.size * 4 <= limit) return [x];
+  // Half the limit: a slice binds its span from an aligned offset below it.
+  const per = Math.max(1, Math.floor(limit / 8));
+  const flat = t(reshape(x, [-1]));
+  const blocks: Tensor[] = [];
+  for (let start = 0; start < x.size; start += per) {
+    blocks.push(t(slice(flat, [start, Math.min(start + per, x.size)])));
+  }
+  return blocks;
 }
 
 async function checkFinite<G>(
