@@ -107,12 +107,7 @@ export {
   uniform,
 } from "./src/random.ts";
 export * as nn from "./src/nn/mod.ts";
-export {
-  assertClose,
-  AssertCloseError,
-  type CloseValues,
-  type Tolerance,
-} from "./src/testing.ts";
+export { assertClose, AssertCloseError, type CloseValues, type Tolerance } from "./src/testing.ts";
 export {
   loadStateDict,
   type LoadStateDictOptions,

@@ -11,10 +11,21 @@
 import { ArgumentError, ShapeError } from "../errors.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
-import type { WebGpuDevice } from "../device.ts";
+import { runtimeOf, type WebGpuDevice } from "../device.ts";
+import { overBinding, rowChunks, unboundBuffer } from "../gpu/big_buffer.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { pauseRecording, record, type Saved } from "../autograd/recording.ts";
-import { checkDType, cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
+import {
+  borrowedGpuTensor,
+  checkDType,
+  cpuData,
+  cpuRaw,
+  cpuTensor,
+  gpuBuffer,
+  gpuTensor,
+  type Tensor,
+} from "../tensor.ts";
+import { cat, slice } from "./layout.ts";
 import { assertSameDevice, checkTensor, describe, showShape } from "./checks.ts";
 import { throughFloat32 } from "./through_float32.ts";
 import { div, scale } from "./elementwise.ts";
@@ -142,7 +153,10 @@ interface CeOptions {
  * shape `[]` ("mean", "sum") or the loss of each row `[N]` ("none").
  *
  * Float16 logits (mixed-precision training) are widened: the math and the
- * loss are float32, and their gradient is float16.
+ * loss are float32, and their gradient is float16. On webgpu the work is
+ * parallel over rows and classes in bounded passes, and logits larger than
+ * one storage binding (GPT-2's 50257 classes over more than 667 rows) are
+ * processed in blocks of rows, their gradient joined by buffer copies.
  *
  * `targets` is an int32 tensor `[N]` of class indices in `[0, C)` (or a
  * float32 one of whole numbers) on the logits' device, so that it moves with
@@ -208,9 +222,7 @@ export function crossEntropy(
       ? cpuTensor(losses, [rows])
       : cpuTensor(new Float32Array([opts.reduction === "sum" ? total : total / count]), []);
   } else {
-    const stats = rowStats(op, logits.device, logits, rows, cols, 1, 1);
-    const [losses, valid] = rowLosses(op, logits, targets, stats, opts);
-    stats.dispose();
+    const [losses, valid] = pauseRecording(() => blockedRowLosses(op, logits, targets, opts));
     if (opts.reduction === "none") {
       valid.dispose();
       out = losses;
@@ -310,22 +322,79 @@ function rowLosses(
   }
 }
 
-function crossEntropyBackward(g: Tensor, s: Saved, opts: CeOptions): (Tensor | null)[] {
-  const op = "crossEntropy backward";
-  const [logits, targets] = s.inputs;
+/**
+ * Row blocks of `logits` that each fit one storage binding, as views of its
+ * buffer (GPT-2's logits over 667 positions do not fit one): one block with
+ * `logits` itself when it fits.
+ */
+function logitBlocks(op: string, logits: Tensor): { start: number; rows: number; x: Tensor }[] {
   const [rows, cols] = logits.shape;
-  const eps = opts.smoothing;
-  if (logits.device.kind !== "cpu") {
-    const stats = rowStats(op, logits.device, logits, rows, cols, 1, 1);
-    let count: Tensor | null = null;
-    if (opts.reduction === "mean") {
-      // The count of rows not ignored, recomputed on the device (rows-sized work).
-      const [losses, valid] = rowLosses(op, logits, targets, stats, { ...opts, smoothing: 0 });
-      losses.dispose();
-      count = reduceOver(op, valid, [0], 1, false);
-      valid.dispose();
-    }
-    const grad = launch(logits.device, {
+  const device = logits.device as WebGpuDevice;
+  const runtime = runtimeOf(device);
+  if (!overBinding(runtime, logits.size * 4)) return [{ start: 0, rows, x: logits }];
+  const handle = unboundBuffer(logits, op, `logits ${showShape(logits.shape)}`)!;
+  return rowChunks(runtime, op, `logits ${showShape(logits.shape)}`, handle, rows, cols * 4).map(
+    (c) => ({
+      start: c.start,
+      rows: c.rows,
+      x: borrowedGpuTensor(device, c.range, [c.rows, cols]),
+    }),
+  );
+}
+
+/** {@linkcode rowLosses} of every row, block by block of logits when they exceed one binding. */
+function blockedRowLosses(
+  op: string,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+): Tensor[] {
+  const [, cols] = logits.shape;
+  const blocks = logitBlocks(op, logits);
+  const parts = blocks.map(({ start, rows, x }) => {
+    const t = blocks.length === 1 ? targets : slice(targets, [start, start + rows]);
+    const stats = rowStats(op, logits.device as WebGpuDevice, x, rows, cols, 1, 1);
+    const out = rowLosses(op, x, t, stats, opts);
+    stats.dispose();
+    if (t !== targets) t.dispose();
+    return out;
+  });
+  if (parts.length === 1) return parts[0];
+  const joined = [0, 1].map((k) => cat(parts.map((p) => p[k])));
+  for (const p of parts) for (const t of p) t.dispose();
+  return joined;
+}
+
+/** The logits' gradient on webgpu, block by block of rows when they exceed one binding. */
+function gradientOnDevice(
+  op: string,
+  g: Tensor,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+): Tensor {
+  const [, cols] = logits.shape;
+  const device = logits.device as WebGpuDevice;
+  let count: Tensor | null = null;
+  if (opts.reduction === "mean") {
+    // The count of rows not ignored, recomputed on the device (rows-sized work).
+    const [losses, valid] = blockedRowLosses(op, logits, targets, { ...opts, smoothing: 0 });
+    losses.dispose();
+    count = reduceOver(op, valid, [0], 1, false);
+    valid.dispose();
+  }
+  const blocks = logitBlocks(op, logits);
+  const runtime = runtimeOf(device);
+  const joined = blocks.length === 1
+    ? null
+    : runtime.acquire(op, "logits gradient", logits.size * 4, false, false);
+  let grad: Tensor | null = null;
+  for (const { start, rows, x } of blocks) {
+    const whole = blocks.length === 1;
+    const t = whole ? targets : slice(targets, [start, start + rows]);
+    const gb = whole || opts.reduction !== "none" ? g : slice(g, [start, start + rows]);
+    const stats = rowStats(op, device, x, rows, cols, 1, 1);
+    const part = launch(device, {
       op,
       shader: "cross_entropy_backward",
       includes: ["class_index"],
@@ -335,23 +404,49 @@ function crossEntropyBackward(g: Tensor, s: Saved, opts: CeOptions): (Tensor | n
         REDUCTION: opts.reduction === "none" ? 0 : opts.reduction === "sum" ? 1 : 2,
       },
       uniforms: words(
-        logits.size,
+        rows * cols,
         cols,
-        { f32: eps },
+        { f32: opts.smoothing },
         NAN_BITS,
         ignoreWord(targets, opts.ignoreIndex),
       ),
-      inputs: [["logits", logits], ["targets", targets], ["row stats", stats], [
-        "gradient",
-        g,
-      ], ["count", count ?? g]],
+      inputs: [["logits", x], ["targets", t], ["row stats", stats], ["gradient", gb], [
+        "count",
+        count ?? gb,
+      ]],
       dtypes: ["float32", "int32"],
-      outShape: logits.shape,
-      workgroups: Math.ceil(logits.size / ELEMENTWISE_WG),
+      outShape: [rows, cols],
+      workgroups: Math.ceil((rows * cols) / ELEMENTWISE_WG),
     });
     stats.dispose();
-    count?.dispose();
-    return [grad, null];
+    if (t !== targets) t.dispose();
+    if (gb !== g) gb.dispose();
+    if (joined) {
+      // Blocks of rows are contiguous: joined by buffer copies.
+      runtime.copy(
+        op,
+        gpuBuffer(part, op, "gradient block")!,
+        joined,
+        rows * cols * 4,
+        0,
+        start * cols * 4,
+      );
+      part.dispose();
+    } else {
+      grad = part;
+    }
+  }
+  count?.dispose();
+  return grad ?? gpuTensor(device, joined!, logits.shape);
+}
+
+function crossEntropyBackward(g: Tensor, s: Saved, opts: CeOptions): (Tensor | null)[] {
+  const op = "crossEntropy backward";
+  const [logits, targets] = s.inputs;
+  const [rows, cols] = logits.shape;
+  const eps = opts.smoothing;
+  if (logits.device.kind !== "cpu") {
+    return [pauseRecording(() => gradientOnDevice(op, g, logits, targets, opts)), null];
   }
   const x = cpuData(logits, op, "logits");
   const raw = cpuRaw(targets, op, "targets");

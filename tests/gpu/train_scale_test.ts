@@ -11,7 +11,9 @@ import {
   cast,
   clipGradNorm,
   crossEntropy,
+  DeviceLimitError,
   dispose,
+  exp,
   gpuStats,
   mul,
   nn,
@@ -20,6 +22,7 @@ import {
   scale,
   sgd,
   sub,
+  sum,
   type Tensor,
   tensor,
   toDevice,
@@ -354,4 +357,36 @@ Deno.test("clipGradNorm over an injected binding limit (norms of blocks, scalar 
     k.dispose();
   });
   dispose([host, grads]);
+});
+
+Deno.test("crossEntropy over an injected binding limit (logits in row blocks) matches cpu", async () => {
+  const device = await gpu();
+  const [rows, cols] = [300, 65]; // 78000 bytes: blocks of 128, 128 and 44 rows under 33280
+  const host = randomTensor([rows, cols], 95);
+  const ids = tensor(
+    Int32Array.from({ length: rows }, (_, r) => r % 5 === 2 ? -100 : (r * 31) % cols),
+    [rows],
+  );
+  const up = randomTensor([rows], 96);
+  const [logits, targets, dUp] = await toDevice([host, ids, up], device);
+  await withBindingLimit(device, 33280, async () => {
+    const inUse = gpuStats(device).buffersInUse;
+    assert.throws(() => exp(logits), DeviceLimitError); // the logits do not fit one binding
+    const options = [{}, { labelSmoothing: 0.1, reduction: "none" as const }, {
+      reduction: "sum" as const,
+    }];
+    for (const o of options) {
+      const f = (p: { x: Tensor }, t: Tensor, u: Tensor) => {
+        const loss = crossEntropy(p.x, t, o);
+        return o.reduction === "none" ? sum(mul(loss, u)) : loss;
+      };
+      const cpu = valueAndGrad(f)({ x: host }, ids, up);
+      const dev = valueAndGrad(f)({ x: logits }, targets, dUp);
+      await assertClose(dev.value, cpu.value, { rtol: 1e-5, atol: 1e-6 });
+      await assertClose(dev.grads.x, cpu.grads.x, { rtol: 1e-4, atol: 1e-7 });
+      dispose([cpu, dev]);
+    }
+    assert.equal(gpuStats(device).buffersInUse, inUse);
+  });
+  dispose([host, ids, up, logits, targets, dUp]);
 });
