@@ -24,7 +24,7 @@ import {
 } from "../mod.ts";
 import { checkShapeArg, describe } from "../src/ops/checks.ts";
 import { dropoutMask } from "../src/philox.ts";
-import { checkImportCycles, findCycles, localImports } from "../scripts/check_import_cycles.ts";
+import { findCycles, localImports } from "../scripts/check_import_cycles.ts";
 
 function throwsWith(fn: () => unknown, kind: new (...a: never[]) => Error, text: string): void {
   assert.throws(fn, (e: Error) => {
@@ -195,16 +195,4 @@ Deno.test("import-cycle checker: statements, type-only imports, cycles", () => {
   };
   assert.deepEqual(findCycles(["m"], (f) => graph[f]), [["a", "c", "a"]]);
   assert.deepEqual(findCycles(["d"], (f) => graph[f]), []);
-});
-
-Deno.test({
-  name: "import-cycle checker: the library has no runtime import cycle",
-  // Plain `deno test` grants no read permission; CI runs it with --allow-read.
-  ignore: Deno.permissions.querySync({ name: "read" }).state !== "granted",
-  fn() {
-    const report = checkImportCycles();
-    assert.deepEqual(report.missing, []);
-    assert.deepEqual(report.cycles, []);
-    assert.ok(report.modules > 50, `only ${report.modules} modules read`);
-  },
 });
