@@ -33,6 +33,7 @@ export {
   type WebGpuOptions,
 } from "./src/device.ts";
 export type { GpuCounters } from "./src/gpu/counters.ts";
+export type { CacheLimits } from "./src/gpu/runtime.ts";
 export { type CpuBackend, cpuBackend, setCpuBackend } from "./src/cpu/backend.ts";
 export { cpuThreads, setCpuThreads } from "./src/cpu/threads.ts";
 export {

@@ -7,7 +7,7 @@
 
 import { ArgumentError, WebGpuUnavailableError } from "./errors.ts";
 import type { GpuCounters } from "./gpu/counters.ts";
-import { GpuRuntime } from "./gpu/runtime.ts";
+import { type CacheLimits, DEFAULT_CACHE_LIMITS, GpuRuntime } from "./gpu/runtime.ts";
 
 /**
  * The CPU device. Its name prints as `cpu`.
@@ -97,6 +97,13 @@ export interface WebGpuOptions {
    * shows up in `gpuStats` deterministically (test suites use it).
    */
   reclaimUnreachable?: boolean;
+  /**
+   * Entry bounds of the device's small caches (pipelines 256, staging buffers
+   * 8, uniform blocks 512, bind groups 1,024 by default); each must be a whole
+   * number >= 1. Lower them on memory-tight devices; raise `pipelines` when a
+   * program cycles through more kernels than that.
+   */
+  cacheLimits?: Partial<CacheLimits>;
 }
 
 // Limits Tessera raises to the adapter's maximum: the defaults (128 MiB
@@ -213,7 +220,9 @@ export async function webgpu(options: WebGpuOptions = {}): Promise<WebGpuDevice>
     );
   }
   if (options.maxCachedBytes !== undefined) checkCacheBound("webgpu", options.maxCachedBytes);
+  const limits = checkCacheLimits(options.cacheLimits);
   const device = await pick(options);
+  Object.assign(runtimeOf(device).cacheLimits, limits);
   if (options.maxCachedBytes !== undefined) {
     runtimeOf(device).setMaxCachedBytes(options.maxCachedBytes);
   }
@@ -231,6 +240,34 @@ async function pick(options: WebGpuOptions): Promise<WebGpuDevice> {
   }
   defaultDevice = requestDefault(options);
   return await defaultDevice;
+}
+
+function checkCacheLimits(limits: unknown): Partial<CacheLimits> {
+  if (limits === undefined) return {};
+  if (limits === null || typeof limits !== "object" || Array.isArray(limits)) {
+    throw new ArgumentError(
+      `webgpu: cacheLimits must be an object like { pipelines: 256 }, but got ${
+        limits === null ? "null" : typeof limits
+      }`,
+    );
+  }
+  const out: Partial<CacheLimits> = {};
+  for (const [key, value] of Object.entries(limits)) {
+    if (!(key in DEFAULT_CACHE_LIMITS)) {
+      throw new ArgumentError(
+        `webgpu: cacheLimits has an unknown key "${key}"; the keys are ${
+          Object.keys(DEFAULT_CACHE_LIMITS).join(", ")
+        }`,
+      );
+    }
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new ArgumentError(
+        `webgpu: cacheLimits.${key} must be a whole number >= 1, but got ${value}`,
+      );
+    }
+    out[key as keyof CacheLimits] = value;
+  }
+  return out;
 }
 
 function checkCacheBound(op: string, bytes: number): void {

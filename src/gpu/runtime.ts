@@ -51,16 +51,31 @@ export type BindingKind = "uniform" | "read-only-storage" | "storage";
 
 /** Default bound on pooled plus staging bytes kept for reuse (see `setMaxCachedBytes`). */
 export const DEFAULT_MAX_CACHED_BYTES = 256 * 1024 * 1024;
-/** Compiled pipelines kept, least recently used evicted first. */
-const PIPELINE_CACHE_SIZE = 256;
-/** Readback staging buffers kept for reuse. */
-const STAGING_CACHE_SIZE = 8;
+/**
+ * How many entries each of a device's small caches keeps (set through
+ * `webgpu({ cacheLimits })`); past it the oldest or least recently used go.
+ */
+export interface CacheLimits {
+  /** Compiled pipelines, least recently used evicted first; default 256. */
+  pipelines: number;
+  /** Readback staging buffers kept for reuse; default 8. */
+  stagingBuffers: number;
+  /** Uniform blocks (small parameter buffers), oldest evicted first; default 512. */
+  uniformBlocks: number;
+  /** Bind groups, oldest evicted first; default 1,024. */
+  bindGroups: number;
+}
+
+/** The default {@linkcode CacheLimits}. */
+export const DEFAULT_CACHE_LIMITS: Readonly<CacheLimits> = Object.freeze({
+  pipelines: 256,
+  stagingBuffers: 8,
+  uniformBlocks: 512,
+  bindGroups: 1024,
+});
 
 /** Dispatches recorded before a submit is forced, bounding one submission's work. */
 const MAX_DISPATCHES_PER_SUBMIT = 1024;
-/** Uniform buffers and bind groups kept per cache, oldest evicted first. */
-const UNIFORM_CACHE_SIZE = 512;
-const BIND_GROUP_CACHE_SIZE = 1024;
 
 // WebGPU's numeric flag values, spelled out because Node has no
 // GPUBufferUsage global unless a WebGPU implementation installs one, and
@@ -126,6 +141,8 @@ export class GpuRuntime {
   #lostPromise: Promise<never>;
   #rejectLost!: (error: unknown) => void;
   #maxCachedBytes = DEFAULT_MAX_CACHED_BYTES;
+  /** Entry bounds of the pipeline, staging, uniform and bind-group caches. */
+  readonly cacheLimits: CacheLimits = { ...DEFAULT_CACHE_LIMITS };
   // Free buffers keyed by size. `#free` buffers were released before the
   // current batch and are safe for queue.writeBuffer; buffers released during
   // the batch may still be read by recorded commands, and writeBuffer runs
@@ -369,7 +386,7 @@ export class GpuRuntime {
     this.counters.pipelinesCompiled++;
     // Pipelines have no destroy(): dropping the reference lets WebGPU free it
     // once no recorded command uses it.
-    if (this.#pipelines.size > PIPELINE_CACHE_SIZE) {
+    if (this.#pipelines.size > this.cacheLimits.pipelines) {
       this.#pipelines.delete(this.#pipelines.keys().next().value!);
     }
     this.counters.pipelinesCached = this.#pipelines.size;
@@ -588,12 +605,13 @@ export class GpuRuntime {
     this.#trimPool();
   }
 
-  /** Keeps at most `STAGING_CACHE_SIZE` staging buffers and half the byte bound, oldest out first. */
+  /** Keeps at most `cacheLimits.stagingBuffers` staging buffers and half the byte bound, oldest out first. */
   #trimStaging(): void {
     for (const [buffer, bytes] of this.#staging) {
       const stagingBytes = [...this.#staging.values()].reduce((a, b) => a + b, 0);
       if (
-        this.#staging.size <= STAGING_CACHE_SIZE && stagingBytes <= this.#maxCachedBytes / 2
+        this.#staging.size <= this.cacheLimits.stagingBuffers &&
+        stagingBytes <= this.#maxCachedBytes / 2
       ) break;
       this.#staging.delete(buffer);
       buffer.destroy();
@@ -695,7 +713,7 @@ export class GpuRuntime {
     this.counters.uniformBuffersCreated++;
     const entry = { buffer, id: this.#nextId++ };
     this.#uniforms.set(key, entry);
-    if (this.#uniforms.size > UNIFORM_CACHE_SIZE) {
+    if (this.#uniforms.size > this.cacheLimits.uniformBlocks) {
       const [oldKey, old] = this.#uniforms.entries().next().value!;
       this.#uniforms.delete(oldKey);
       // Recorded commands may still bind it: destroy only after they are submitted.
@@ -737,7 +755,7 @@ export class GpuRuntime {
     group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.counters.bindGroupsCreated++;
     this.#bindGroups.set(key, group);
-    if (this.#bindGroups.size > BIND_GROUP_CACHE_SIZE) {
+    if (this.#bindGroups.size > this.cacheLimits.bindGroups) {
       this.#bindGroups.delete(this.#bindGroups.keys().next().value!);
     }
     return group;

@@ -271,6 +271,38 @@ Deno.test("the pipeline cache keeps at most 256 pipelines, least recently used o
   assert.equal(gpuStats(device).pipelinesCompiled, compiled + 1, "the oldest was evicted");
 });
 
+Deno.test("webgpu({ cacheLimits }) bounds the pipeline cache and refuses bad limits", async () => {
+  const device = await gpu();
+  const runtime = runtimeOf(device);
+  const saved = { ...runtime.cacheLimits };
+  try {
+    assert.equal(await webgpu({ device: runtime.device, cacheLimits: { pipelines: 5 } }), device);
+    assert.equal(runtime.cacheLimits.pipelines, 5);
+    for (let k = 0; k < 12; k++) {
+      runtime.pipeline({
+        name: "limit.wgsl",
+        code: `override K: f32 = 0.0;
+          @group(0) @binding(0) var<storage, read_write> y: array<f32>;
+          @compute @workgroup_size(1) fn main() { y[0] = K; }`,
+        constants: { K: 1000 + k },
+      });
+    }
+    assert.ok(gpuStats(device).pipelinesCached <= 5, `${gpuStats(device).pipelinesCached} kept`);
+    await assert.rejects(
+      () => webgpu({ device: runtime.device, cacheLimits: { pipelines: 0 } }),
+      (e) =>
+        e instanceof Error && /cacheLimits\.pipelines must be a whole number >= 1/.test(e.message),
+    );
+    await assert.rejects(
+      () => webgpu({ device: runtime.device, cacheLimits: { pipeline: 3 } as never }),
+      (e) => e instanceof Error && /unknown key "pipeline"/.test(e.message),
+    );
+    assert.equal(runtime.cacheLimits.pipelines, 5, "a refused call changes nothing");
+  } finally {
+    Object.assign(runtime.cacheLimits, saved);
+  }
+});
+
 Deno.test("the backstop: dropped, undisposed GPU tensors return their buffers after GC", async () => {
   const device = await gpu();
   const x = await toDevice(randomTensor([257], 8), device);
