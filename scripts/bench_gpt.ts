@@ -21,8 +21,8 @@
  * - decode P: the logits of the token at position P given P earlier tokens.
  *   ORT feeds the cached keys and values of the P tokens (`past_key`/`past_value`)
  *   and returns `present_*` on the GPU; jax-js recomputes all P + 1 tokens;
- *   Tessera uses its KV cache when the library has one (`nn.gptModel.step`),
- *   otherwise it also recomputes.
+ *   Tessera steps its KV cache (`nn.gptModel.withCache` / `step`, filled by
+ *   one prefill step), one step per run at positions P, P+1, ...
  *
  * The vocabulary matrices (50257 x 768 f32, 147 MiB) exceed one storage
  * binding on this adapter (128 MiB); the peers get them as two halves (two
