@@ -5,7 +5,7 @@
 // the book's transpose + view). Empty chunks (l = 0) are skipped, a row with
 // no visible key gives zeros (as the fused kernel), and a NaN l or a_k[c]
 // (a chunk's NaN / non-finite markers) gives NaN. Loops run over the chunks:
-// at most ceil(4096 / 64) = 64. The output is `Store` (the model's dtype,
+// at most ceil(4096 / 256) = 16 (src/ops/kv_cache.ts, DECODE_KEYS_PER_CHUNK). The output is `Store` (the model's dtype,
 // from the storage snippet compiled first), rounded once.
 
 override WG: u32 = 64u;

@@ -386,7 +386,8 @@ export class GpuRuntime {
     this.counters.pipelinesCompiled++;
     // Pipelines have no destroy(): dropping the reference lets WebGPU free it
     // once no recorded command uses it.
-    if (this.#pipelines.size > this.cacheLimits.pipelines) {
+    // `while`, not `if`: the limit may have been lowered since the last insert.
+    while (this.#pipelines.size > this.cacheLimits.pipelines) {
       this.#pipelines.delete(this.#pipelines.keys().next().value!);
     }
     this.counters.pipelinesCached = this.#pipelines.size;
@@ -713,7 +714,7 @@ export class GpuRuntime {
     this.counters.uniformBuffersCreated++;
     const entry = { buffer, id: this.#nextId++ };
     this.#uniforms.set(key, entry);
-    if (this.#uniforms.size > this.cacheLimits.uniformBlocks) {
+    while (this.#uniforms.size > this.cacheLimits.uniformBlocks) {
       const [oldKey, old] = this.#uniforms.entries().next().value!;
       this.#uniforms.delete(oldKey);
       // Recorded commands may still bind it: destroy only after they are submitted.
@@ -755,7 +756,7 @@ export class GpuRuntime {
     group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.counters.bindGroupsCreated++;
     this.#bindGroups.set(key, group);
-    if (this.#bindGroups.size > this.cacheLimits.bindGroups) {
+    while (this.#bindGroups.size > this.cacheLimits.bindGroups) {
       this.#bindGroups.delete(this.#bindGroups.keys().next().value!);
     }
     return group;

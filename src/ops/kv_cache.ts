@@ -25,12 +25,28 @@ import { type ShaderName, SHADERS } from "../gpu/shaders.generated.ts";
 import { cpuInts, cpuRaw, type DType, gpuBuffer, type Tensor } from "../tensor.ts";
 import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
 
-/** Keys per workgroup of the decode attention (its `WG`): one key per lane. */
-export const DECODE_KEYS_PER_CHUNK = 64;
+/** Invocations per workgroup of the decode attention (its `WG`). */
+const DECODE_WG = 64;
+
+/** Keys each invocation of the decode attention scores (its `KEYS`). */
+const DECODE_KEYS_PER_LANE = 4;
+
+/**
+ * Keys per workgroup of the decode attention (`WG * KEYS`): several keys per
+ * lane, so that a chunk's reductions and barriers serve more keys.
+ *
+ * @example
+ * ```ts
+ * import { DECODE_KEYS_PER_CHUNK } from "./kv_cache.ts";
+ * console.log(DECODE_KEYS_PER_CHUNK); // 256
+ * ```
+ */
+export const DECODE_KEYS_PER_CHUNK: number = DECODE_WG * DECODE_KEYS_PER_LANE;
 
 /**
  * Longest cache the decode attention takes: its combine pass loops once per
- * chunk of 64 keys, kept at 64 iterations.
+ * chunk of 256 keys (16 iterations), and its invocations loop at most
+ * 4096 times per pass over a chunk.
  *
  * @example
  * ```ts
@@ -42,8 +58,9 @@ export const MAX_DECODE_TOKENS = 4096;
 
 /**
  * Largest head size the decode attention takes on webgpu: an invocation
- * loops over the head (the dot product) and over one chunk's 64 keys per
- * channel it owns, so a head of d costs about 2 d iterations.
+ * loops over the head for each of its 4 keys (the dot products) and over one
+ * chunk's 256 keys per channel it owns (d / 64 channels, 4 at a time when d
+ * is a multiple of 4), so a head of d costs at most about 8 d iterations.
  *
  * @example
  * ```ts
@@ -184,13 +201,21 @@ export function decodeAttention(
     return cpuDecode(queries, cacheK, cacheV, mask, position, scale);
   }
   const device = queries.device;
-  const chunks = Math.ceil(maxTokens / DECODE_KEYS_PER_CHUNK);
   const nan = 0x7fc00000;
+  const chunks = Math.ceil(maxTokens / DECODE_KEYS_PER_CHUNK);
+  // Rows of 4k channels are read 4 at a time (the caches bound twice: a
+  // vec4 view beside the scalar one); the staged query holds 1024 channels.
+  const vec4 = headDim % 4 === 0 && headDim <= 1024;
   const partials = launch(device, {
     op,
     shader: "attention_decode",
     includes: [storageSnippet(dtype), "workgroup_reduce"],
-    constants: { WG: DECODE_KEYS_PER_CHUNK, USE_MASK: mask ? 1 : 0 },
+    constants: {
+      WG: DECODE_WG,
+      KEYS: DECODE_KEYS_PER_LANE,
+      USE_MASK: mask ? 1 : 0,
+      VEC4: vec4 ? 1 : 0,
+    },
     uniforms: words(
       heads,
       headDim,
@@ -207,6 +232,8 @@ export function decodeAttention(
       ["cache_v", cacheV],
       ["mask", mask ?? queries],
       ["cache position", position],
+      ["cache_k", cacheK],
+      ["cache_v", cacheV],
     ],
     // The partials are float32 whatever the storage dtype.
     dtypes: ["float32", dtype, "int32"],
