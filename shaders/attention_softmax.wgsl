@@ -55,39 +55,26 @@ fn masked(row: u32, col: u32) -> bool {
   return m;
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) {
-    return;
-  }
-  let lid = lid3.x;
+fn jobs() -> u32 {
+  return p.rows;
+}
+
+fn run(row: u32, lid: u32) {
   let base = row * p.T;
   let token = row % p.T;
   let neg_inf = bitcast<f32>(p.neg_inf_bits);
-  var local_max = LOWEST_F32;
-  var bad = 0.0;
+  var acc = vec2<f32>(LOWEST_F32, 0.0);
   for (var j = lid; j < p.T; j += WG) {
     if (!masked(token, j)) {
-      let v = f32(x[base + j]);
-      if (is_nan_bits(v) || bitcast<u32>(v) == 0x7f800000u) {
-        bad = 1.0;
-      } else if (!is_inf_bits(v)) {
-        local_max = max(local_max, v);
-      }
+      acc = max_step(acc, f32(x[base + j]), 1.0);
     }
   }
-  let row_max = workgroup_max(local_max, lid);
-  let any_bad = workgroup_max(bad, lid) > 0.0;
+  let row_max = workgroup_max(acc.x, lid);
+  let any_bad = workgroup_max(acc.y, lid) > 0.0;
   var local_sum = 0.0;
   for (var j = lid; j < p.T; j += WG) {
-    let v = f32(x[base + j]);
-    if (!masked(token, j) && !is_nan_bits(v) && !is_inf_bits(v)) {
-      local_sum += exp(v - row_max);
+    if (!masked(token, j)) {
+      local_sum += exp_term(f32(x[base + j]), 1.0, row_max);
     }
   }
   let total = workgroup_sum(local_sum, lid);

@@ -1,7 +1,7 @@
 // Fused `out = gelu(x + bias)` for a bias over the last dimension (the GPT
 // feed-forward layer's first linear output), in one pass instead of two.
 // The sum is rounded to f32 before gelu, exactly as add then gelu would.
-// Needs `elementwise_header` and `unary_math` in front.
+// Needs `elementwise_header`, `unary_math` and `elementwise_main` in front.
 
 // True for the tanh approximation, false for the erf form.
 override TANH: bool = false;
@@ -20,12 +20,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<Store>;
 @group(0) @binding(3) var<storage, read_write> out: array<Store>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= p.n) {
-    return;
-  }
+fn element(i: u32) {
   let v = f32(x[i]) + f32(bias[i % p.features]);
   if (TANH) {
     out[i] = Store(gelu_tanh_f32(v));

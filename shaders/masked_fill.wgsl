@@ -7,9 +7,10 @@
 // compares equal to 0.0, which would leave NaN-masked places unmasked, while
 // PyTorch counts every nonzero value, NaN included, as masked. `value`
 // arrives as bits through the uniform block: WGSL rejects -inf and NaN as
-// constants, but a runtime value may hold them.
+// constants, but a runtime value may hold them. Needs `storage_f32` (or
+// `storage_f16`), `elementwise_header`, `broadcast_index` and
+// `elementwise_main` in front.
 
-override WG: u32 = 256;
 // True for a float32 mask (its sign bit is ignored, so -0.0 is zero), false
 // for an int32 mask.
 override MASK_FLOAT: bool = true;
@@ -19,9 +20,9 @@ struct Params {
   rank: u32,
   value: f32,
   _pad: u32,
-  shape: array<vec4<u32>, 2>,
-  x_strides: array<vec4<u32>, 2>,
-  mask_strides: array<vec4<u32>, 2>,
+  shape: Dims8,
+  x_strides: Dims8,
+  mask_strides: Dims8,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,26 +31,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<Store>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n) {
-    return;
-  }
-  var ix = 0u;
-  var im = 0u;
-  var rest = i;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    let d = u32(k);
-    let extent = p.shape[d / 4u][d % 4u];
-    let index = rest % extent;
-    rest = rest / extent;
-    ix += index * p.x_strides[d / 4u][d % 4u];
-    im += index * p.mask_strides[d / 4u][d % 4u];
-  }
-  var bits = mask[im];
+fn element(i: u32) {
+  let at = broadcast_offsets(i, p.rank, p.shape, p.x_strides, p.mask_strides, p.mask_strides);
+  var bits = mask[at.y];
   if (MASK_FLOAT) {
     bits = bits & 0x7fffffffu;
   }
-  out[i] = Store(select(f32(x[ix]), p.value, bits != 0u));
+  out[i] = Store(select(f32(x[at.x]), p.value, bits != 0u));
 }

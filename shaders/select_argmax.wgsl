@@ -15,34 +15,20 @@ struct Params {
 @group(0) @binding(1) var<storage, read> logits: array<u32>;
 @group(0) @binding(2) var<storage, read_write> pairs: array<u32>;
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let g = flat_group(wid, nwg);
-  if (g >= p.rows * p.chunks) {
-    return;
-  }
-  let lid = lid3.x;
-  let row = g / p.chunks;
-  let chunk = g % p.chunks;
-  let base = row * p.row_stride + p.row_offset;
-  let first = chunk * WG * PER + lid * PER;
-  var best_key = 0u;
-  var best_idx = 0xffffffffu;
+fn jobs() -> u32 {
+  return p.rows * p.chunks;
+}
+
+fn run(g: u32, lid: u32) {
+  let base = (g / p.chunks) * p.row_stride + p.row_offset;
+  var pair = no_pair();
   for (var j = 0u; j < PER; j++) {
-    let i = first + j;
+    let i = element_index(g % p.chunks, lid, j);
     if (i < p.n) {
-      let k = key_of(logits[base + i]);
-      if (better(k, i, best_key, best_idx)) {
-        best_key = k;
-        best_idx = i;
-      }
+      pair = better_pair(pair, key_of(logits[base + i]), i);
     }
   }
-  let best = workgroup_best(best_key, best_idx, lid);
+  let best = workgroup_best(pair, lid);
   if (lid == 0u) {
     pairs[g * 2u] = best.x;
     pairs[g * 2u + 1u] = best.y;

@@ -41,9 +41,9 @@ fn key_is_finite(key: u32) -> bool {
   return (bits_of(key) & 0x7f800000u) != 0x7f800000u && key != NAN_KEY;
 }
 
-// Linear workgroup index of a (possibly 2-D folded) grid.
-fn flat_group(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x;
+// Index in its row of element j of invocation `lane` in chunk `chunk`.
+fn element_index(chunk: u32, lane: u32, j: u32) -> u32 {
+  return (chunk * WG + lane) * PER + j;
 }
 
 // (key, index) pairs: the larger key wins, and the smaller index on a tie,
@@ -56,10 +56,21 @@ fn better(ka: u32, ia: u32, kb: u32, ib: u32) -> bool {
   return ka > kb || (ka == kb && ia < ib);
 }
 
+// The empty slot. (A module-scope vec2 const trips naga's override
+// processing on arrays sized by WG, so this is a function.)
+fn no_pair() -> vec2<u32> {
+  return vec2<u32>(0u, 0xffffffffu);
+}
+
+// The better of `best` and (key, idx).
+fn better_pair(best: vec2<u32>, key: u32, idx: u32) -> vec2<u32> {
+  return select(best, vec2<u32>(key, idx), better(key, idx, best.x, best.y));
+}
+
 // Call in uniform control flow; every invocation gets the best pair.
-fn workgroup_best(key: u32, idx: u32, lid: u32) -> vec2<u32> {
-  wg_key[lid] = key;
-  wg_idx[lid] = idx;
+fn workgroup_best(pair: vec2<u32>, lid: u32) -> vec2<u32> {
+  wg_key[lid] = pair.x;
+  wg_idx[lid] = pair.y;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
     if (lid < stride) {

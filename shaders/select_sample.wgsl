@@ -22,7 +22,7 @@ struct Params {
 var<workgroup> lane_sums: array<f32, WG>;
 
 fn lane_weight(row: u32, chunk: u32, lane: u32, j: u32, m: f32) -> f32 {
-  let i = chunk * WG * PER + lane * PER + j;
+  let i = element_index(chunk, lane, j);
   if (i >= p.n) {
     return 0.0;
   }
@@ -30,17 +30,11 @@ fn lane_weight(row: u32, chunk: u32, lane: u32, j: u32, m: f32) -> f32 {
   return weight(bits, state[row * 2u], m, p.temperature);
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let row = flat_group(wid, nwg);
-  if (row >= p.rows) {
-    return;
-  }
-  let lid = lid3.x;
+fn jobs() -> u32 {
+  return p.rows;
+}
+
+fn run(row: u32, lid: u32) {
   let chunk = pick[row * 2u];
   let flagged = chunk == 0xffffffffu;
   let m = scaled_max(max_key[row], p.temperature);
@@ -97,5 +91,5 @@ fn main(
   if (chosen == 0xffffffffu) {
     chosen = last_j;
   }
-  ids[row] = chunk * WG * PER + lane * PER + chosen;
+  ids[row] = element_index(chunk, lane, chosen);
 }

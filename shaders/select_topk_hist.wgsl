@@ -20,30 +20,22 @@ struct Params {
 
 var<workgroup> counts: array<atomic<u32>, 256>;
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let g = flat_group(wid, nwg);
-  if (g >= p.rows * p.chunks) {
-    return;
-  }
-  let lid = lid3.x;
+fn jobs() -> u32 {
+  return p.rows * p.chunks;
+}
+
+fn run(g: u32, lid: u32) {
   for (var d = lid; d < 256u; d += WG) {
     atomicStore(&counts[d], 0u);
   }
   workgroupBarrier();
   let row = g / p.chunks;
-  let chunk = g % p.chunks;
   let base = row * p.row_stride + p.row_offset;
   let prefix = state[row * 2u];
   // Bits above the current digit; shifting a u32 by 32 is not allowed.
   let high = select(0xffffffffu << (p.shift + 8u), 0u, p.shift == 24u);
-  let first = chunk * WG * PER + lid * PER;
   for (var j = 0u; j < PER; j++) {
-    let i = first + j;
+    let i = element_index(g % p.chunks, lid, j);
     if (i < p.n) {
       let k = key_of(logits[base + i]);
       if ((k & high) == prefix) {

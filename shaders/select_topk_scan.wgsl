@@ -16,17 +16,11 @@ struct Params {
 
 var<workgroup> totals: array<u32, 256>;
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let row = flat_group(wid, nwg);
-  if (row >= p.rows) {
-    return;
-  }
-  let lid = lid3.x;
+fn jobs() -> u32 {
+  return p.rows;
+}
+
+fn run(row: u32, lid: u32) {
   // chunks <= WG * PER (checked on the host): a bounded loop per digit.
   for (var d = lid; d < 256u; d += WG) {
     var total = 0u;

@@ -17,28 +17,20 @@ struct Params {
 @group(0) @binding(3) var<storage, read> state: array<u32>;
 @group(0) @binding(4) var<storage, read_write> sums: array<f32>;
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let g = flat_group(wid, nwg);
-  if (g >= p.rows * p.chunks) {
-    return;
-  }
-  let lid = lid3.x;
+fn jobs() -> u32 {
+  return p.rows * p.chunks;
+}
+
+fn run(g: u32, lid: u32) {
   let row = g / p.chunks;
-  let chunk = g % p.chunks;
   let base = row * p.row_stride + p.row_offset;
   let threshold = state[row * 2u];
   let mk = max_key[row];
   let ok = scaled_max_ok(mk, p.temperature);
   let m = scaled_max(mk, p.temperature);
-  let first = chunk * WG * PER + lid * PER;
   var acc = 0.0;
   for (var j = 0u; j < PER; j++) {
-    let i = first + j;
+    let i = element_index(g % p.chunks, lid, j);
     if (ok && i < p.n) {
       acc += weight(logits[base + i], threshold, m, p.temperature);
     }

@@ -26,36 +26,21 @@ const LOWEST_F32: f32 = -3.4028234663852886e38;
 @group(0) @binding(1) var<storage, read> x: array<Store>;
 @group(0) @binding(2) var<storage, read_write> out: array<Store>;
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) {
-    return;
-  }
-  let lid = lid3.x;
+fn jobs() -> u32 {
+  return p.rows;
+}
+
+fn run(row: u32, lid: u32) {
   let base = (row / p.inner) * p.cols * p.inner + row % p.inner;
-  var local_max = LOWEST_F32;
-  var bad = 0.0;
+  var acc = vec2<f32>(LOWEST_F32, 0.0);
   for (var j = lid; j < p.cols; j += WG) {
-    let v = f32(x[base + j * p.inner]);
-    if (is_nan_bits(v) || bitcast<u32>(v) == 0x7f800000u) {
-      bad = 1.0;
-    } else if (!is_inf_bits(v)) {
-      local_max = max(local_max, p.alpha * v);
-    }
+    acc = max_step(acc, f32(x[base + j * p.inner]), p.alpha);
   }
-  let m = workgroup_max(local_max, lid);
-  let any_bad = workgroup_max(bad, lid) > 0.0;
+  let m = workgroup_max(acc.x, lid);
+  let any_bad = workgroup_max(acc.y, lid) > 0.0;
   var local_sum = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    let v = f32(x[base + j * p.inner]);
-    if (!is_nan_bits(v) && !is_inf_bits(v)) {
-      local_sum += exp(p.alpha * v - m);
-    }
+    local_sum += exp_term(f32(x[base + j * p.inner]), p.alpha, m);
   }
   let s = workgroup_sum(local_sum, lid);
   let nan = bitcast<f32>(p.nan_bits);

@@ -2,34 +2,11 @@
 // into a contiguous tensor. Halves are moved as bits inside u32 words, so no
 // f16 arithmetic (and no shader-f16) is involved and every payload survives.
 // Invocation i writes output word i, i.e. elements 2i and 2i + 1: two
-// invocations never write the same word.
-
-override WG: u32 = 256;
-
-struct Params {
-  // Elements (halves), not words.
-  n: u32,
-  rank: u32,
-  offset: u32,
-  _pad: u32,
-  shape: array<vec4<u32>, 2>,
-  strides: array<vec4<u32>, 2>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+// invocations never write the same word. Needs `strided_index` in front.
 
 // Bits of element e of the output (its source half in x).
 fn half_at(e: u32) -> u32 {
-  var source = p.offset;
-  var rest = e;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    let d = u32(k);
-    let extent = p.shape[d / 4u][d % 4u];
-    source += (rest % extent) * p.strides[d / 4u][d % 4u];
-    rest = rest / extent;
-  }
+  let source = source_of(e);
   return (x[source / 2u] >> (16u * (source % 2u))) & 0xffffu;
 }
 

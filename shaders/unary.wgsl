@@ -1,7 +1,7 @@
 // Elementwise `out = f(x)`. OP picks f from unary_math (U_AFFINE: alpha * x +
 // beta, U_EXP, U_RELU, ...); alpha, beta and flags parameterise pow, clamp
 // and the affine map. Needs `storage_f32` (or `storage_f16`),
-// `elementwise_header` and `unary_math` in front.
+// `elementwise_header`, `unary_math` and `elementwise_main` in front.
 
 override OP: u32 = 0u;
 
@@ -16,11 +16,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<Store>;
 @group(0) @binding(2) var<storage, read_write> out: array<Store>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= p.n) {
-    return;
-  }
+fn element(i: u32) {
   out[i] = Store(unary_f32(OP, f32(x[i]), p.alpha, p.beta, p.flags));
 }

@@ -1,6 +1,6 @@
 // Gradient of a unary op: `out = g * f'(...)` from the saved value v (the
 // op's input or output, see unary_grad_f32) and the output's gradient g.
-// Needs `elementwise_header` and `unary_math` in front.
+// Needs `elementwise_header`, `unary_math` and `elementwise_main` in front.
 
 override OP: u32 = 0u;
 
@@ -16,11 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= p.n) {
-    return;
-  }
+fn element(i: u32) {
   out[i] = unary_grad_f32(OP, v[i], g[i], p.alpha, p.beta, p.flags);
 }

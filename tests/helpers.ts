@@ -2,6 +2,7 @@
 // test, never skips it), seeded random data, and shape grids.
 
 import { Generator, type Tensor, tensor, uniform, webgpu, type WebGpuDevice } from "../mod.ts";
+import { runtimeOf } from "../src/device.ts";
 
 let device: Promise<WebGpuDevice> | undefined;
 
@@ -27,4 +28,20 @@ export function bits(values: Float32Array | Int32Array): Uint32Array {
   return new Uint32Array(
     values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength),
   );
+}
+
+/** Runs `fn` with the device's binding limit lowered to `bytes` (the blocked paths at small sizes). */
+export async function withBindingLimit<T>(
+  device: WebGpuDevice,
+  bytes: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const runtime = runtimeOf(device);
+  const saved = runtime.maxBindingBytes;
+  runtime.maxBindingBytes = bytes;
+  try {
+    return await fn();
+  } finally {
+    runtime.maxBindingBytes = saved;
+  }
 }

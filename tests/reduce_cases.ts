@@ -110,6 +110,13 @@ export function assertSpecialClose(
   }
 }
 
+/** The values of `t` as nested arrays, disposing it. */
+export async function take(t: Tensor): Promise<unknown> {
+  const v = await t.toArray();
+  t.dispose();
+  return v;
+}
+
 /**
  * `assertClose` that then disposes both sides (tensors or arrays of them), so
  * GPU tests free their buffers now rather than when the garbage collector's

@@ -7,20 +7,24 @@ import shader_attention_fused from "../shaders/attention_fused.wgsl" with { type
 import shader_attention_softmax from "../shaders/attention_softmax.wgsl" with { type: "text" };
 import shader_bias_gelu from "../shaders/bias_gelu.wgsl" with { type: "text" };
 import shader_binary from "../shaders/binary.wgsl" with { type: "text" };
+import shader_broadcast_index from "../shaders/broadcast_index.wgsl" with { type: "text" };
 import shader_cast from "../shaders/cast.wgsl" with { type: "text" };
 import shader_class_index from "../shaders/class_index.wgsl" with { type: "text" };
 import shader_cross_entropy from "../shaders/cross_entropy.wgsl" with { type: "text" };
 import shader_cross_entropy_backward from "../shaders/cross_entropy_backward.wgsl" with { type: "text" };
 import shader_dropout from "../shaders/dropout.wgsl" with { type: "text" };
 import shader_elementwise_header from "../shaders/elementwise_header.wgsl" with { type: "text" };
+import shader_elementwise_main from "../shaders/elementwise_main.wgsl" with { type: "text" };
 import shader_embedding from "../shaders/embedding.wgsl" with { type: "text" };
 import shader_embedding_backward_link from "../shaders/embedding_backward_link.wgsl" with { type: "text" };
 import shader_embedding_backward_sum from "../shaders/embedding_backward_sum.wgsl" with { type: "text" };
 import shader_embedding_f16 from "../shaders/embedding_f16.wgsl" with { type: "text" };
+import shader_embedding_rows from "../shaders/embedding_rows.wgsl" with { type: "text" };
 import shader_kv_cache_write from "../shaders/kv_cache_write.wgsl" with { type: "text" };
 import shader_kv_position from "../shaders/kv_position.wgsl" with { type: "text" };
 import shader_layer_norm from "../shaders/layer_norm.wgsl" with { type: "text" };
 import shader_layer_norm_backward from "../shaders/layer_norm_backward.wgsl" with { type: "text" };
+import shader_layer_norm_stats from "../shaders/layer_norm_stats.wgsl" with { type: "text" };
 import shader_masked_fill from "../shaders/masked_fill.wgsl" with { type: "text" };
 import shader_matmul from "../shaders/matmul.wgsl" with { type: "text" };
 import shader_mse from "../shaders/mse.wgsl" with { type: "text" };
@@ -47,6 +51,7 @@ import shader_storage_f16 from "../shaders/storage_f16.wgsl" with { type: "text"
 import shader_storage_f32 from "../shaders/storage_f32.wgsl" with { type: "text" };
 import shader_strided_copy from "../shaders/strided_copy.wgsl" with { type: "text" };
 import shader_strided_copy_f16 from "../shaders/strided_copy_f16.wgsl" with { type: "text" };
+import shader_strided_index from "../shaders/strided_index.wgsl" with { type: "text" };
 import shader_topk_backward from "../shaders/topk_backward.wgsl" with { type: "text" };
 import shader_topk_select from "../shaders/topk_select.wgsl" with { type: "text" };
 import shader_triangle from "../shaders/triangle.wgsl" with { type: "text" };
@@ -54,6 +59,7 @@ import shader_unary from "../shaders/unary.wgsl" with { type: "text" };
 import shader_unary_backward from "../shaders/unary_backward.wgsl" with { type: "text" };
 import shader_unary_math from "../shaders/unary_math.wgsl" with { type: "text" };
 import shader_where from "../shaders/where.wgsl" with { type: "text" };
+import shader_workgroup_job from "../shaders/workgroup_job.wgsl" with { type: "text" };
 import shader_workgroup_reduce from "../shaders/workgroup_reduce.wgsl" with { type: "text" };
 
 /** Every shaders/*.wgsl file's text, keyed by name without `.wgsl`. */
@@ -65,20 +71,24 @@ export const SHADER_FILES: Record<string, string> = {
   "attention_softmax": shader_attention_softmax,
   "bias_gelu": shader_bias_gelu,
   "binary": shader_binary,
+  "broadcast_index": shader_broadcast_index,
   "cast": shader_cast,
   "class_index": shader_class_index,
   "cross_entropy": shader_cross_entropy,
   "cross_entropy_backward": shader_cross_entropy_backward,
   "dropout": shader_dropout,
   "elementwise_header": shader_elementwise_header,
+  "elementwise_main": shader_elementwise_main,
   "embedding": shader_embedding,
   "embedding_backward_link": shader_embedding_backward_link,
   "embedding_backward_sum": shader_embedding_backward_sum,
   "embedding_f16": shader_embedding_f16,
+  "embedding_rows": shader_embedding_rows,
   "kv_cache_write": shader_kv_cache_write,
   "kv_position": shader_kv_position,
   "layer_norm": shader_layer_norm,
   "layer_norm_backward": shader_layer_norm_backward,
+  "layer_norm_stats": shader_layer_norm_stats,
   "masked_fill": shader_masked_fill,
   "matmul": shader_matmul,
   "mse": shader_mse,
@@ -105,6 +115,7 @@ export const SHADER_FILES: Record<string, string> = {
   "storage_f32": shader_storage_f32,
   "strided_copy": shader_strided_copy,
   "strided_copy_f16": shader_strided_copy_f16,
+  "strided_index": shader_strided_index,
   "topk_backward": shader_topk_backward,
   "topk_select": shader_topk_select,
   "triangle": shader_triangle,
@@ -112,5 +123,6 @@ export const SHADER_FILES: Record<string, string> = {
   "unary_backward": shader_unary_backward,
   "unary_math": shader_unary_math,
   "where": shader_where,
+  "workgroup_job": shader_workgroup_job,
   "workgroup_reduce": shader_workgroup_reduce,
 };

@@ -245,7 +245,13 @@ export function attentionWeights(
     return launch(device, {
       op: OP,
       shader: "attention_softmax",
-      includes: [storageSnippet(dtype), "philox", "workgroup_reduce", "softmax_rules"],
+      includes: [
+        storageSnippet(dtype),
+        "philox",
+        "workgroup_reduce",
+        "softmax_rules",
+        "workgroup_job",
+      ],
       dtypes: [dtype],
       constants: {
         WG: WEIGHTS_WG,

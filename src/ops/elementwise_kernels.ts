@@ -61,7 +61,7 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   return launchMany(a.device, {
     op,
     shader: "binary",
-    includes: [storageSnippet(dtype), "elementwise_header"],
+    includes: [storageSnippet(dtype), "elementwise_header", "broadcast_index", "elementwise_main"],
     constants: { OP: BINARY_OPS[op].code, BROADCAST: same ? 0 : 1 },
     uniforms: words(
       n,
@@ -103,7 +103,7 @@ export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Te
   return launchMany(x.device, {
     op,
     shader: "unary",
-    includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
+    includes: [storageSnippet(dtype), "elementwise_header", "unary_math", "elementwise_main"],
     constants: { OP: UNARY_OPS.affine },
     uniforms: words(x.size, { f32: a }, { f32: b }, 0),
     inputs: [["input", x]],

@@ -145,7 +145,10 @@ function gpuEmbedding(
     const chunks = planned ?? [{ start: 0, rows: 0, range: idsHandle }];
     const out = runtime.acquire(op, `${op} output`, n * size);
     const shader = half ? "embedding_f16" : "embedding";
-    const pipeline = runtime.pipeline({ name: `${shader}.wgsl`, code: SHADERS[shader] });
+    const pipeline = runtime.pipeline({
+      name: `${shader}.wgsl`,
+      code: [SHADERS.embedding_rows, SHADERS[shader]].join("\n"),
+    });
     chunks.forEach((chunk, k) => {
       runtime.dispatch(
         op,

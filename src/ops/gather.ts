@@ -55,6 +55,7 @@ export function gather(
   return launch(x.device, {
     op,
     shader: half ? "strided_copy_f16" : "strided_copy",
+    includes: ["strided_index"],
     uniforms: words(n, outShape.length, offset, 0, ...dims8(outShape), ...dims8(strides)),
     inputs: [["input", x]],
     dtypes: [x.dtype],
@@ -95,7 +96,11 @@ function bigGather(
   const shader = half ? "strided_copy_f16" : "strided_copy";
   runtime.dispatch(
     op,
-    runtime.pipeline({ name: `${shader}.wgsl`, code: SHADERS[shader] }),
+    // The code launch() builds for the same name (strided_index in front).
+    runtime.pipeline({
+      name: `${shader}.wgsl`,
+      code: [SHADERS.strided_index, SHADERS[shader]].join("\n"),
+    }),
     [bufferRange(handle, start, end - start), out],
     words(n, outShape.length, offset - start / size, 0, ...dims8(outShape), ...dims8(strides)),
     Math.ceil((half ? Math.ceil(n / 2) : n) / ELEMENTWISE_WG),

@@ -71,7 +71,7 @@ export function layerNorm(x: Tensor, scale: Tensor, shift: Tensor, eps = 1e-5): 
   const out = x.device.kind === "cpu" ? cpuForward(x, scale, shift, epsF) : launch(x.device, {
     op,
     shader: "layer_norm",
-    includes: [storageSnippet(dtype), "workgroup_reduce"],
+    includes: [storageSnippet(dtype), "workgroup_reduce", "layer_norm_stats", "workgroup_job"],
     constants: { WG: rowThreads(cols) },
     uniforms: words(x.size / cols, cols, { f32: epsF }, 0),
     inputs: [["x", x], ["scale", scale], ["shift", shift]],
@@ -119,7 +119,7 @@ function layerNormBackward(g: Tensor, s: Saved, eps: number): (Tensor | null)[] 
     : launchMany(x.device as WebGpuDevice, {
       op: "layerNorm backward",
       shader: "layer_norm_backward",
-      includes: ["workgroup_reduce"],
+      includes: ["workgroup_reduce", "layer_norm_stats", "workgroup_job"],
       constants: { WG: rowThreads(cols) },
       uniforms: words(x.size / cols, cols, { f32: eps }, 0),
       inputs: [["x", x], ["scale", scale], ["gradient", g]],

@@ -177,7 +177,7 @@ function fill(
   return launch(x.device, {
     op,
     shader: "masked_fill",
-    includes: [storageSnippet(dtype)],
+    includes: [storageSnippet(dtype), "elementwise_header", "broadcast_index", "elementwise_main"],
     constants: { MASK_FLOAT: mask.dtype === "float32" ? 1 : 0 },
     uniforms: words(
       n,

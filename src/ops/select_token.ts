@@ -118,6 +118,8 @@ interface Layout {
 
 const CONSTANTS = { WG: SELECT_WG, PER };
 const INCLUDES: readonly ShaderName[] = ["select_keys", "workgroup_reduce"];
+/** For the kernels that run one workgroup per job (shaders/workgroup_job.wgsl). */
+const JOB_INCLUDES: readonly ShaderName[] = [...INCLUDES, "workgroup_job"];
 
 /** The row argmax (outKey 0) or the row maximum's key (outKey 1), int32 `[rows]`. */
 function argmaxGpu(op: string, logits: Tensor, l: Layout, outKey: 0 | 1): Tensor {
@@ -126,7 +128,7 @@ function argmaxGpu(op: string, logits: Tensor, l: Layout, outKey: 0 | 1): Tensor
   const pairs = launch(device, {
     op,
     shader: "select_argmax",
-    includes: INCLUDES,
+    includes: JOB_INCLUDES,
     constants: CONSTANTS,
     uniforms: words(l.rows, l.n, chunks, l.rowStride, l.rowOffset),
     inputs: [["logits", logits]],
@@ -138,7 +140,7 @@ function argmaxGpu(op: string, logits: Tensor, l: Layout, outKey: 0 | 1): Tensor
     return launch(device, {
       op,
       shader: "select_argmax_final",
-      includes: INCLUDES,
+      includes: JOB_INCLUDES,
       constants: { ...CONSTANTS, OUT_KEY: outKey },
       uniforms: words(l.rows, chunks),
       inputs: [["argmax partials", pairs]],
@@ -179,7 +181,7 @@ function sampleGpu(
         const hist = keep(launch(device, {
           op,
           shader: "select_topk_hist",
-          includes: INCLUDES,
+          includes: JOB_INCLUDES,
           constants: CONSTANTS,
           uniforms: words(l.rows, l.n, chunks, l.rowStride, l.rowOffset, shift),
           inputs: [["logits", logits], ["top-k state", state]],
@@ -190,7 +192,7 @@ function sampleGpu(
         state = keep(launch(device, {
           op,
           shader: "select_topk_scan",
-          includes: INCLUDES,
+          includes: JOB_INCLUDES,
           constants: CONSTANTS,
           uniforms: words(l.rows, chunks, shift),
           inputs: [["top-k histogram", hist], ["top-k state", state]],
@@ -203,7 +205,7 @@ function sampleGpu(
     const sums = keep(launch(device, {
       op,
       shader: "select_weights",
-      includes: INCLUDES,
+      includes: JOB_INCLUDES,
       constants: CONSTANTS,
       uniforms: words(l.rows, l.n, chunks, l.rowStride, l.rowOffset, t),
       inputs: [["logits", logits], ["row maxima", maxKey], ["top-k state", state]],
@@ -226,7 +228,7 @@ function sampleGpu(
     return launch(device, {
       op,
       shader: "select_sample",
-      includes: INCLUDES,
+      includes: JOB_INCLUDES,
       constants: CONSTANTS,
       uniforms: words(l.rows, l.n, l.rowStride, l.rowOffset, t),
       inputs: [

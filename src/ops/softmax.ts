@@ -129,7 +129,7 @@ function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boole
     return launch(x.device, {
       op,
       shader: "softmax",
-      includes: [storageSnippet(dtype), "workgroup_reduce", "softmax_rules"],
+      includes: [storageSnippet(dtype), "workgroup_reduce", "softmax_rules", "workgroup_job"],
       constants: { WG: ROW_WG, LOG: log ? 1 : 0 },
       uniforms,
       inputs: [["input", x]],

@@ -222,7 +222,7 @@ export function unaryKernel(
   return launch(x.device, {
     op: name,
     shader: "unary",
-    includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
+    includes: [storageSnippet(dtype), "elementwise_header", "unary_math", "elementwise_main"],
     constants: { OP: UNARY_OPS[op] },
     uniforms: words(x.size, { f32: p.alpha }, { f32: p.beta }, p.flags),
     inputs: [["x", x]],
@@ -251,7 +251,7 @@ export function unaryGradKernel(
   return launch(v.device, {
     op: `${name} backward`,
     shader: "unary_backward",
-    includes: ["elementwise_header", "unary_math"],
+    includes: ["elementwise_header", "unary_math", "elementwise_main"],
     constants: { OP: UNARY_OPS[op] },
     uniforms: words(v.size, { f32: p.alpha }, { f32: p.beta }, p.flags),
     inputs: [["saved value", v], ["gradient", g]],
@@ -281,7 +281,7 @@ export function biasGeluKernel(x: Tensor, bias: Tensor, approximate: "none" | "t
   return launch(x.device, {
     op: "biasGelu",
     shader: "bias_gelu",
-    includes: [storageSnippet(dtype), "elementwise_header", "unary_math"],
+    includes: [storageSnippet(dtype), "elementwise_header", "unary_math", "elementwise_main"],
     constants: { TANH: tanh ? 1 : 0 },
     uniforms: words(x.size, features, 0, 0),
     inputs: [["x", x], ["bias", bias]],

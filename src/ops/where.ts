@@ -112,7 +112,7 @@ function select(cond: Tensor, a: Tensor, b: Tensor, outShape: readonly number[])
   return launch(cond.device, {
     op: "where",
     shader: "where",
-    includes: ["elementwise_header"],
+    includes: ["elementwise_header", "broadcast_index", "elementwise_main"],
     constants: { COND_FLOAT: cond.dtype === "float32" ? 1 : 0 },
     uniforms: words(
       n,

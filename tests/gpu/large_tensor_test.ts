@@ -22,26 +22,8 @@ import {
   toDevice,
   transpose,
   valueAndGrad,
-  type WebGpuDevice,
 } from "../../mod.ts";
-import { runtimeOf } from "../../src/device.ts";
-import { bits, gpu, randomTensor } from "../helpers.ts";
-
-/** Runs `fn` with the device's binding limit lowered to `bytes`. */
-async function withBindingLimit<T>(
-  device: WebGpuDevice,
-  bytes: number,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const runtime = runtimeOf(device);
-  const saved = runtime.maxBindingBytes;
-  runtime.maxBindingBytes = bytes;
-  try {
-    return await fn();
-  } finally {
-    runtime.maxBindingBytes = saved;
-  }
-}
+import { bits, gpu, randomTensor, withBindingLimit } from "../helpers.ts";
 
 Deno.test("large tensors: the device asks for the adapter's buffer and binding limits", async () => {
   const device = await gpu();

@@ -25,7 +25,7 @@ import {
 } from "../../mod.ts";
 import { loopBound } from "../../src/gpu/loop_bound.ts";
 import { gpu, randomTensor } from "../helpers.ts";
-import { closeAndFree } from "../reduce_cases.ts";
+import { closeAndFree, take } from "../reduce_cases.ts";
 
 /** Runs `fn` with the loop budget lowered to `max`. */
 async function withBound(max: number, fn: () => Promise<void>): Promise<void> {
@@ -89,13 +89,6 @@ Deno.test("loop bound: mse, crossEntropy and sum over [70000, 256] match the cpu
   await closeAndFree(mean(gx, 0), mean(x, 0), tol);
   dispose([gx, gy, gt]);
 });
-
-/** The values of `t` as nested arrays, disposing it. */
-async function take(t: Tensor): Promise<unknown> {
-  const v = await t.toArray();
-  t.dispose();
-  return v;
-}
 
 Deno.test("loop bound lowered: reductions take several passes and match the cpu", async () => {
   const device = await gpu();

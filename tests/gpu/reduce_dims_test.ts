@@ -22,7 +22,7 @@ import {
   variance,
 } from "../../mod.ts";
 import { gpu, randomTensor } from "../helpers.ts";
-import { assertSpecialClose, CASES, checkCase, closeAndFree } from "../reduce_cases.ts";
+import { assertSpecialClose, CASES, checkCase, closeAndFree, take } from "../reduce_cases.ts";
 
 const TOL = { rtol: 1e-5, atol: 1e-6 };
 
@@ -83,13 +83,6 @@ Deno.test("softmax and logSoftmax gradients along any dim match the cpu", async 
     dispose([gx, gw]);
   }
 });
-
-/** The values of `t` as nested arrays, disposing it. */
-async function take(t: Tensor): Promise<unknown> {
-  const v = await t.toArray();
-  t.dispose();
-  return v;
-}
 
 Deno.test("NaN and infinities follow PyTorch on webgpu", async () => {
   const device = await gpu();

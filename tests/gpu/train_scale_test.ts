@@ -27,11 +27,10 @@ import {
   tensor,
   toDevice,
   valueAndGrad,
-  type WebGpuDevice,
 } from "../../mod.ts";
 import { runtimeOf } from "../../src/device.ts";
 import { CASES, runCase } from "../cross_entropy_cases.ts";
-import { bits, gpu, randomTensor } from "../helpers.ts";
+import { bits, gpu, randomTensor, withBindingLimit } from "../helpers.ts";
 import {
   decode,
   fixtureBatch,
@@ -74,22 +73,6 @@ Deno.test("crossEntropy on webgpu: GPT-2's 50257 classes and 300 rows, ignored r
     for (const t of [host, ids, logits, targets]) t.dispose();
   }
 });
-
-/** Runs `fn` with the device's binding limit lowered to `bytes` (as large_tensor_test.ts). */
-async function withBindingLimit<T>(
-  device: WebGpuDevice,
-  bytes: number,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const runtime = runtimeOf(device);
-  const saved = runtime.maxBindingBytes;
-  runtime.maxBindingBytes = bytes;
-  try {
-    return await fn();
-  } finally {
-    runtime.maxBindingBytes = saved;
-  }
-}
 
 async function sameBits(actual: Tensor, expected: Tensor, what: string): Promise<void> {
   assert.deepEqual(actual.shape, expected.shape, what);

@@ -115,6 +115,7 @@ function padSlice(g: Tensor, shape: readonly number[], starts: readonly number[]
   return launch(g.device, {
     op: "slice backward",
     shader: "slice_backward",
+    includes: ["elementwise_header", "broadcast_index", "elementwise_main"],
     uniforms: words(n, shape.length, 0, 0, ...dims8(shape), ...dims8(starts), ...dims8(g.shape)),
     inputs: [["gradient", g]],
     outShape: shape,
