@@ -31,7 +31,7 @@ export class TesseraError extends Error {
  * Thrown when WebGPU is requested but this runtime has no usable adapter.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { webgpu, WebGpuUnavailableError } from "@tessera/core";
  * try {
  *   await webgpu();
