@@ -35,17 +35,12 @@ const LOWEST_F32: f32 = -3.4028234663852886e38;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= p.rows * p.chunks) {
-    return;
-  }
-  let lid = lid3.x;
+// One workgroup per (row, chunk): the entry point is workgroup_job.wgsl's.
+fn jobs() -> u32 {
+  return p.rows * p.chunks;
+}
+
+fn run(w: u32, lid: u32) {
   let row = w / p.chunks;
   let start = (w % p.chunks) * p.chunk;
   let end = min(p.cols, start + p.chunk);

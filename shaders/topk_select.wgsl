@@ -63,17 +63,12 @@ fn beats(a: f32, ia: u32, b: f32, ib: u32) -> bool {
   return a < b;
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_id) lid3: vec3<u32>,
-) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= p.rows * p.chunks) {
-    return;
-  }
-  let lid = lid3.x;
+// One workgroup per (row, chunk): the entry point is workgroup_job.wgsl's.
+fn jobs() -> u32 {
+  return p.rows * p.chunks;
+}
+
+fn run(w: u32, lid: u32) {
   let row = w / p.chunks;
   let chunk = w % p.chunks;
   let base = (row / p.inner) * p.n * p.inner + row % p.inner;

@@ -418,7 +418,8 @@ function selectPass(
   const count = rows * chunks * k;
   const pipeline = runtime.pipeline({
     name: "topk_select.wgsl",
-    code: SHADERS.topk_select,
+    // The kernel first so compile errors keep its line numbers; the shared entry point after.
+    code: `${SHADERS.topk_select}\n${SHADERS.workgroup_job}`,
     constants: { WG: wg },
   });
   const outValues = gpuTensor(device, runtime.acquire(op, `${op} values`, count * 4), shape);

@@ -13,7 +13,7 @@ import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { matmulTiles, planMatmul } from "../gpu/tuning.ts";
 import { fromHost, hostArray, numel, type Tensor, viewOf } from "../tensor.ts";
 import { castKernel } from "./cast.ts";
-import { wasmMatmul } from "../cpu/matmul.ts";
+import { type CpuMatmulShape, wasmMatmul } from "../cpu/matmul.ts";
 import {
   cpuFloatTensor,
   type FloatDType,
@@ -204,16 +204,8 @@ function batchedProduct(a: Tensor, b: Tensor, options: MatmulOptions): Tensor {
   }
 }
 
-interface ProductShape {
-  M: number;
-  N: number;
-  K: number;
-  batch: number;
-  aStride: number;
-  bStride: number;
-  transposeA: boolean;
-  transposeB: boolean;
-  alpha: number;
+/** The sizes the cpu kernels take, plus the output's shape. */
+interface ProductShape extends CpuMatmulShape {
   outShape: number[];
 }
 

@@ -188,7 +188,7 @@ export function rowStats(
     const out = launch(device, {
       op,
       shader: "softmax_stats",
-      includes: ["workgroup_reduce", "softmax_rules"],
+      includes: ["workgroup_reduce", "softmax_rules", "workgroup_job"],
       constants: { WG: STATS_WG, PAIRS: pairs ? 1 : 0 },
       uniforms: words(rows, count, pairs ? 1 : inner, { f32: pairs ? 1 : alpha }, chunk, chunks),
       inputs: [["input", input]],
