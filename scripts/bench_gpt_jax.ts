@@ -30,7 +30,7 @@ interface JaxArray {
 }
 type Fn = (...args: never[]) => unknown;
 interface JaxApi {
-  init(): Promise<string[]>;
+  init(...devices: string[]): Promise<string[]>;
   defaultDevice(device?: string): string;
   jit<F extends Fn>(f: F): F & { dispose(): void };
   valueAndGrad<F extends Fn>(f: F): (...args: Parameters<F>) => [JaxArray, JaxArray[]];
@@ -62,11 +62,14 @@ interface JaxApi {
 // Built at run time so that `deno check` never needs the peer.
 const JAX = ["npm:@jax-js", "jax@0.1.25"].join("/");
 
-async function loadJax(): Promise<JaxApi> {
+async function loadJax(device = "webgpu"): Promise<JaxApi> {
   const jax = await import(JAX) as unknown as JaxApi;
-  const devices = await jax.init();
-  if (!devices.includes("webgpu")) throw new Error(`no webgpu device (have ${devices.join(", ")})`);
-  jax.defaultDevice("webgpu");
+  // The CPU bench asks for its backend alone, so that no WebGPU adapter starts.
+  const devices = await jax.init(...(device === "webgpu" ? [] : [device]));
+  if (!devices.includes(device)) {
+    throw new Error(`no ${device} device (have ${devices.join(", ")})`);
+  }
+  jax.defaultDevice(device);
   return jax;
 }
 
@@ -184,8 +187,10 @@ function jaxForward(
 }
 
 /**
- * jax-js (webgpu device) running the GPT forward under `jit`: prefill, and
- * decode by recomputing every token (jax-js has no KV-cache layer).
+ * jax-js running the GPT forward under `jit` on `device` ("webgpu" for the
+ * GPU bench, "wasm" or "cpu" for scripts/bench_cpu.ts, which sets the
+ * default device before each setup and run): prefill, and decode by
+ * recomputing every token (jax-js has no KV-cache layer).
  *
  * @example
  * ```ts ignore
@@ -195,8 +200,8 @@ function jaxForward(
  * const impl = await jaxImpl(c, makeWeights(c, 1));
  * ```
  */
-export async function jaxImpl(c: Cfg, w: Weights): Promise<Impl> {
-  const jax = await loadJax();
+export async function jaxImpl(c: Cfg, w: Weights, device = "webgpu"): Promise<Impl> {
+  const jax = await loadJax(device);
   const np = jax.numpy;
   const weights = jaxHostWeights(c, w).map((a) => np.array(a.data).reshape(a.shape));
   const int = (a: Int32Array, shape: number[]) => np.array(a, { dtype: np.int32 }).reshape(shape);

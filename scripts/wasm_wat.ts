@@ -3,23 +3,26 @@
  * function so that the staleness test can render it without the assembler.
  * `scripts/gen_wasm.ts` assembles it and embeds the bytes.
  *
- * Matmul micro-kernels accumulate in f64x2 lanes, one output per lane, k in
- * ascending order from +0: exactly the TypeScript reference's `acc += a * b`
- * on JavaScript numbers (an f32 * f32 product is exact in f64), so the fast
- * path gives the reference's bits. Rows are unrolled here at generation time
- * (registers cannot be indexed); the loop over k stays a loop.
+ * Every kernel computes in f32x4 lanes (four floats per v128) in a fixed
+ * order that depends only on the shapes, never on the thread count: a run
+ * repeats its bits exactly. The order differs from the TypeScript
+ * reference's f64 loops, so results agree with it within float32 tolerance
+ * (policy in src/cpu/backend.ts). Rows are unrolled here at generation time
+ * (registers cannot be indexed); loops over k stay loops.
  *
  * @module
  */
 
+import { rowKernels } from "./wasm_wat_rows.ts";
+
 /** Rows of one full micro-kernel tile. */
 export const MATMUL_MR = 4;
-/** f64x2 vectors per tile row: a tile is MATMUL_MR x (2 * MATMUL_NV) outputs. */
+/** f32x4 vectors per tile row: a tile is MATMUL_MR x (4 * MATMUL_NV) outputs. */
 export const MATMUL_NV = 2;
-/** f64x2 accumulators of `gemv_n` (2 * this many adjacent columns per strip). */
+/** f32x4 accumulators of `gemv_n` (4 * this many adjacent columns per strip). */
 export const GEMV_N_VECTORS = 8;
-/** f64x2 accumulators of `gemv_t` (2 * this many rows of the weight per pass). */
-export const GEMV_T_VECTORS = 4;
+/** Rows of the weight `gemv_t` takes per pass (one f32x4 accumulator each). */
+export const GEMV_T_ROWS = 8;
 /** Bytes at the start of memory kept for a partial tile's staging. */
 export const SCRATCH_BYTES = 1024;
 
@@ -30,7 +33,8 @@ export const SCRATCH_BYTES = 1024;
 export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV, shared = false): string {
   const kernels: string[] = [];
   for (let rows = 1; rows <= mr; rows++) kernels.push(microKernel(rows, nv));
-  kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_VECTORS), layerNorm());
+  kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_ROWS), layerNorm());
+  kernels.push(...rowKernels());
   return [
     "(module",
     shared
@@ -44,13 +48,13 @@ export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV, shared = false): strin
 
 /**
  * `mk<rows>(pa, pb, k, c, ldc, alpha, nvalid)`: C[rows, nr] = alpha * (A @ B)
- * for one packed A panel (k steps of `rows` f64) and one packed B panel (k
- * steps of nr = 2 * nv f64, zero padded); C rows are `ldc` bytes apart.
+ * for one packed A panel (k steps of `rows` f32) and one packed B panel (k
+ * steps of nr = 4 * nv f32, zero padded); C rows are `ldc` bytes apart.
  * Only the first `nvalid` columns are written (a partial tile is staged at
  * address 0 and copied).
  */
 function microKernel(rows: number, nv: number): string {
-  const nr = 2 * nv;
+  const nr = 4 * nv;
   const acc = (r: number, v: number) => `$acc${r}_${v}`;
   const locals: string[] = [];
   for (let r = 0; r < rows; r++) {
@@ -62,17 +66,17 @@ function microKernel(rows: number, nv: number): string {
     const out: string[] = [];
     for (let v = 0; v < nv; v++) {
       out.push(
-        `(local.set $b${v} (v128.load offset=${16 * v + 8 * nr * step} (local.get $pb)))`,
+        `(local.set $b${v} (v128.load offset=${16 * v + 4 * nr * step} (local.get $pb)))`,
       );
     }
     for (let r = 0; r < rows; r++) {
       out.push(
-        `(local.set $a (v128.load64_splat offset=${8 * r + 8 * rows * step} (local.get $pa)))`,
+        `(local.set $a (v128.load32_splat offset=${4 * r + 4 * rows * step} (local.get $pa)))`,
       );
       for (let v = 0; v < nv; v++) {
         out.push(
-          `(local.set ${acc(r, v)} (f64x2.add (local.get ${acc(r, v)}) ` +
-            `(f64x2.mul (local.get $a) (local.get $b${v}))))`,
+          `(local.set ${acc(r, v)} (f32x4.add (local.get ${acc(r, v)}) ` +
+            `(f32x4.mul (local.get $a) (local.get $b${v}))))`,
         );
       }
     }
@@ -81,19 +85,11 @@ function microKernel(rows: number, nv: number): string {
   const body = [...kStep(0), ...kStep(1)];
   const single = kStep(0);
   const stores: string[] = [];
-  const f32 = (r: number, v: number) => `(f32x4.demote_f64x2_zero (local.get ${acc(r, v)}))`;
   for (let r = 0; r < rows; r++) {
     const row = `(i32.add (local.get $dst) (i32.mul (local.get $ld) (i32.const ${r})))`;
-    for (let v = 0; v + 1 < nv; v += 2) {
+    for (let v = 0; v < nv; v++) {
       stores.push(
-        `(v128.store offset=${8 * v} ${row} (f32x4.mul (local.get $al) ` +
-          `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${f32(r, v)} ${f32(r, v + 1)})))`,
-      );
-    }
-    if (nv % 2 === 1) {
-      stores.push(
-        `(v128.store64_lane offset=${8 * (nv - 1)} 0 ${row} ` +
-          `(f32x4.mul (local.get $al) ${f32(r, nv - 1)}))`,
+        `(v128.store offset=${16 * v} ${row} (f32x4.mul (local.get $al) (local.get ${acc(r, v)})))`,
       );
     }
   }
@@ -107,8 +103,8 @@ function microKernel(rows: number, nv: number): string {
       (then
         (loop $k_loop
           ${body.join("\n          ")}
-          (local.set $pa (i32.add (local.get $pa) (i32.const ${16 * rows})))
-          (local.set $pb (i32.add (local.get $pb) (i32.const ${16 * nr})))
+          (local.set $pa (i32.add (local.get $pa) (i32.const ${8 * rows})))
+          (local.set $pb (i32.add (local.get $pb) (i32.const ${8 * nr})))
           (local.set $k (i32.sub (local.get $k) (i32.const 2)))
           (br_if $k_loop (i32.gt_s (local.get $k) (i32.const 1))))))
     (if (i32.eq (local.get $k) (i32.const 1))
@@ -146,139 +142,139 @@ const set = (name: string, value: string) => `(local.set $${name} ${value})`;
 const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 const i32 = (n: number) => `(i32.const ${n})`;
 const zeros = "(v128.const f64x2 0 0)";
-/** x[k] as f64 in both lanes. */
-const splatX = "(f64x2.splat (f64.promote_f32 (f32.load (local.get $xp))))";
-
-/**
- * Scalar tail shared by both vector kernels: outputs `n .. N - 1`, each the
- * same ascending-k f64 sum, reading B at `b + n * colStep + k * kStep`.
- */
-function scalarTail(colStep: string, kStep: string): string {
-  return `
-    (block $tail_done
-      (loop $tail
-        (br_if $tail_done (i32.ge_s (local.get $n) (local.get $N)))
-        ${set("p", add(get("b"), `(i32.mul (local.get $n) ${colStep})`))}
-        ${set("xp", get("x"))}
-        ${set("s", "(f64.const 0)")}
-        ${set("k", get("K"))}
-        (block $k_done
-          (loop $k_loop
-            (br_if $k_done (i32.le_s (local.get $k) (i32.const 0)))
-            ${
-    set(
-      "s",
-      "(f64.add (local.get $s) (f64.mul (f64.promote_f32 (f32.load (local.get $xp))) " +
-        "(f64.promote_f32 (f32.load (local.get $p)))))",
-    )
-  }
-            ${set("xp", add(get("xp"), i32(4)))}
-            ${set("p", add(get("p"), kStep))}
-            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
-            (br $k_loop)))
-        (f32.store (i32.add (local.get $c) (i32.shl (local.get $n) (i32.const 2)))
-          (f32.mul (local.get $alpha) (f32.demote_f64 (local.get $s))))
-        ${set("n", add(get("n"), i32(1)))}
-        (br $tail)))`;
-}
+const fmadd = (acc: string, x: string, y: string) =>
+  `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${x} ${y})))`;
 
 /**
  * `gemv_n(x, b, K, N, ldb, c, alpha)`: c[n] = alpha * sum_k x[k] * B[k, n]
  * for one row x (K f32) and B (K rows, `ldb` bytes apart, f32), no packing:
- * strips of 2 * nv adjacent columns, one f64 lane per output, then a scalar
- * tail.
+ * strips of 4 * nv adjacent columns (one f32 lane per output, k ascending),
+ * then strips of 4, then single columns in the same order.
  */
 function gemvN(nv: number): string {
   const accs = Array.from({ length: nv }, (_, v) => `$acc${v}`);
-  const width = 2 * nv;
-  const inner = accs.map((acc, v) =>
-    `(local.set ${acc} (f64x2.add (local.get ${acc}) (f64x2.mul (local.get $xv) ` +
-    `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${8 * v} (local.get $p))))))`
-  );
-  const stores = accs.map((acc, v) =>
-    `(v128.store64_lane offset=${8 * v} 0 (local.get $cp) (f32x4.mul (local.get $al) ` +
-    `(f32x4.demote_f64x2_zero (local.get ${acc}))))`
-  );
+  const strip = (name: string, count: number, lanes: "v128" | "f32") => {
+    const width = lanes === "v128" ? 4 * count : 1;
+    const used = accs.slice(0, count);
+    const load = (v: number) =>
+      lanes === "v128"
+        ? `(v128.load offset=${16 * v} (local.get $p))`
+        : "(f32x4.splat (f32.load (local.get $p)))";
+    const store = (v: number) =>
+      lanes === "v128"
+        ? `(v128.store offset=${16 * v} (local.get $cp) (f32x4.mul (local.get $al) ` +
+          `(local.get ${used[v]})))`
+        : `(f32.store (local.get $cp) (f32x4.extract_lane 0 (f32x4.mul (local.get $al) ` +
+          `(local.get ${used[v]}))))`;
+    return `
+    (block $${name}_done
+      (loop $${name}
+        (br_if $${name}_done (i32.gt_s (i32.add (local.get $n) (i32.const ${width})) (local.get $N)))
+        ${used.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
+        ${set("p", add(get("b"), "(i32.shl (local.get $n) (i32.const 2))"))}
+        ${set("xp", get("x"))}
+        ${set("k", get("K"))}
+        (block $${name}_k_done
+          (loop $${name}_k
+            (br_if $${name}_k_done (i32.le_s (local.get $k) (i32.const 0)))
+            ${set("xv", "(v128.load32_splat (local.get $xp))")}
+            ${used.map((a, v) => fmadd(a, get("xv"), load(v))).join("\n            ")}
+            ${set("xp", add(get("xp"), i32(4)))}
+            ${set("p", add(get("p"), get("ldb")))}
+            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
+            (br $${name}_k)))
+        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
+        ${used.map((_, v) => store(v)).join("\n        ")}
+        ${set("n", add(get("n"), i32(width)))}
+        (br $${name})))`;
+  };
   return `
   (func $gemv_n (export "gemv_n")
     (param $x i32) (param $b i32) (param $K i32) (param $N i32) (param $ldb i32) (param $c i32)
     (param $alpha f32)
-    (local $n i32) (local $k i32) (local $p i32) (local $xp i32) (local $cp i32) (local $s f64)
+    (local $n i32) (local $k i32) (local $p i32) (local $xp i32) (local $cp i32)
     (local $xv v128) (local $al v128) ${accs.map((a) => `(local ${a} v128)`).join(" ")}
     ${set("al", "(f32x4.splat (local.get $alpha))")}
-    (block $strips_done
-      (loop $strips
-        (br_if $strips_done (i32.gt_s (i32.add (local.get $n) (i32.const ${width})) (local.get $N)))
-        ${accs.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
-        ${set("p", add(get("b"), "(i32.shl (local.get $n) (i32.const 2))"))}
-        ${set("xp", get("x"))}
-        ${set("k", get("K"))}
-        (block $k_done
-          (loop $k_loop
-            (br_if $k_done (i32.le_s (local.get $k) (i32.const 0)))
-            ${set("xv", splatX)}
-            ${inner.join("\n            ")}
-            ${set("xp", add(get("xp"), i32(4)))}
-            ${set("p", add(get("p"), get("ldb")))}
-            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
-            (br $k_loop)))
-        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
-        ${stores.join("\n        ")}
-        ${set("n", add(get("n"), i32(width)))}
-        (br $strips)))
-    ${scalarTail(i32(4), get("ldb"))}
+    ${strip("wide", nv, "v128")}
+    ${strip("quad", 1, "v128")}
+    ${strip("single", 1, "f32")}
   )`;
 }
 
 /**
  * `gemv_t(x, b, K, N, ldb, c, alpha)`: c[n] = alpha * sum_k x[k] * W[n, k]
  * for one row x and W's rows `ldb` bytes apart (a linear layer's weight),
- * no packing: 2 * nv rows at a time, lane pairs gathered from two rows.
+ * no packing: `rows` rows at a time, each summed in four f32 lanes over k
+ * (lane l takes k = l mod 4), the lanes added as (l0 + l1) + (l2 + l3),
+ * then the k tail in order. Leftover rows go one at a time the same way.
  */
-function gemvT(nv: number): string {
-  const rows = 2 * nv;
-  const accs = Array.from({ length: nv }, (_, v) => `$acc${v}`);
-  const row = (i: number) => (i === 0 ? get("p") : add(get("p"), get(`o${i}`)));
-  const inner = accs.map((acc, v) =>
-    `(local.set ${acc} (f64x2.add (local.get ${acc}) (f64x2.mul (local.get $xv) ` +
-    `(f64x2.promote_low_f32x4 (v128.load32_lane 1 ${row(2 * v + 1)} ` +
-    `(v128.load32_zero ${row(2 * v)}))))))`
-  );
-  const stores = accs.map((acc, v) =>
-    `(v128.store64_lane offset=${8 * v} 0 (local.get $cp) (f32x4.mul (local.get $al) ` +
-    `(f32x4.demote_f64x2_zero (local.get ${acc}))))`
-  );
+function gemvT(rows: number): string {
+  const accs = Array.from({ length: rows }, (_, v) => `$acc${v}`);
+  const rowPtr = (i: number) => (i === 0 ? get("p") : add(get("p"), get(`o${i}`)));
   const offsets = Array.from({ length: rows - 1 }, (_, i) => i + 1);
+  const strip = (name: string, count: number) => {
+    const used = accs.slice(0, count);
+    const hsum = (a: string) =>
+      `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${a})) ` +
+      `(f32x4.extract_lane 1 (local.get ${a}))) (f32.add (f32x4.extract_lane 2 ` +
+      `(local.get ${a})) (f32x4.extract_lane 3 (local.get ${a}))))`;
+    const finish = used.map((a, v) => `
+        ${set("s", hsum(a))}
+        ${set("q", rowPtr(v))}
+        ${set("xp", add(get("x"), "(i32.shl (local.get $k4) (i32.const 2))"))}
+        ${set("q", add(get("q"), "(i32.shl (local.get $k4) (i32.const 2))"))}
+        ${set("k", get("k4"))}
+        (block $${name}_t${v}_done
+          (loop $${name}_t${v}
+            (br_if $${name}_t${v}_done (i32.ge_s (local.get $k) (local.get $K)))
+            ${
+      set(
+        "s",
+        "(f32.add (local.get $s) (f32.mul (f32.load (local.get $xp)) (f32.load (local.get $q))))",
+      )
+    }
+            ${set("xp", add(get("xp"), i32(4)))}
+            ${set("q", add(get("q"), i32(4)))}
+            ${set("k", "(i32.add (local.get $k) (i32.const 1))")}
+            (br $${name}_t${v})))
+        (f32.store offset=${4 * v} (local.get $cp) (f32.mul (local.get $alpha) (local.get $s)))`);
+    return `
+    (block $${name}_done
+      (loop $${name}
+        (br_if $${name}_done (i32.gt_s (i32.add (local.get $n) (i32.const ${count})) (local.get $N)))
+        ${used.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
+        ${set("p", add(get("b"), "(i32.mul (local.get $n) (local.get $ldb))"))}
+        ${set("xp", get("x"))}
+        ${set("k", i32(0))}
+        (block $${name}_k_done
+          (loop $${name}_k
+            (br_if $${name}_k_done (i32.gt_s (i32.add (local.get $k) (i32.const 4)) (local.get $K)))
+            ${set("xv", "(v128.load (local.get $xp))")}
+            ${
+      used.map((a, v) => fmadd(a, get("xv"), `(v128.load ${rowPtr(v)})`)).join("\n            ")
+    }
+            ${set("xp", add(get("xp"), i32(16)))}
+            ${set("p", add(get("p"), i32(16)))}
+            ${set("k", "(i32.add (local.get $k) (i32.const 4))")}
+            (br $${name}_k)))
+        ${set("k4", get("k"))}
+        ${set("p", add(get("b"), "(i32.mul (local.get $n) (local.get $ldb))"))}
+        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
+        ${finish.join("")}
+        ${set("n", add(get("n"), i32(count)))}
+        (br $${name})))`;
+  };
   return `
   (func $gemv_t (export "gemv_t")
     (param $x i32) (param $b i32) (param $K i32) (param $N i32) (param $ldb i32) (param $c i32)
     (param $alpha f32)
-    (local $n i32) (local $k i32) (local $p i32) (local $xp i32) (local $cp i32) (local $s f64)
-    (local $xv v128) (local $al v128) ${accs.map((a) => `(local ${a} v128)`).join(" ")}
+    (local $n i32) (local $k i32) (local $k4 i32) (local $p i32) (local $q i32) (local $xp i32)
+    (local $cp i32) (local $s f32)
+    (local $xv v128) ${accs.map((a) => `(local ${a} v128)`).join(" ")}
     ${offsets.map((i) => `(local $o${i} i32)`).join(" ")}
-    ${set("al", "(f32x4.splat (local.get $alpha))")}
     ${offsets.map((i) => set(`o${i}`, `(i32.mul (local.get $ldb) ${i32(i)})`)).join(" ")}
-    (block $strips_done
-      (loop $strips
-        (br_if $strips_done (i32.gt_s (i32.add (local.get $n) (i32.const ${rows})) (local.get $N)))
-        ${accs.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
-        ${set("p", add(get("b"), "(i32.mul (local.get $n) (local.get $ldb))"))}
-        ${set("xp", get("x"))}
-        ${set("k", get("K"))}
-        (block $k_done
-          (loop $k_loop
-            (br_if $k_done (i32.le_s (local.get $k) (i32.const 0)))
-            ${set("xv", splatX)}
-            ${inner.join("\n            ")}
-            ${set("xp", add(get("xp"), i32(4)))}
-            ${set("p", add(get("p"), i32(4)))}
-            ${set("k", "(i32.sub (local.get $k) (i32.const 1))")}
-            (br $k_loop)))
-        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
-        ${stores.join("\n        ")}
-        ${set("n", add(get("n"), i32(rows)))}
-        (br $strips)))
-    ${scalarTail(get("ldb"), i32(4))}
+    ${strip("many", rows)}
+    ${strip("one", 1)}
   )`;
 }
 

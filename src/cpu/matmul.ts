@@ -1,14 +1,15 @@
 /**
- * The `cpu` device's fast matmul: operands packed into f64 panels in
- * WebAssembly memory, then SIMD micro-kernels (scripts/wasm_wat.ts) over
- * cache-sized blocks of B. Gives the TypeScript reference's bits (see
+ * The `cpu` device's fast matmul: operands packed into f32 panels in
+ * WebAssembly memory, then f32x4 SIMD micro-kernels (scripts/wasm_wat.ts)
+ * over cache-sized blocks of B. Each output is summed over k in ascending
+ * order in one f32 lane, whatever the thread count (policy in
  * src/cpu/backend.ts).
  *
  * @module
  */
 
 import { chosenCpuBackend } from "./backend.ts";
-import { runPanels, threadedKernels } from "./threads.ts";
+import { runPanels, threadedKernels, trimPoolMemory, workersReady } from "./threads.ts";
 import {
   WASM_MATMUL_MR as MR,
   WASM_MATMUL_NR as NR,
@@ -74,7 +75,7 @@ export function wasmMatmul(
   const kernels = threaded ?? wasmKernels();
   if (kernels === null) return false;
   if (M < MR) return gemv(kernels, x, y, out, s);
-  const panelBytes = Math.max(K, 1) * NR * 8;
+  const panelBytes = Math.max(K, 1) * NR * 4;
   const panels = Math.max(
     1,
     Math.min(Math.ceil(N / NR), Math.floor(CPU_MATMUL_BLOCKS.bBytes / panelBytes)),
@@ -82,19 +83,19 @@ export function wasmMatmul(
   const nc = panels * NR;
   // Rows of A per block (a multiple of MR): bounds the packed A and the staged C.
   const fit = Math.min(
-    CPU_MATMUL_BLOCKS.aBytes / Math.max(1, K * 8),
+    CPU_MATMUL_BLOCKS.aBytes / Math.max(1, K * 4),
     CPU_MATMUL_BLOCKS.cBytes / (N * 4),
   );
   const mb = Math.min(M, Math.max(MR, Math.floor(fit / MR) * MR));
   const aOff = WASM_SCRATCH_BYTES;
-  const bOff = align(aOff + mb * K * 8);
-  const cOff = align(bOff + nc * K * 8);
+  const bOff = align(aOff + mb * K * 4);
+  const cOff = align(bOff + nc * K * 4);
   const end = cOff + mb * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
   if (buffer === null) return false;
-  const A64 = new Float64Array(buffer, aOff, mb * K);
-  const B64 = new Float64Array(buffer, bOff, nc * K);
+  const A = new Float32Array(buffer, aOff, mb * K);
+  const B = new Float32Array(buffer, bOff, nc * K);
   const C = new Float32Array(buffer, cOff, mb * N);
   const mk = kernels.mk;
   const a32 = Math.fround(alpha);
@@ -103,23 +104,23 @@ export function wasmMatmul(
   for (let bi = 0; bi < batch; bi++) {
     for (let mStart = 0; mStart < M; mStart += mb) {
       const mRows = Math.min(mb, M - mStart);
-      packA(A64, x, bi * aStride, mStart, mRows, M, K, transposeA);
+      packA(A, x, bi * aStride, mStart, mRows, M, K, transposeA);
       for (let n0 = 0; n0 < N; n0 += nc) {
         const cols = Math.min(nc, N - n0);
         if (!packBOnce || (bi === 0 && mStart === 0)) {
-          packB(B64, y, bi * bStride, n0, cols, N, K, transposeB);
+          packB(B, y, bi * bStride, n0, cols, N, K, transposeB);
         }
         // Worker threads take column panels of blocks worth the hand-off.
-        if (threaded !== null && mRows * cols * K >= THREADED_MIN_MACS) {
+        if (threaded !== null && mRows * cols * K >= THREADED_MIN_MACS && workersReady()) {
           runPanels({ aOff, bOff, cOff, K, N, mRows, cols, n0, MR, NR, alpha: a32 });
           continue;
         }
         for (let m0 = 0; m0 < mRows; m0 += MR) {
           const kernel = mk[Math.min(MR, mRows - m0)];
-          const pa = aOff + m0 * K * 8;
+          const pa = aOff + m0 * K * 4;
           for (let j = 0; j < cols; j += NR) {
             const c = cOff + (m0 * N + n0 + j) * 4;
-            kernel(pa, bOff + j * K * 8, K, c, N * 4, a32, Math.min(NR, cols - j));
+            kernel(pa, bOff + j * K * 4, K, c, N * 4, a32, Math.min(NR, cols - j));
           }
         }
       }
@@ -127,6 +128,7 @@ export function wasmMatmul(
     }
   }
   trimWasmMemory(kernels);
+  trimPoolMemory(kernels);
   return true;
 }
 
@@ -193,7 +195,7 @@ function gemv(
  * shorter), k-major within a panel.
  */
 function packA(
-  dst: Float64Array,
+  dst: Float32Array,
   x: Float32Array,
   base: number,
   first: number,
@@ -220,7 +222,7 @@ function packA(
 
 /** Columns n0 .. n0 + cols of op(B) in panels of NR (zero padded), k-major within a panel. */
 function packB(
-  dst: Float64Array,
+  dst: Float32Array,
   y: Float32Array,
   base: number,
   n0: number,

@@ -2,24 +2,31 @@
  * Worker threads for the `cpu` device's matmul: the workers instantiate the
  * kernels' shared-memory variant over one `WebAssembly.Memory`, and each
  * packed block of B is split between the calling thread and the workers by
- * column panels (every output still has one owner and the same summation
- * order, so the bits do not change). The calling thread blocks on
- * `Atomics.wait` until the workers finish, which keeps ops synchronous;
- * runtimes that forbid blocking there (a browser's main thread) cannot use
- * threads.
+ * column panels. Every output has one owner and the same summation order
+ * with any thread count, so results do not depend on it. The calling thread
+ * blocks on `Atomics.wait` until the workers finish, which keeps ops
+ * synchronous.
  *
- * Off by default: a live worker keeps a Deno process from exiting, so
- * `setCpuThreads(n)` is an explicit choice and `setCpuThreads(1)` stops them.
+ * On by default in Deno and Node: the first large product starts one worker
+ * per core (at most {@linkcode DEFAULT_MAX_THREADS}) synchronously through
+ * `node:worker_threads`, unref'd so that an idle pool never keeps the
+ * process alive. Products run on the calling thread alone until every
+ * worker has reported ready. Browsers have no synchronous worker start and
+ * forbid blocking the main thread: there threads are an explicit
+ * `setCpuThreads(n)` from a worker context.
  *
  * @module
  */
 
 import { ArgumentError, DeviceLimitError } from "../errors.ts";
 import { WASM_SHARED_BYTES_BASE64 } from "./wasm_kernels.generated.ts";
-import { decodeBase64, kernelsOf, type WasmKernels } from "./wasm_runtime.ts";
+import { decodeBase64, kernelsOf, WASM_KEEP_BYTES, type WasmKernels } from "./wasm_runtime.ts";
 
 /** Control words (Int32 indices) shared with the workers. */
-const GEN = 0, STOP = 1, DONE = 2, PARAMS = 4, ALPHA = 16, WORDS = 20;
+const GEN = 0, STOP = 1, DONE = 2, READY = 3, PARAMS = 4, ALPHA = 16, WORDS = 20;
+
+/** The default pool's size cap: more workers rarely pay on one product. */
+export const DEFAULT_MAX_THREADS = 8;
 
 /** One matmul block, as every thread reads it from the control words. */
 export interface PanelJob {
@@ -37,7 +44,6 @@ export interface PanelJob {
 }
 
 interface WorkerHandle {
-  postMessage(message: unknown): void;
   terminate(): unknown;
 }
 
@@ -46,23 +52,40 @@ interface Pool {
   kernels: WasmKernels;
   ctl: Int32Array;
   workers: WorkerHandle[];
+  /** Set when a worker failed: the pool then runs on the calling thread alone. */
+  broken: boolean;
 }
 
+/** A node:worker_threads Worker, as far as the pool uses it. */
+interface NodeWorker extends WorkerHandle {
+  unref(): void;
+  on(event: "error", listener: (error: unknown) => void): void;
+}
+type NodeWorkerClass = new (
+  code: string,
+  options: { eval: true; workerData: unknown },
+) => NodeWorker;
+
 let pool: Pool | null = null;
+/** Threads chosen by `setCpuThreads`, or null for the default (one per core). */
+let requested: number | null = null;
 
 /**
  * The worker's program, as source text (no file to ship or read). It runs
- * its share of each job: column panels `id`-th of `threads`.
+ * its share of each job: column panels `id`-th of `threads`. `seen` is read
+ * before READY is raised, so a worker counted as ready sees every job posted
+ * after that.
  */
 const WORKER_SOURCE = `
-const start = (post, data) => {
+const start = (data) => {
   const { module, memory, ctl, id, threads } = data;
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const mk = [];
   for (let r = 1; typeof ex["mk" + r] === "function"; r++) mk[r] = ex["mk" + r];
   const f32 = new Float32Array(ctl.buffer);
-  post("ready");
-  let seen = 0;
+  let seen = Atomics.load(ctl, ${GEN});
+  Atomics.add(ctl, ${READY}, 1);
+  Atomics.notify(ctl, ${READY});
   for (;;) {
     Atomics.wait(ctl, ${GEN}, seen);
     seen = Atomics.load(ctl, ${GEN});
@@ -76,7 +99,7 @@ const start = (post, data) => {
       const kernel = mk[Math.min(MR, mRows - m0)];
       for (let q = first; q < last; q++) {
         const j = q * NR;
-        kernel(aOff + m0 * K * 8, bOff + j * K * 8, K, cOff + (m0 * N + n0 + j) * 4, N * 4, alpha,
+        kernel(aOff + m0 * K * 4, bOff + j * K * 4, K, cOff + (m0 * N + n0 + j) * 4, N * 4, alpha,
           Math.min(NR, cols - j));
       }
     }
@@ -85,19 +108,18 @@ const start = (post, data) => {
   }
 };
 if (typeof require === "function") {
-  const { parentPort } = require("node:worker_threads");
-  parentPort.once("message", (data) => start((m) => parentPort.postMessage(m), data));
+  start(require("node:worker_threads").workerData);
 } else {
-  self.onmessage = (e) => start((m) => self.postMessage(m), e.data);
+  self.onmessage = (e) => start(e.data);
 }
 `;
 
 /**
  * Uses `n` threads (the calling one plus `n - 1` workers) for large cpu
- * matmuls from now on; `1` (the default) stops the workers. Results are
- * bit for bit the same with any thread count. Resolves when the workers are
- * ready. In Deno a running worker keeps the process alive: call
- * `setCpuThreads(1)` before the program should end.
+ * matmuls from now on; `1` stops the workers. Deno and Node start one
+ * thread per core (at most 8) by themselves; call this to choose another
+ * count, or to start threads in a browser worker. Results are the same
+ * with any thread count. Resolves when the workers are ready.
  *
  * @example
  * ```ts ignore
@@ -113,55 +135,92 @@ export async function setCpuThreads(n: number): Promise<void> {
       `setCpuThreads: n must be an integer from 1 to 64, but got ${String(n)}`,
     );
   }
-  if ((pool?.threads ?? 1) === n) return;
+  requested = n;
+  if (pool !== null && pool.threads === n && !pool.broken) return;
   stopPool();
   if (n === 1) return;
   if (typeof SharedArrayBuffer === "undefined" || !canBlock()) {
+    requested = 1;
     throw new DeviceLimitError(
       `setCpuThreads: this runtime cannot share memory with workers or block while they ` +
         `run (SharedArrayBuffer and Atomics.wait are needed), so the cpu device stays on one thread`,
     );
   }
-  const memory = new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });
-  const module = new WebAssembly.Module(decodeBase64(WASM_SHARED_BYTES_BASE64) as BufferSource);
-  const kernels = kernelsOf(
-    new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, unknown>,
-    memory,
-  );
-  const ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
-  const workers: WorkerHandle[] = [];
-  try {
-    for (let id = 1; id < n; id++) {
-      workers.push(await startWorker({ module, memory, ctl, id, threads: n }));
-    }
-  } catch (error) {
-    for (const w of workers) w.terminate();
-    throw error;
+  const NodeWorker = nodeWorkerClass();
+  const started = NodeWorker !== null ? startPool(n, NodeWorker) : startWebPool(n);
+  pool = started;
+  // Resolve once every worker is ready, so that the next product uses them all.
+  while (!poolReady(started) && !started.broken && pool === started) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  pool = { threads: n, kernels, ctl, workers };
+  if (started.broken) {
+    stopPool();
+    requested = 1;
+    throw new DeviceLimitError(`setCpuThreads: a worker thread failed to start`);
+  }
 }
 
 /**
- * The number of threads cpu matmuls use (see {@linkcode setCpuThreads}).
+ * The number of threads cpu matmuls use (see {@linkcode setCpuThreads}):
+ * the chosen count, or in Deno and Node by default the number of cores
+ * (at most 8), 1 where threads are unavailable.
  *
  * @example
  * ```ts
  * import { cpuThreads } from "@tessera/core";
- * console.log(cpuThreads()); // 1
+ * console.log(cpuThreads() >= 1); // true
  * ```
  */
 export function cpuThreads(): number {
-  return pool?.threads ?? 1;
+  return requested ?? defaultThreads();
 }
 
-/** The shared-memory kernels while threads run, else null. */
+/**
+ * The shared-memory kernels of the thread pool, starting the default pool
+ * on first use in Deno and Node; null where products run without a pool
+ * (one thread chosen, or threads unavailable).
+ */
 export function threadedKernels(): WasmKernels | null {
+  if (pool === null && requested === null) {
+    const n = defaultThreads();
+    const NodeWorker = n > 1 ? nodeWorkerClass() : null;
+    if (NodeWorker === null) {
+      requested = 1;
+      return null;
+    }
+    try {
+      pool = startPool(n, NodeWorker);
+    } catch {
+      requested = 1; // workers refused: one thread from now on
+      return null;
+    }
+  }
   return pool?.kernels ?? null;
+}
+
+/** Whether a block can be split across the workers now (all started and healthy). */
+export function workersReady(): boolean {
+  return pool !== null && !pool.broken && poolReady(pool);
+}
+
+/**
+ * Restarts the pool (next use) when its shared memory grew past
+ * WASM_KEEP_BYTES: shared memory never shrinks, and one large product
+ * should not pin its working set for the life of the process.
+ */
+export function trimPoolMemory(kernels: WasmKernels): void {
+  if (
+    pool !== null && pool.kernels === kernels && kernels.memory.buffer.byteLength > WASM_KEEP_BYTES
+  ) {
+    const keep = requested;
+    stopPool();
+    requested = keep;
+  }
 }
 
 /**
  * Runs one block's column panels on every thread (this one takes share 0)
- * and returns when all are done.
+ * and returns when all are done. Call only when {@linkcode workersReady}.
  */
 export function runPanels(job: PanelJob): void {
   const p = pool!;
@@ -181,8 +240,8 @@ export function runPanels(job: PanelJob): void {
       const j = q * job.NR;
       const c = job.cOff + (m0 * job.N + job.n0 + j) * 4;
       kernel(
-        job.aOff + m0 * job.K * 8,
-        job.bOff + j * job.K * 8,
+        job.aOff + m0 * job.K * 4,
+        job.bOff + j * job.K * 4,
         job.K,
         c,
         job.N * 4,
@@ -198,9 +257,14 @@ export function runPanels(job: PanelJob): void {
     Atomics.wait(ctl, DONE, done, 1000);
     if (Date.now() - started > 60_000) {
       stopPool();
+      requested = 1;
       throw new DeviceLimitError("matmul: a cpu worker thread stopped answering; threads are off");
     }
   }
+}
+
+function poolReady(p: Pool): boolean {
+  return Atomics.load(p.ctl, READY) >= p.threads - 1;
 }
 
 function stopPool(): void {
@@ -221,41 +285,105 @@ function canBlock(): boolean {
   }
 }
 
-async function startWorker(data: Record<string, unknown>): Promise<WorkerHandle> {
-  const g = globalThis as unknown as {
-    Deno?: unknown;
-    process?: { versions?: { node?: string } };
+/** The runtime's processes, where it is Deno or Node. */
+function nodeProcess(): { getBuiltinModule?(name: string): unknown } | undefined {
+  return (globalThis as { process?: { getBuiltinModule?(name: string): unknown } }).process;
+}
+
+/** node:worker_threads' Worker, loaded synchronously (Deno 2, Node 20.16+); else null. */
+function nodeWorkerClass(): NodeWorkerClass | null {
+  try {
+    const wt = nodeProcess()?.getBuiltinModule?.("node:worker_threads") as
+      | { Worker?: NodeWorkerClass }
+      | undefined;
+    return wt?.Worker ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** One thread per core, at most DEFAULT_MAX_THREADS; 1 where threads cannot run. */
+function defaultThreads(): number {
+  if (typeof SharedArrayBuffer === "undefined" || nodeWorkerClass() === null) return 1;
+  let cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  if (cores === undefined) {
+    // Node before 21 has no navigator.
+    const os = nodeProcess()?.getBuiltinModule?.("node:os") as
+      | { availableParallelism?(): number }
+      | undefined;
+    cores = os?.availableParallelism?.();
+  }
+  const n = Number.isInteger(cores) && cores! > 0 ? cores! : 1;
+  return Math.min(n, DEFAULT_MAX_THREADS);
+}
+
+/** The shared memory, its kernels and the control words of a new pool. */
+function poolParts(): {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  kernels: WasmKernels;
+  ctl: Int32Array;
+} {
+  const memory = new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });
+  const module = new WebAssembly.Module(decodeBase64(WASM_SHARED_BYTES_BASE64) as BufferSource);
+  const kernels = kernelsOf(
+    new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, unknown>,
+    memory,
+  );
+  return { module, memory, kernels, ctl: new Int32Array(new SharedArrayBuffer(WORDS * 4)) };
+}
+
+/** A pool of node:worker_threads workers, created synchronously (they report ready later). */
+function startPool(n: number, NodeWorker: NodeWorkerClass): Pool {
+  const { module, memory, kernels, ctl } = poolParts();
+  const p: Pool = { threads: n, kernels, ctl, workers: [], broken: false };
+  try {
+    for (let id = 1; id < n; id++) {
+      const w = new NodeWorker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module, memory, ctl, id, threads: n },
+      });
+      w.unref(); // an idle pool does not keep the process alive
+      w.on("error", () => {
+        p.broken = true;
+      });
+      p.workers.push(w);
+    }
+  } catch (error) {
+    for (const w of p.workers) w.terminate();
+    throw error;
+  }
+  return p;
+}
+
+/** A pool of Web Workers (browsers): started asynchronously, kept until `setCpuThreads(1)`. */
+function startWebPool(n: number): Pool {
+  const WebWorker = (globalThis as {
     Worker?: new (url: string, options: { type: "module" }) => WorkerHandle & {
-      onmessage: ((e: { data: unknown }) => void) | null;
+      postMessage(message: unknown): void;
       onerror: ((e: unknown) => void) | null;
     };
-  };
-  if (g.Deno === undefined && g.process?.versions?.node !== undefined) {
-    const wt = await import(["node", "worker_threads"].join(":")) as {
-      Worker: new (code: string, options: { eval: true }) => WorkerHandle & {
-        once(event: string, f: (v: unknown) => void): void;
-        unref(): void;
-      };
-    };
-    const w = new wt.Worker(WORKER_SOURCE, { eval: true });
-    w.unref(); // an idle pool does not keep Node running
-    await new Promise((resolve, reject) => {
-      w.once("message", resolve);
-      w.once("error", reject);
-      w.postMessage(data);
-    });
-    return w;
-  }
-  if (g.Worker === undefined) {
+  }).Worker;
+  if (WebWorker === undefined) {
+    requested = 1;
     throw new DeviceLimitError("setCpuThreads: this runtime has no Worker");
   }
+  const { module, memory, kernels, ctl } = poolParts();
+  const p: Pool = { threads: n, kernels, ctl, workers: [], broken: false };
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-  const w = new g.Worker(url, { type: "module" });
-  await new Promise((resolve, reject) => {
-    w.onmessage = resolve;
-    w.onerror = reject;
-    w.postMessage(data);
-  });
-  URL.revokeObjectURL(url);
-  return w;
+  try {
+    for (let id = 1; id < n; id++) {
+      const w = new WebWorker(url, { type: "module" });
+      w.onerror = () => {
+        p.broken = true;
+      };
+      w.postMessage({ module, memory, ctl, id, threads: n });
+      p.workers.push(w);
+    }
+  } finally {
+    // Revoked after the workers fetched it: give them a turn first.
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  return p;
 }

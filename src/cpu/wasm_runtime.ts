@@ -41,6 +41,21 @@ export interface WasmKernels {
     cols: number,
     eps: number,
   ) => void;
+  /** Row kernels (softmax, GELU, cross-entropy): see scripts/wasm_wat_rows.ts and src/cpu/rows.ts. */
+  readonly rows: {
+    readonly softmax: (...args: [number, number, number, number, number, number]) => void;
+    readonly softmaxBackward: (
+      ...args: [number, number, number, number, number, number, number]
+    ) => void;
+    readonly geluTanh: (src: number, out: number, n: number) => void;
+    readonly geluTanhBackward: (x: number, g: number, out: number, n: number) => void;
+    readonly ceStats: (src: number, stats: number, rows: number, cols: number) => void;
+    readonly ceBackward: (
+      ...args: [number, number, number, number, number, number, number, number]
+    ) => void;
+    readonly exp: (src: number, out: number, n: number) => void;
+    readonly tanh: (src: number, out: number, n: number) => void;
+  };
 }
 
 /** A row-times-matrix kernel: see scripts/wasm_wat.ts. */
@@ -105,6 +120,16 @@ export function kernelsOf(
     gemvN: exports.gemv_n as GemvKernel,
     gemvT: exports.gemv_t as GemvKernel,
     layerNorm: exports.layer_norm as WasmKernels["layerNorm"],
+    rows: {
+      softmax: exports.softmax_rows,
+      softmaxBackward: exports.softmax_backward_rows,
+      geluTanh: exports.gelu_tanh,
+      geluTanhBackward: exports.gelu_tanh_backward,
+      ceStats: exports.ce_stats,
+      ceBackward: exports.ce_backward,
+      exp: exports.map_exp,
+      tanh: exports.map_tanh,
+    } as WasmKernels["rows"],
   };
 }
 

@@ -11,7 +11,14 @@ import { dims8, ELEMENTWISE_WG, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { assertSameDevice, broadcastShapes, broadcastStrides } from "./checks.ts";
-import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 import { UNARY_OPS } from "./unary_kernels.ts";
 
 const BINARY_OPS = {
@@ -36,29 +43,68 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const bStrides = broadcastStrides(b.shape, outShape);
   const n = numel(outShape);
   const same = a.shape.length === b.shape.length && a.size === n && b.size === n;
-  if (a.device.kind === "cpu") {
-    const x = widened(a, op, "a");
-    const y = widened(b, op, "b");
-    const out = new Float32Array(n);
-    const fn = BINARY_OPS[op].fn;
-    if (same) {
-      for (let i = 0; i < n; i++) out[i] = fn(x[i], y[i]);
-    } else {
-      const rank = outShape.length;
-      for (let i = 0; i < n; i++) {
-        let rest = i, ia = 0, ib = 0;
-        for (let d = rank - 1; d >= 0; d--) {
-          const index = rest % outShape[d];
-          rest = Math.floor(rest / outShape[d]);
-          ia += index * aStrides[d];
-          ib += index * bStrides[d];
-        }
-        out[i] = fn(x[ia], y[ib]);
+  const plan = { outShape, aStrides, bStrides, n, same };
+  return binaryKernels.for(a)(op, a, b, plan, dtype);
+}
+
+/** How a binary op's operands map onto its output. */
+export interface BroadcastPlan {
+  outShape: number[];
+  /** Strides of a and b over the output's dimensions (0 where broadcast). */
+  aStrides: number[];
+  bStrides: number[];
+  /** Output elements. */
+  n: number;
+  /** No broadcasting: a, b and the output have one shape. */
+  same: boolean;
+}
+
+/** A broadcasting binary op implementation (see {@linkcode binaryKernel}). */
+export type BinaryImpl = (
+  op: BinaryOp,
+  a: Tensor,
+  b: Tensor,
+  plan: BroadcastPlan,
+  dtype: FloatDType,
+) => Tensor;
+
+function referenceBinary(
+  op: BinaryOp,
+  a: Tensor,
+  b: Tensor,
+  { outShape, aStrides, bStrides, n, same }: BroadcastPlan,
+  dtype: FloatDType,
+): Tensor {
+  const x = widened(a, op, "a");
+  const y = widened(b, op, "b");
+  const out = new Float32Array(n);
+  const fn = BINARY_OPS[op].fn;
+  if (same) {
+    for (let i = 0; i < n; i++) out[i] = fn(x[i], y[i]);
+  } else {
+    const rank = outShape.length;
+    for (let i = 0; i < n; i++) {
+      let rest = i, ia = 0, ib = 0;
+      for (let d = rank - 1; d >= 0; d--) {
+        const index = rest % outShape[d];
+        rest = Math.floor(rest / outShape[d]);
+        ia += index * aStrides[d];
+        ib += index * bStrides[d];
       }
+      out[i] = fn(x[ia], y[ib]);
     }
-    return cpuFloatTensor(out, outShape, dtype);
   }
-  return launchMany(a.device, {
+  return cpuFloatTensor(out, outShape, dtype);
+}
+
+function webgpuBinary(
+  op: BinaryOp,
+  a: Tensor,
+  b: Tensor,
+  { outShape, aStrides, bStrides, n, same }: BroadcastPlan,
+  dtype: FloatDType,
+): Tensor {
+  return launchMany(gpuOf(a), {
     op,
     shader: "binary",
     includes: [storageSnippet(dtype), "elementwise_header", "broadcast_index", "elementwise_main"],
@@ -85,6 +131,12 @@ export function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   })[0];
 }
 
+/** add, sub, mul and div with broadcasting, per backend (src/ops/kernel_table.ts). */
+export const binaryKernels: KernelTable<BinaryImpl> = kernelTable<BinaryImpl>("binary", {
+  reference: referenceBinary,
+  webgpu: webgpuBinary,
+});
+
 /**
  * `alpha * x + beta` in float32 on x's device (`op` names it in errors); a
  * float16 x gives float16, rounded once.
@@ -93,14 +145,22 @@ export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Te
   const a = Math.fround(alpha);
   const b = Math.fround(beta);
   const dtype = floatDType(op, ["input", x]);
-  if (x.device.kind === "cpu") {
-    const src = widened(x, op, "input");
-    const out = new Float32Array(src.length);
-    if (b === 0) { for (let i = 0; i < src.length; i++) out[i] = a * src[i]; }
-    else for (let i = 0; i < src.length; i++) out[i] = Math.fround(a * src[i]) + b;
-    return cpuFloatTensor(out, x.shape, dtype);
-  }
-  return launchMany(x.device, {
+  return affineKernels.for(x)(op, x, a, b, dtype);
+}
+
+/** `a * x + b` with float32 `a` and `b` (see {@linkcode affineKernel}). */
+export type AffineImpl = (op: string, x: Tensor, a: number, b: number, dtype: FloatDType) => Tensor;
+
+function referenceAffine(op: string, x: Tensor, a: number, b: number, dtype: FloatDType): Tensor {
+  const src = widened(x, op, "input");
+  const out = new Float32Array(src.length);
+  if (b === 0) { for (let i = 0; i < src.length; i++) out[i] = a * src[i]; }
+  else for (let i = 0; i < src.length; i++) out[i] = Math.fround(a * src[i]) + b;
+  return cpuFloatTensor(out, x.shape, dtype);
+}
+
+function webgpuAffine(op: string, x: Tensor, a: number, b: number, dtype: FloatDType): Tensor {
+  return launchMany(gpuOf(x), {
     op,
     shader: "unary",
     includes: [storageSnippet(dtype), "elementwise_header", "unary_math", "elementwise_main"],
@@ -114,3 +174,9 @@ export function affineKernel(op: string, x: Tensor, alpha: number, beta = 0): Te
     elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
   })[0];
 }
+
+/** `alpha * x + beta`, per backend (src/ops/kernel_table.ts). */
+export const affineKernels: KernelTable<AffineImpl> = kernelTable<AffineImpl>("affine", {
+  reference: referenceAffine,
+  webgpu: webgpuAffine,
+});

@@ -19,6 +19,7 @@ import {
   numel,
   type Tensor,
 } from "../tensor.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** Gathers a strided view of `x` into a contiguous tensor on x's device. */
 export function gather(
@@ -28,31 +29,59 @@ export function gather(
   strides: readonly number[],
   offset: number,
 ): Tensor {
+  return gatherKernels.for(x)(op, x, outShape, strides, offset);
+}
+
+/** A strided gather implementation (see {@linkcode gather}). */
+export type GatherImpl = (
+  op: string,
+  x: Tensor,
+  outShape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+) => Tensor;
+
+function referenceGather(
+  op: string,
+  x: Tensor,
+  outShape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): Tensor {
   const n = numel(outShape);
-  if (x.device.kind === "cpu") {
-    const src = cpuRaw(x, op, "input");
-    const out = hostArray(x.dtype, n);
-    const rank = outShape.length;
-    const index = new Array<number>(rank).fill(0);
-    let source = offset;
-    for (let i = 0; i < n; i++) {
-      out[i] = src[source];
-      // Odometer increment, keeping `source` in step with `index`.
-      for (let d = rank - 1; d >= 0; d--) {
-        index[d]++;
-        source += strides[d];
-        if (index[d] < outShape[d]) break;
-        source -= strides[d] * outShape[d];
-        index[d] = 0;
-      }
+  const src = cpuRaw(x, op, "input");
+  const out = hostArray(x.dtype, n);
+  const rank = outShape.length;
+  const index = new Array<number>(rank).fill(0);
+  let source = offset;
+  for (let i = 0; i < n; i++) {
+    out[i] = src[source];
+    // Odometer increment, keeping `source` in step with `index`.
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]++;
+      source += strides[d];
+      if (index[d] < outShape[d]) break;
+      source -= strides[d] * outShape[d];
+      index[d] = 0;
     }
-    return cpuTensor(out, outShape);
   }
-  const big = bigGather(x.device, op, x, outShape, strides, offset);
+  return cpuTensor(out, outShape);
+}
+
+function webgpuGather(
+  op: string,
+  x: Tensor,
+  outShape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): Tensor {
+  const n = numel(outShape);
+  const device = gpuOf(x);
+  const big = bigGather(device, op, x, outShape, strides, offset);
   if (big) return big;
   // 16-bit elements move two per invocation (one u32 word of output).
   const half = x.dtype === "float16";
-  return launch(x.device, {
+  return launch(device, {
     op,
     shader: half ? "strided_copy_f16" : "strided_copy",
     includes: ["strided_index"],
@@ -63,6 +92,12 @@ export function gather(
     workgroups: Math.ceil((half ? Math.ceil(n / 2) : n) / ELEMENTWISE_WG),
   });
 }
+
+/** Strided gathers (transpose, slice, stack, ...), per backend (src/ops/kernel_table.ts). */
+export const gatherKernels: KernelTable<GatherImpl> = kernelTable<GatherImpl>("gather", {
+  reference: referenceGather,
+  webgpu: webgpuGather,
+});
 
 /**
  * A gather from a tensor larger than one binding whose elements read lie

@@ -22,6 +22,7 @@ import {
 import { sumTo } from "./reduce.ts";
 import { castKernel } from "./cast.ts";
 import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** How a kernel reads x and the mask under the output's shape. */
 interface FillPlan {
@@ -142,31 +143,64 @@ function fill(
   const n = numel(outShape);
   // A float16 x gives float16 (exact: values are copied or filled).
   const dtype = floatDType(op, [names[0], x]);
-  if (x.device.kind === "cpu") {
-    const src = widened(x, op, names[0]);
-    // Widened, so a float16 -0 counts as zero as PyTorch's bool() does.
-    const m = mask.dtype === "float16" ? widened(mask, op, names[1]) : cpuRaw(mask, op, names[1]);
-    const out = new Float32Array(n);
-    const fillValue = Math.fround(value);
-    const rank = outShape.length;
-    const index = new Array<number>(rank).fill(0);
-    let ix = 0;
-    let im = 0;
-    for (let i = 0; i < n; i++) {
-      // `!== 0` is true for NaN and false for -0, as PyTorch's bool() is.
-      out[i] = m[im] !== 0 ? fillValue : src[ix];
-      // Odometer step: advance the last index, carrying into earlier ones.
-      for (let d = rank - 1; d >= 0; d--) {
-        ix += xStrides[d];
-        im += maskStrides[d];
-        if (++index[d] < outShape[d]) break;
-        ix -= xStrides[d] * outShape[d];
-        im -= maskStrides[d] * outShape[d];
-        index[d] = 0;
-      }
+  return maskedFillKernels.for(x)(op, x, mask, value, names, plan, dtype);
+}
+
+/** A masked fill implementation (`names` name x and mask in errors). */
+export type MaskedFillImpl = (
+  op: string,
+  x: Tensor,
+  mask: Tensor,
+  value: number,
+  names: readonly [string, string],
+  plan: FillPlan,
+  dtype: FloatDType,
+) => Tensor;
+
+function referenceFill(
+  op: string,
+  x: Tensor,
+  mask: Tensor,
+  value: number,
+  names: readonly [string, string],
+  plan: FillPlan,
+  dtype: FloatDType,
+): Tensor {
+  const src = widened(x, op, names[0]);
+  // Widened, so a float16 -0 counts as zero as PyTorch's bool() does.
+  const m = mask.dtype === "float16" ? widened(mask, op, names[1]) : cpuRaw(mask, op, names[1]);
+  const out = new Float32Array(n);
+  const fillValue = Math.fround(value);
+  const rank = outShape.length;
+  const index = new Array<number>(rank).fill(0);
+  let ix = 0;
+  let im = 0;
+  for (let i = 0; i < n; i++) {
+    // `!== 0` is true for NaN and false for -0, as PyTorch's bool() is.
+    out[i] = m[im] !== 0 ? fillValue : src[ix];
+    // Odometer step: advance the last index, carrying into earlier ones.
+    for (let d = rank - 1; d >= 0; d--) {
+      ix += xStrides[d];
+      im += maskStrides[d];
+      if (++index[d] < outShape[d]) break;
+      ix -= xStrides[d] * outShape[d];
+      im -= maskStrides[d] * outShape[d];
+      index[d] = 0;
     }
-    return cpuFloatTensor(out, outShape, dtype);
   }
+  return cpuFloatTensor(out, outShape, dtype);
+}
+
+function webgpuFill(
+  op: string,
+  x: Tensor,
+  mask: Tensor,
+  value: number,
+  names: readonly [string, string],
+  plan: FillPlan,
+  dtype: FloatDType,
+): Tensor {
+  const device = gpuOf(x);
   if (mask.dtype === "float16") {
     // The kernel tests mask bits as f32 or i32: widen a float16 mask first.
     const wide = castKernel(op, mask, "float32");
@@ -174,7 +208,7 @@ function fill(
     wide.dispose();
     return out;
   }
-  return launch(x.device, {
+  return launch(device, {
     op,
     shader: "masked_fill",
     includes: [storageSnippet(dtype), "elementwise_header", "broadcast_index", "elementwise_main"],
@@ -195,6 +229,15 @@ function fill(
   });
 }
 
+/** maskedFill and its gradient's masking, per backend (src/ops/kernel_table.ts). */
+export const maskedFillKernels: KernelTable<MaskedFillImpl> = kernelTable<MaskedFillImpl>(
+  "maskedFill",
+  {
+    reference: referenceFill,
+    webgpu: webgpuFill,
+  },
+);
+
 function triangle(op: "triu" | "tril", x: Tensor, diagonal: number): Tensor {
   checkTensor(op, "input", x);
   checkInteger(op, "diagonal", diagonal);
@@ -212,16 +255,43 @@ function triangleValues(op: "triu" | "tril", x: Tensor, diagonal: number): Tenso
   // changes no result and lets the kernel hold it in an i32.
   const clamped = Math.max(-rows, Math.min(cols, diagonal));
   const upper = op === "triu";
-  if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, "input");
-    const out = new Float32Array(src.length);
-    for (let i = 0; i < src.length; i++) {
-      const offset = (i % cols) - (Math.floor(i / cols) % rows);
-      out[i] = (upper ? offset >= clamped : offset <= clamped) ? src[i] : 0;
-    }
-    return cpuTensor(out, x.shape);
+  return triangleKernels.for(x)(op, x, rows, cols, clamped);
+}
+
+/** A triu/tril implementation over the last two dims (`clamped` diagonal). */
+export type TriangleImpl = (
+  op: "triu" | "tril",
+  x: Tensor,
+  rows: number,
+  cols: number,
+  clamped: number,
+) => Tensor;
+
+function referenceTriangle(
+  op: "triu" | "tril",
+  x: Tensor,
+  rows: number,
+  cols: number,
+  clamped: number,
+): Tensor {
+  const src = cpuData(x, op, "input");
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const offset = (i % cols) - (Math.floor(i / cols) % rows);
+    out[i] = (upper ? offset >= clamped : offset <= clamped) ? src[i] : 0;
   }
-  return launch(x.device, {
+  return cpuTensor(out, x.shape);
+}
+
+function webgpuTriangle(
+  op: "triu" | "tril",
+  x: Tensor,
+  rows: number,
+  cols: number,
+  clamped: number,
+): Tensor {
+  const device = gpuOf(x);
+  return launch(device, {
     op,
     shader: "triangle",
     constants: { UPPER: upper ? 1 : 0 },
@@ -231,6 +301,12 @@ function triangleValues(op: "triu" | "tril", x: Tensor, diagonal: number): Tenso
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });
 }
+
+/** triu and tril, per backend (src/ops/kernel_table.ts). */
+export const triangleKernels: KernelTable<TriangleImpl> = kernelTable<TriangleImpl>("triangle", {
+  reference: referenceTriangle,
+  webgpu: webgpuTriangle,
+});
 
 /**
  * The upper triangle of the last two dimensions (`j - i >= diagonal`), the

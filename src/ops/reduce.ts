@@ -28,6 +28,7 @@ import {
 // file imports the elementwise rules, which import sumTo from here.
 import { affineKernel } from "./elementwise_kernels.ts";
 import { gather } from "./gather.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 import { throughFloat32 } from "./through_float32.ts";
 
 /**
@@ -228,29 +229,60 @@ export function reduceOver(
   const nOut = numel(kept);
   const count = numel(extents);
   const factor = Math.fround(alpha);
-  if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, "input");
-    const out = new Float32Array(nOut);
-    for (let o = 0; o < nOut; o++) {
-      const base = offsetOf(o, kept, strides);
-      let acc = 0;
-      for (let r = 0; r < count; r++) acc += src[base + offsetOf(r, extents, strides)];
-      out[o] = factor * Math.fround(acc);
-    }
-    return cpuTensor(out, outShape);
+  const plan = { reduced, kept, outShape, extents, strides, nOut, count, factor };
+  return reduceKernels.for(x)(op, x, plan);
+}
+
+/** A sum's layout: which dims are summed and how the output is laid out. */
+export interface ReducePlan {
+  /** The summed dimensions of x. */
+  reduced: readonly number[];
+  /** x's shape with the summed dimensions set to 1. */
+  kept: number[];
+  outShape: number[];
+  /** x's shape with the kept dimensions set to 1. */
+  extents: number[];
+  /** x's contiguous strides. */
+  strides: number[];
+  /** Output elements. */
+  nOut: number;
+  /** Elements summed per output. */
+  count: number;
+  /** A float32 factor applied to each rounded sum. */
+  factor: number;
+}
+
+/** A reduction implementation (see {@linkcode reduceOver}). */
+export type ReduceImpl = (op: string, x: Tensor, plan: ReducePlan) => Tensor;
+
+function referenceReduce(op: string, x: Tensor, plan: ReducePlan): Tensor {
+  const { kept, outShape, extents, strides, nOut, count, factor } = plan;
+  const src = cpuData(x, op, "input");
+  const out = new Float32Array(nOut);
+  for (let o = 0; o < nOut; o++) {
+    const base = offsetOf(o, kept, strides);
+    let acc = 0;
+    for (let r = 0; r < count; r++) acc += src[base + offsetOf(r, extents, strides)];
+    out[o] = factor * Math.fround(acc);
   }
+  return cpuTensor(out, outShape);
+}
+
+function webgpuReduce(op: string, x: Tensor, plan: ReducePlan): Tensor {
+  const { reduced, kept, outShape, extents, strides, nOut, count, factor } = plan;
+  const device = gpuOf(x);
   if (count === 0 || nOut === 0) {
     // Nothing to read: an empty sum is 0 as in PyTorch, and an empty mean
     // (alpha = 1/0) is 0 * Infinity = NaN, also as in PyTorch.
     const fill = new Float32Array(nOut).fill(factor * 0);
-    return fromHost(fill, outShape, x.device, op, `${op} output`);
+    return fromHost(fill, outShape, device, op, `${op} output`);
   }
   const rank = x.shape.length;
   const flat = isFlat(x.shape, reduced);
   const cost = flat ? 1 : rank + 1;
   if (count <= PER_LANE_MAX && count * cost + 2 * rank + 16 <= loopBound.max) {
     // Short sums over many outputs: one invocation per output.
-    return launch(x.device, {
+    return launch(device, {
       op,
       shader: "reduce_sum",
       includes: ["workgroup_reduce"],
@@ -277,7 +309,7 @@ export function reduceOver(
   // also decodes its index (rank more iterations).
   const chunk = REDUCE_WG * itemsPerInvocation(cost, 2 * rank + 16);
   const chunks = Math.ceil(count / chunk);
-  const first = launch(x.device, {
+  const first = launch(device, {
     op,
     shader: "reduce_sum",
     includes: ["workgroup_reduce"],
@@ -301,6 +333,12 @@ export function reduceOver(
   });
   return chunks === 1 ? first : reducePartials(op, first, nOut, chunks, factor, outShape);
 }
+
+/** Sums over dimensions, per backend (src/ops/kernel_table.ts). */
+export const reduceKernels: KernelTable<ReduceImpl> = kernelTable<ReduceImpl>("reduce", {
+  reference: referenceReduce,
+  webgpu: webgpuReduce,
+});
 
 /** Sums partials `[nOut, chunks]` (contiguous) down to `outShape`, pass after pass. */
 function reducePartials(

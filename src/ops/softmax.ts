@@ -11,7 +11,14 @@ import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { fromHost, hostArray, type Tensor, viewOf } from "../tensor.ts";
 import { castKernel } from "./cast.ts";
-import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 import {
   checkFiniteNumber,
   checkInteger,
@@ -109,24 +116,66 @@ function around(x: Tensor, dim: number): { outer: number; cols: number; inner: n
 }
 
 function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boolean): Tensor {
-  const { outer, cols, inner } = around(x, dim);
-  const rows = outer * inner;
   // float16: f32 math, one rounding per output.
   const dtype = floatDType(op, ["input", x]);
-  if (x.device.kind === "cpu") {
-    const src = widened(x, op, "input");
-    const out = new Float32Array(src.length);
-    for (let r = 0; r < rows; r++) {
-      const base = Math.floor(r / inner) * cols * inner + (r % inner);
-      normaliseRow(src, out, base, cols, inner, alpha, log);
-    }
-    return cpuFloatTensor(out, x.shape, dtype);
+  return softmaxKernels.for(x)(op, x, around(x, dim), alpha, log, dtype);
+}
+
+/** Where a softmax's rows lie: x viewed as [outer, cols, inner], rows along cols. */
+export interface RowGeometry {
+  outer: number;
+  cols: number;
+  inner: number;
+}
+
+/**
+ * A softmax (or, with `log`, logSoftmax) implementation: `op` names the
+ * public op in errors, `x` is normalised along the middle of its
+ * [outer, cols, inner] view, the output has x's shape and `dtype`.
+ */
+export type SoftmaxImpl = (
+  op: string,
+  x: Tensor,
+  rows: RowGeometry,
+  alpha: number,
+  log: boolean,
+  dtype: FloatDType,
+) => Tensor;
+
+function referenceSoftmax(
+  op: string,
+  x: Tensor,
+  { outer, cols, inner }: RowGeometry,
+  alpha: number,
+  log: boolean,
+  dtype: FloatDType,
+): Tensor {
+  const rows = outer * inner;
+  const src = widened(x, op, "input");
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < rows; r++) {
+    const base = Math.floor(r / inner) * cols * inner + (r % inner);
+    normaliseRow(src, out, base, cols, inner, alpha, log);
   }
-  if (x.size === 0) return fromHost(hostArray(dtype, 0), x.shape, x.device, op, `${op} output`);
+  return cpuFloatTensor(out, x.shape, dtype);
+}
+
+function webgpuSoftmax(
+  op: string,
+  x: Tensor,
+  geometry: RowGeometry,
+  alpha: number,
+  log: boolean,
+  dtype: FloatDType,
+): Tensor {
+  const { outer, cols, inner } = geometry;
+  const rows = outer * inner;
+  const device = gpuOf(x);
+  if (x.size === 0) return fromHost(hostArray(dtype, 0), x.shape, device, op, `${op} output`);
   const uniforms = words(rows, cols, inner, { f32: alpha }, NAN_BITS, NEG_INF_BITS, 0, 0);
   // Three strided loops over the row per invocation, plus the tree reductions.
   if (cols <= ROW_WG * itemsPerInvocation(3, 48)) {
-    return launch(x.device, {
+    return launch(device, {
       op,
       shader: "softmax",
       includes: [storageSnippet(dtype), "workgroup_reduce", "softmax_rules", "workgroup_job"],
@@ -141,7 +190,7 @@ function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boole
   if (dtype === "float16") {
     // Long float16 rows take the float32 multi-pass path and round at the end.
     const wide = castKernel(op, x, "float32");
-    const out32 = normalise(op, wide, dim, alpha, log);
+    const out32 = webgpuSoftmax(op, wide, geometry, alpha, log, "float32");
     wide.dispose();
     const out = castKernel(op, out32, "float16");
     out32.dispose();
@@ -149,8 +198,8 @@ function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boole
   }
   // Long rows: bounded per-chunk stats, combined pass after pass, then an
   // elementwise normalisation.
-  const stats = rowStats(op, x.device, x, rows, cols, inner, alpha);
-  const out = launch(x.device, {
+  const stats = rowStats(op, device, x, rows, cols, inner, alpha);
+  const out = launch(device, {
     op,
     shader: "softmax_apply",
     includes: ["softmax_rules"],
@@ -163,6 +212,12 @@ function normalise(op: string, x: Tensor, dim: number, alpha: number, log: boole
   stats.dispose();
   return out;
 }
+
+/** Softmax and logSoftmax forward, per backend (see src/ops/kernel_table.ts). */
+export const softmaxKernels: KernelTable<SoftmaxImpl> = kernelTable<SoftmaxImpl>("softmax", {
+  reference: referenceSoftmax,
+  webgpu: webgpuSoftmax,
+});
 
 /**
  * Per-row stats `[rows, 1, 4]` (max, sum of exp(alpha x - max), has NaN, has

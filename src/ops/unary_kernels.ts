@@ -10,7 +10,14 @@
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
 import { assertSameDevice } from "./checks.ts";
-import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** Op codes of shaders/unary_math.wgsl (its `U_*` constants). */
 export const UNARY_OPS = {
@@ -213,13 +220,39 @@ export function unaryKernel(
 ): Tensor {
   const p = full(params);
   const dtype = floatDType(name, ["x", x]);
-  if (x.device.kind === "cpu") {
-    const src = widened(x, name, "x");
-    const out = new Float32Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = unaryValue(op, src[i], p);
-    return cpuFloatTensor(out, x.shape, dtype);
-  }
-  return launch(x.device, {
+  return unaryKernels.for(x)(name, op, x, p, dtype);
+}
+
+/** A unary op implementation (see {@linkcode unaryKernel}), params filled in. */
+export type UnaryImpl = (
+  name: string,
+  op: UnaryOp,
+  x: Tensor,
+  p: Required<UnaryParams>,
+  dtype: FloatDType,
+) => Tensor;
+
+function referenceUnary(
+  name: string,
+  op: UnaryOp,
+  x: Tensor,
+  p: Required<UnaryParams>,
+  dtype: FloatDType,
+): Tensor {
+  const src = widened(x, name, "x");
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = unaryValue(op, src[i], p);
+  return cpuFloatTensor(out, x.shape, dtype);
+}
+
+function webgpuUnary(
+  name: string,
+  op: UnaryOp,
+  x: Tensor,
+  p: Required<UnaryParams>,
+  dtype: FloatDType,
+): Tensor {
+  return launch(gpuOf(x), {
     op: name,
     shader: "unary",
     includes: [storageSnippet(dtype), "elementwise_header", "unary_math", "elementwise_main"],
@@ -232,6 +265,12 @@ export function unaryKernel(
   });
 }
 
+/** The unary math ops, per backend (src/ops/kernel_table.ts). */
+export const unaryKernels: KernelTable<UnaryImpl> = kernelTable<UnaryImpl>("unary", {
+  reference: referenceUnary,
+  webgpu: webgpuUnary,
+});
+
 /** The gradient of `op` from the saved value v and the output's gradient g (same shape). */
 export function unaryGradKernel(
   name: string,
@@ -241,14 +280,40 @@ export function unaryGradKernel(
   params: UnaryParams = {},
 ): Tensor {
   const p = full(params);
-  if (v.device.kind === "cpu") {
-    const src = cpuData(v, name, "saved value");
-    const grad = cpuData(g, name, "gradient");
-    const out = new Float32Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = unaryGradValue(op, src[i], grad[i], p);
-    return cpuTensor(out, v.shape);
-  }
-  return launch(v.device, {
+  return unaryGradKernels.for(v)(name, op, v, g, p);
+}
+
+/** A unary op's gradient implementation (see {@linkcode unaryGradKernel}). */
+export type UnaryGradImpl = (
+  name: string,
+  op: UnaryOp,
+  v: Tensor,
+  g: Tensor,
+  p: Required<UnaryParams>,
+) => Tensor;
+
+function referenceUnaryGrad(
+  name: string,
+  op: UnaryOp,
+  v: Tensor,
+  g: Tensor,
+  p: Required<UnaryParams>,
+): Tensor {
+  const src = cpuData(v, name, "saved value");
+  const grad = cpuData(g, name, "gradient");
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = unaryGradValue(op, src[i], grad[i], p);
+  return cpuTensor(out, v.shape);
+}
+
+function webgpuUnaryGrad(
+  name: string,
+  op: UnaryOp,
+  v: Tensor,
+  g: Tensor,
+  p: Required<UnaryParams>,
+): Tensor {
+  return launch(gpuOf(v), {
     op: `${name} backward`,
     shader: "unary_backward",
     includes: ["elementwise_header", "unary_math", "elementwise_main"],
@@ -260,6 +325,12 @@ export function unaryGradKernel(
   });
 }
 
+/** The unary math ops' gradients, per backend (src/ops/kernel_table.ts). */
+export const unaryGradKernels: KernelTable<UnaryGradImpl> = kernelTable<UnaryGradImpl>(
+  "unary backward",
+  { reference: referenceUnaryGrad, webgpu: webgpuUnaryGrad },
+);
+
 /**
  * `gelu(x + bias)` in one pass, bias over x's last dimension; the sum is
  * rounded to float32 first, so it equals `gelu(add(x, bias))` exactly on cpu.
@@ -268,17 +339,25 @@ export function unaryGradKernel(
 export function biasGeluKernel(x: Tensor, bias: Tensor, approximate: "none" | "tanh"): Tensor {
   assertSameDevice("biasGelu", ["x", x], ["bias", bias]);
   const dtype = floatDType("biasGelu", ["x", x], ["bias", bias]);
+  return biasGeluKernels.for(x)(x, bias, approximate === "tanh", dtype);
+}
+
+/** `gelu(x + bias)` (tanh approximation when `tanh`), see {@linkcode biasGeluKernel}. */
+export type BiasGeluImpl = (x: Tensor, bias: Tensor, tanh: boolean, dtype: FloatDType) => Tensor;
+
+function referenceBiasGelu(x: Tensor, bias: Tensor, tanh: boolean, dtype: FloatDType): Tensor {
   const features = bias.size;
-  const tanh = approximate === "tanh";
-  if (x.device.kind === "cpu") {
-    const src = widened(x, "biasGelu", "x");
-    const b = widened(bias, "biasGelu", "bias");
-    const out = new Float32Array(src.length);
-    const gelu = tanh ? tanhGelu : erfGelu;
-    for (let i = 0; i < src.length; i++) out[i] = gelu(f(src[i] + b[i % features]));
-    return cpuFloatTensor(out, x.shape, dtype);
-  }
-  return launch(x.device, {
+  const src = widened(x, "biasGelu", "x");
+  const b = widened(bias, "biasGelu", "bias");
+  const out = new Float32Array(src.length);
+  const gelu = tanh ? tanhGelu : erfGelu;
+  for (let i = 0; i < src.length; i++) out[i] = gelu(f(src[i] + b[i % features]));
+  return cpuFloatTensor(out, x.shape, dtype);
+}
+
+function webgpuBiasGelu(x: Tensor, bias: Tensor, tanh: boolean, dtype: FloatDType): Tensor {
+  const features = bias.size;
+  return launch(gpuOf(x), {
     op: "biasGelu",
     shader: "bias_gelu",
     includes: [storageSnippet(dtype), "elementwise_header", "unary_math", "elementwise_main"],
@@ -290,3 +369,9 @@ export function biasGeluKernel(x: Tensor, bias: Tensor, approximate: "none" | "t
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });
 }
+
+/** Fused bias + GELU, per backend (src/ops/kernel_table.ts). */
+export const biasGeluKernels: KernelTable<BiasGeluImpl> = kernelTable<BiasGeluImpl>("biasGelu", {
+  reference: referenceBiasGelu,
+  webgpu: webgpuBiasGelu,
+});

@@ -20,6 +20,7 @@ import {
 import { floatDType } from "./float_dtype.ts";
 import { sumTo } from "./reduce.ts";
 import { throughFloat32 } from "./through_float32.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /**
  * Picks `a` where `condition` is nonzero and `b` elsewhere, like
@@ -89,27 +90,64 @@ function select(cond: Tensor, a: Tensor, b: Tensor, outShape: readonly number[])
   const cs = broadcastStrides(cond.shape, outShape);
   const as = broadcastStrides(a.shape, outShape);
   const bs = broadcastStrides(b.shape, outShape);
-  if (cond.device.kind === "cpu") {
-    const c = cpuRaw(cond, "where", "condition");
-    const x = cpuData(a, "where", "a");
-    const y = cpuData(b, "where", "b");
-    const out = new Float32Array(n);
-    const rank = outShape.length;
-    for (let i = 0; i < n; i++) {
-      let rest = i, ic = 0, ia = 0, ib = 0;
-      for (let d = rank - 1; d >= 0; d--) {
-        const index = rest % outShape[d];
-        rest = Math.floor(rest / outShape[d]);
-        ic += index * cs[d];
-        ia += index * as[d];
-        ib += index * bs[d];
-      }
-      // NaN !== 0 and -0 === 0, as torch.where(condition != 0, ...) decides.
-      out[i] = c[ic] !== 0 ? x[ia] : y[ib];
+  return whereKernels.for(cond)(cond, a, b, outShape, { cs, as, bs }, n);
+}
+
+/** Strides of cond, a and b over where's output (0 where broadcast). */
+export interface WhereStrides {
+  cs: number[];
+  as: number[];
+  bs: number[];
+}
+
+/** A where implementation: strides of cond, a and b over the output (0 where broadcast). */
+export type WhereImpl = (
+  cond: Tensor,
+  a: Tensor,
+  b: Tensor,
+  outShape: readonly number[],
+  strides: WhereStrides,
+  n: number,
+) => Tensor;
+
+function referenceWhere(
+  cond: Tensor,
+  a: Tensor,
+  b: Tensor,
+  outShape: readonly number[],
+  { cs, as, bs }: WhereStrides,
+  n: number,
+): Tensor {
+  const c = cpuRaw(cond, "where", "condition");
+  const x = cpuData(a, "where", "a");
+  const y = cpuData(b, "where", "b");
+  const out = new Float32Array(n);
+  const rank = outShape.length;
+  for (let i = 0; i < n; i++) {
+    let rest = i, ic = 0, ia = 0, ib = 0;
+    for (let d = rank - 1; d >= 0; d--) {
+      const index = rest % outShape[d];
+      rest = Math.floor(rest / outShape[d]);
+      ic += index * cs[d];
+      ia += index * as[d];
+      ib += index * bs[d];
     }
-    return cpuTensor(out, outShape);
+    // NaN !== 0 and -0 === 0, as torch.where(condition != 0, ...) decides.
+    out[i] = c[ic] !== 0 ? x[ia] : y[ib];
   }
-  return launch(cond.device, {
+  return cpuTensor(out, outShape);
+}
+
+function webgpuWhere(
+  cond: Tensor,
+  a: Tensor,
+  b: Tensor,
+  outShape: readonly number[],
+  { cs, as, bs }: WhereStrides,
+  n: number,
+): Tensor {
+  const device = gpuOf(cond);
+  return launch(device, {
     op: "where",
     shader: "where",
     includes: ["elementwise_header", "broadcast_index", "elementwise_main"],
@@ -132,3 +170,9 @@ function select(cond: Tensor, a: Tensor, b: Tensor, outShape: readonly number[])
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
   });
 }
+
+/** `where(cond, a, b)` selection, per backend (src/ops/kernel_table.ts). */
+export const whereKernels: KernelTable<WhereImpl> = kernelTable<WhereImpl>("where", {
+  reference: referenceWhere,
+  webgpu: webgpuWhere,
+});
