@@ -20,6 +20,9 @@
  * @module
  */
 
+// The cpu device's WebAssembly kernels join the kernel tables (src/cpu/register.ts).
+import "./src/cpu/register.ts";
+
 export {
   cpu,
   type CpuDevice,

@@ -9,6 +9,8 @@
  *   deno task bench --quick    # fewer repetitions
  *   deno task bench --cases=matmul-512,core-256,prefill-128   # a subset (ids in the tables)
  *   deno task bench --cases=f16   # only the f16 vs f32 section, to bench/results_f16.md
+ *   deno task bench --cases=cpu   # only the cpu device vs jax-js wasm/cpu, to bench/results_cpu.md
+ *   deno task bench --threads=2   # Tessera's cpu threads in the CPU section (default: one per core)
  *   deno task bench --layers=2 # a 2-block GPT for the model-scale cases
  *   deno task bench --seed=7   # another implementation order (and GPT weights)
  *
@@ -46,6 +48,7 @@ import { attentionTiles, matmulTiles, tuningEntry } from "../src/gpu/tuning.ts";
 import { onnxModel, type OnnxNode, type OnnxValue } from "./bench_onnx.ts";
 import { gptBench } from "./bench_gpt.ts";
 import { f16Bench } from "./bench_f16.ts";
+import { cpuBench, writeCpuResults } from "./bench_cpu.ts";
 import {
   AGREEMENT,
   fmtMs as fmt,
@@ -672,6 +675,7 @@ async function main(): Promise<void> {
   const cases = CASES.filter((c) => !only || only.includes(c.id));
   const gptCases = GPT_CASES.filter((id) => !only || only.includes(id));
   const runF16 = !only || only.includes("f16");
+  const runCpu = !only || only.includes("cpu");
   const layers = Number(flag("--layers") ?? 12);
   const orderSeed = Number(flag("--seed") ?? 1234);
   if (!Number.isSafeInteger(layers) || layers < 1 || !Number.isSafeInteger(orderSeed)) {
@@ -685,9 +689,30 @@ async function main(): Promise<void> {
   const [minReps, maxReps] = quick ? [3, 7] : [5, 21];
   const started = performance.now();
 
+  // The CPU section (scripts/bench_cpu.ts) runs last; it also writes bench/results_cpu.md.
+  const cpuSection = async (): Promise<string[]> => {
+    console.log("\n== cpu device vs jax-js wasm and cpu");
+    const threads = flag("--threads");
+    const cpu = await cpuBench({
+      threads: threads === undefined ? undefined : Number(threads),
+      reps: quick ? 3 : 7,
+      seed: orderSeed,
+    });
+    console.log("\n" + cpu.markdown);
+    await writeCpuResults(
+      cpu,
+      `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`,
+    );
+    console.log("wrote bench/results_cpu.md");
+    return ["## CPU device", "", ...cpu.header.map((h) => `- ${h}`), "", cpu.markdown, ""];
+  };
+  if (cases.length === 0 && gptCases.length === 0 && !runF16) {
+    if (!runCpu) throw new Error(`--cases=${only?.join(",")} names no known case`);
+    await cpuSection();
+    return;
+  }
   if (cases.length === 0 && gptCases.length === 0) {
     // Only the f16 section: write it beside bench/results.md, which keeps the other sections.
-    if (!runF16) throw new Error(`--cases=${only?.join(",")} names no known case`);
     const f16 = await f16Bench(await webgpu(), { quick });
     const command = `deno task bench ${Deno.args.join(" ")}`;
     const md = [
@@ -705,6 +730,7 @@ async function main(): Promise<void> {
     await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", target.pathname] }).output();
     console.log("\n" + f16.markdown);
     console.log("wrote bench/results_f16.md");
+    if (runCpu) await cpuSection();
     return;
   }
 
@@ -923,6 +949,7 @@ async function main(): Promise<void> {
     console.log("\n" + f16.markdown);
     f16Section = ["## f16 vs f32", "", f16.markdown, ""];
   }
+  const cpuMarkdown = runCpu ? await cpuSection() : [];
   const elapsed = (performance.now() - started) / 1000;
   const command = `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
   console.log(`total ${elapsed.toFixed(0)} s`);
@@ -968,9 +995,10 @@ async function main(): Promise<void> {
     "",
     ...gptSection,
     ...f16Section,
+    ...cpuMarkdown,
     "Reproduce: `deno task bench` (kernels and model scale; `--quick` for fewer repetitions, " +
     "`--layers=2` for a 2-block GPT, `--cases=matmul-512,prefill-128,train` for a subset " +
-    "(`--cases=f16` for the f16 vs f32 section alone), " +
+    "(`--cases=f16` for the f16 vs f32 section alone, `--cases=cpu` for the CPU device's), " +
     "`--seed=N` for another order). " +
     "On a shared machine other processes compete for the same CPU cores (llvmpipe runs on " +
     "them), so compare ratios within one run rather than absolute times across runs.",

@@ -1,8 +1,9 @@
 /**
  * The WebAssembly text of the cpu device's row kernels (softmax, logSoftmax
  * and their backward rules, GELU with the tanh approximation and its
- * gradient, cross-entropy statistics and gradient), as pure functions that
- * `renderWat` (scripts/wasm_wat.ts) appends to the module.
+ * gradient, cross-entropy statistics and gradient, layer norm backward), as
+ * pure functions that `renderWat` (scripts/wasm_wat.ts) appends to the
+ * module. src/cpu/rows.ts wraps them.
  *
  * Policy (src/cpu/backend.ts): f32x4 lanes, 4 adjacent columns per lane
  * group, a scalar tail per row, and reductions in a fixed order (lanes
@@ -10,11 +11,12 @@
  * depend on the thread count; they agree with the TypeScript reference within
  * float32 tolerances, with the reference's NaN and infinity rules.
  *
- * WebAssembly has no exp or tanh: `$exp4` reduces `x = n ln2 + r` with a
- * Cody-Waite split of ln2, evaluates Cephes' degree-6 polynomial and scales
- * by 2^n built from exponent bits in two steps (so subnormal results and
- * n = 128 work); `$tanh4` uses an odd polynomial below 0.625 and
+ * WebAssembly has no exp or tanh: {@linkcode exp4} reduces `x = n ln2 + r`
+ * with a Cody-Waite split of ln2, evaluates Cephes' degree-6 polynomial and
+ * scales by 2^n built from exponent bits in two steps (so subnormal results
+ * and n = 128 work); {@linkcode tanh4} uses an odd polynomial below 0.625 and
  * `1 - 2 / (e^2|x| + 1)` above, with the sign copied back (tanh(-0) = -0).
+ * Both are inline blocks, their constants in locals set once per call.
  *
  * @module
  */
@@ -30,11 +32,6 @@ function splat(v: number): string {
   return `(v128.const i32x4 ${b} ${b} ${b} ${b})`;
 }
 
-/** A scalar f32 constant, exact through its bits. */
-function f32c(v: number): string {
-  return `(f32.reinterpret_i32 (i32.const ${f32Bits(v)}))`;
-}
-
 const get = (name: string) => `(local.get $${name})`;
 const set = (name: string, value: string) => `(local.set $${name} ${value})`;
 const at = (ptr: string) => `(i32.add (local.get $${ptr}) (local.get $j4))`;
@@ -44,10 +41,11 @@ const add = (a: string, b: string) => op("f32x4.add", a, b);
 const sub = (a: string, b: string) => op("f32x4.sub", a, b);
 
 const FLT_MAX = 3.4028234663852886e38;
+/** 1.5 * 2^23: adding it to |v| < 2^22 rounds v to an integer held in the low mantissa bits. */
+const MAGIC = 12582912;
 const ALL = "(v128.const i32x4 -1 -1 -1 -1)";
 const LANE0 = "(v128.const i32x4 -1 0 0 0)";
 const ZERO = "(v128.const i32x4 0 0 0 0)";
-const INF = splat(Infinity);
 
 /**
  * Loads, stores and the live-lane mask of one step of a row pass: a whole
@@ -73,7 +71,7 @@ const VECTOR: Access = {
 const TAIL: Access = {
   load: (ptr) => `(v128.load32_splat ${at(ptr)})`,
   store: (ptr, value) => `(v128.store32_lane 0 ${at(ptr)} ${value})`,
-  keep: LANE0,
+  keep: "(local.get $k_lane0)",
   col: "(i32x4.splat (i32.shr_u (local.get $j4) (i32.const 2)))",
 };
 
@@ -102,6 +100,7 @@ function pass(name: string, body: (a: Access) => string[]): string {
 /** The loop over rows: sets `$p<i>` to row r of each pointer parameter, runs `body`. */
 function rowLoop(pointers: string[], body: string): string {
   return `
+    ${MATH_INIT}
     ${set("rowBytes", "(i32.shl (local.get $cols) (i32.const 2))")}
     ${set("vecBytes", "(i32.and (local.get $rowBytes) (i32.const -16))")}
     ${set("r", "(i32.const 0)")}
@@ -132,60 +131,102 @@ function hmax(v: string): string {
 }
 
 /** Lanes that are finite (not NaN, not +-Infinity): all ones there. */
-const finite = (v: string) => `(f32x4.lt (f32x4.abs ${v}) ${INF})`;
+const finite = (v: string) => `(f32x4.lt (f32x4.abs ${v}) (local.get $k_inf))`;
 /** Lanes that are NaN or +Infinity (the reference's whole-row NaN cases). */
-const special = (v: string) => `(v128.or (f32x4.ne ${v} ${v}) (f32x4.eq ${v} ${INF}))`;
+const special = (v: string) => `(v128.or (f32x4.ne ${v} ${v}) (f32x4.eq ${v} (local.get $k_inf)))`;
 
 /**
- * `$exp4(x)`: e^x per lane, within 2 ulp of `Math.fround(Math.exp(x))`
- * (measured in tests/cpu_rows_test.ts); e^-inf = 0, e^inf = inf, NaN stays
- * NaN (wasm's min and max propagate NaN), overflow gives inf and underflow
- * subnormals or 0.
+ * Constants the kernels keep in v128 locals, set once per call: V8 builds
+ * a `v128.const` with several instructions at every use, a local is one load.
  */
-function exp4(): string {
-  const poly = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1];
-  let p = splat(poly[0]);
-  for (const c of poly.slice(1)) p = add(mul(p, get("r")), splat(c));
-  p = add(mul(p, get("r")), splat(5.0000001201e-1));
-  const pow2 = (n: string) =>
-    `(i32x4.shl (i32x4.add ${n} (v128.const i32x4 127 127 127 127)) (i32.const 23))`;
-  return `
-  (func $exp4 (param $x v128) (result v128)
-    (local $n v128) (local $r v128) (local $i v128) (local $h v128)
-    ${set("x", op("f32x4.min", op("f32x4.max", get("x"), splat(-104)), splat(89)))}
-    ${set("n", op("f32x4.nearest", mul(get("x"), splat(Math.LOG2E))))}
-    ${
-    set(
-      "r",
-      sub(sub(get("x"), mul(get("n"), splat(0.693359375))), mul(get("n"), splat(-2.12194440e-4))),
-    )
-  }
-    ${set("r", add(add(mul(mul(p, get("r")), get("r")), get("r")), splat(1)))}
-    ${set("i", op("i32x4.trunc_sat_f32x4_s", get("n")))}
-    ${set("h", op("i32x4.shr_s", get("i"), "(i32.const 1)"))}
-    ${mul(mul(get("r"), pow2(get("h"))), pow2(op("i32x4.sub", get("i"), get("h"))))}
-  )`;
+const GELU_BETA = Math.fround(Math.SQRT2 * (2 / Math.sqrt(Math.PI)) * 0.5);
+const GELU_KAPPA = Math.fround(0.044715);
+
+const K: Record<string, string> = {
+  lo: splat(-104),
+  hi: splat(89),
+  log2e: splat(Math.LOG2E),
+  magic: splat(MAGIC),
+  c1: splat(0.693359375),
+  c2: splat(-2.12194440e-4),
+  p0: splat(1.98756915e-4),
+  p1: splat(1.3981999507e-3),
+  p2: splat(8.3334519073e-3),
+  p3: splat(4.1665795894e-2),
+  p4: splat(1.6666665459e-1),
+  p5: splat(5.0000001201e-1),
+  one: splat(1),
+  two: splat(2),
+  half: splat(0.5),
+  bias: "(v128.const i32x4 127 127 127 127)",
+  abs: "(v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)",
+  t0: splat(-5.70498872745e-3),
+  t1: splat(2.06390887954e-2),
+  t2: splat(-5.37397155531e-2),
+  t3: splat(1.33314422036e-1),
+  t4: splat(-3.33332819422e-1),
+  tsmall: splat(0.625),
+  inf: splat(Infinity),
+  negmax: splat(-FLT_MAX),
+  lane0: LANE0,
+  neginf: splat(-Infinity),
+  beta: splat(GELU_BETA),
+  kappa: splat(GELU_KAPPA),
+  kappa3: splat(Math.fround(3 * GELU_KAPPA)),
+};
+const k = (name: keyof typeof K) => `(local.get $k_${name})`;
+const MATH_LOCALS = Object.keys(K).map((n) => `(local $k_${n} v128)`).join(" ") +
+  " (local $ex v128) (local $en v128) (local $ei v128) (local $er v128) (local $eh v128)" +
+  " (local $ta v128) (local $tz v128) (local $tx v128)";
+const MATH_INIT = Object.entries(K).map(([n, c]) => set(`k_${n}`, c)).join("\n    ");
+
+/**
+ * e^x per lane, as an inline block (V8 does not inline wasm calls here):
+ * within 1 ulp of `Math.fround(Math.exp(x))` (measured in
+ * tests/cpu_rows_test.ts); e^-inf = 0, e^inf = inf, NaN stays NaN (pmin and
+ * pmax keep a NaN first operand), overflow gives inf and underflow
+ * subnormals or 0. Adding 1.5 * 2^23 rounds `x log2 e` to the nearest
+ * integer n and leaves n in the low mantissa bits; 2^n is applied as two
+ * halves so that n = -150 (subnormals) and n = 128 work.
+ */
+function exp4(x: string): string {
+  let p = k("p0");
+  for (const c of ["p1", "p2", "p3", "p4", "p5"] as const) p = add(mul(p, get("er")), k(c));
+  const pow2 = (n: string) => `(i32x4.shl (i32x4.add ${n} ${k("bias")}) (i32.const 23))`;
+  return `(block (result v128)
+      ${set("ex", op("f32x4.pmin", op("f32x4.pmax", x, k("lo")), k("hi")))}
+      ${set("en", add(mul(get("ex"), k("log2e")), k("magic")))}
+      ${set("ei", op("i32x4.sub", get("en"), k("magic")))}
+      ${set("en", sub(get("en"), k("magic")))}
+      ${set("er", sub(sub(get("ex"), mul(get("en"), k("c1"))), mul(get("en"), k("c2"))))}
+      ${set("er", add(add(mul(mul(p, get("er")), get("er")), get("er")), k("one")))}
+      ${set("eh", op("i32x4.shr_s", get("ei"), "(i32.const 1)"))}
+      ${mul(mul(get("er"), pow2(get("eh"))), pow2(op("i32x4.sub", get("ei"), get("eh"))))})`;
 }
 
-/** `$tanh4(x)`: tanh per lane, within 2 ulp of `Math.fround(Math.tanh(x))`, tanh(+-0) = +-0. */
-function tanh4(): string {
-  const poly = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1];
-  let p = splat(poly[0]);
-  for (const c of poly.slice(1)) p = add(mul(p, get("z")), splat(c));
-  p = add(mul(p, get("z")), splat(-3.33332819422e-1));
-  const small = add(mul(mul(p, get("z")), get("a")), get("a"));
-  const e = "(call $exp4 (f32x4.add (local.get $a) (local.get $a)))";
-  const big = sub(splat(1), op("f32x4.div", splat(2), add(e, splat(1))));
-  return `
-  (func $tanh4 (param $x v128) (result v128)
-    (local $a v128) (local $z v128)
-    ${set("a", op("f32x4.abs", get("x")))}
-    ${set("z", mul(get("a"), get("a")))}
-    (v128.bitselect
-      (v128.bitselect ${small} ${big} (f32x4.lt (local.get $a) ${splat(0.625)}))
-      (local.get $x)
-      (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
-  )`;
+/**
+ * tanh per lane, as an inline block: within 1 ulp of
+ * `Math.fround(Math.tanh(x))`, tanh(+-0) = +-0, +-1 for large |x|: an odd
+ * polynomial below 0.625 (where tanh x ~ x), `1 - 2 / (e^2|x| + 1)` above,
+ * the sign copied back.
+ */
+function tanh4(x: string): string {
+  let p = k("t0");
+  for (const c of ["t1", "t2", "t3"] as const) p = add(mul(p, get("tz")), k(c));
+  p = add(mul(p, get("tz")), k("t4"));
+  const small = add(mul(mul(p, get("tz")), get("ta")), get("ta"));
+  const big = sub(
+    k("one"),
+    op("f32x4.div", k("two"), add(exp4(add(get("ta"), get("ta"))), k("one"))),
+  );
+  return `(block (result v128)
+      ${set("tx", x)}
+      ${set("ta", op("v128.and", get("tx"), k("abs")))}
+      ${set("tz", mul(get("ta"), get("ta")))}
+      (v128.bitselect
+        (v128.bitselect ${small} ${big} (f32x4.lt (local.get $ta) ${k("tsmall")}))
+        (local.get $tx)
+        ${k("abs")}))`;
 }
 
 /**
@@ -238,20 +279,20 @@ function log64(): string {
 function maps(): string[] {
   return ["exp", "tanh"].map((name) => `
   (func $map_${name} (export "map_${name}") (param $src0 i32) (param $out0 i32) (param $cols i32)
-    (local $r i32) (local $rows i32) (local $j4 i32) (local $rowBytes i32) (local $vecBytes i32)
-    (local $src i32) (local $out i32)
+    ${ROW_LOCALS} (local $rows i32) (local $src i32) (local $out i32)
     ${set("rows", "(i32.const 1)")}
     ${
     rowLoop(
       ["src", "out"],
-      pass("map", (a) => [a.store("out", `(call $${name}4 ${a.load("src")})`)]),
+      pass("map", (a) => [a.store("out", (name === "exp" ? exp4 : tanh4)(a.load("src")))]),
     )
   }
   )`);
 }
 
 /** Locals of the row kernels. */
-const ROW_LOCALS = "(local $r i32) (local $j4 i32) (local $rowBytes i32) (local $vecBytes i32)";
+const ROW_LOCALS = "(local $r i32) (local $j4 i32) (local $rowBytes i32) (local $vecBytes i32) " +
+  MATH_LOCALS;
 
 /**
  * `softmax_rows(src, out, rows, cols, alpha, log)`: src/ops/softmax.ts's
@@ -284,9 +325,9 @@ function softmaxRows(): string {
           set(
             "mx",
             op(
-              "f32x4.max",
+              "f32x4.pmax",
               get("mx"),
-              op("v128.bitselect", mul(get("al"), get("v")), splat(-FLT_MAX), finite(get("v"))),
+              op("v128.bitselect", mul(get("al"), get("v")), k("negmax"), finite(get("v"))),
             ),
           ),
         ])
@@ -306,7 +347,7 @@ function softmaxRows(): string {
             "sum",
             add(
               get("sum"),
-              op("v128.and", `(call $exp4 ${t(a)})`, op("v128.and", finite(get("v")), a.keep)),
+              op("v128.and", exp4(t(a)), op("v128.and", finite(get("v")), a.keep)),
             ),
           ),
         ])
@@ -315,7 +356,7 @@ function softmaxRows(): string {
             ${
         pass("sum", (a) => [
           set("v", a.load("src")),
-          set("v", op("v128.and", `(call $exp4 ${t(a)})`, finite(get("v")))),
+          set("v", op("v128.and", exp4(t(a)), finite(get("v")))),
           a.store("out", get("v")),
           set("sum", add(get("sum"), op("v128.and", get("v"), a.keep))),
         ])
@@ -416,10 +457,6 @@ function softmaxBackwardRows(): string {
   )`;
 }
 
-const f = Math.fround;
-const GELU_BETA = f(Math.SQRT2 * (2 / Math.sqrt(Math.PI)) * 0.5);
-const GELU_KAPPA = f(0.044715);
-
 /**
  * `gelu_tanh(src, out, n)`: `(0.5 x) (1 + tanh(beta (x + kappa x^3)))` with
  * the reference's float32 steps (src/ops/unary_kernels.ts `tanhGelu`).
@@ -427,7 +464,7 @@ const GELU_KAPPA = f(0.044715);
 function geluTanh(): string {
   const x = get("v");
   const cube = mul(mul(x, x), x);
-  const inner = mul(splat(GELU_BETA), add(x, mul(splat(GELU_KAPPA), cube)));
+  const inner = mul(k("beta"), add(x, mul(k("kappa"), cube)));
   return `
   (func $gelu_tanh (export "gelu_tanh") (param $src0 i32) (param $out0 i32) (param $cols i32)
     ${ROW_LOCALS} (local $rows i32) (local $src i32) (local $out i32) (local $v v128)
@@ -437,7 +474,7 @@ function geluTanh(): string {
       ["src", "out"],
       pass("gelu", (a) => [
         set("v", a.load("src")),
-        a.store("out", mul(mul(splat(0.5), x), add(splat(1), `(call $tanh4 ${inner})`))),
+        a.store("out", mul(mul(k("half"), x), add(k("one"), tanh4(inner)))),
       ]),
     )
   }
@@ -461,9 +498,7 @@ function geluTanhBackward(): string {
         set("sq", mul(v, v)),
         set(
           "t",
-          `(call $tanh4 ${
-            mul(splat(GELU_BETA), add(v, mul(splat(GELU_KAPPA), mul(get("sq"), v))))
-          })`,
+          tanh4(mul(k("beta"), add(v, mul(k("kappa"), mul(get("sq"), v))))),
         ),
         // leftDerivative + (left * tanhDerivative) * innerDerivative
         a.store(
@@ -471,10 +506,10 @@ function geluTanhBackward(): string {
           mul(
             a.load("g"),
             add(
-              mul(splat(0.5), add(splat(1), get("t"))),
+              mul(k("half"), add(k("one"), get("t"))),
               mul(
-                mul(mul(splat(0.5), v), sub(splat(1), mul(get("t"), get("t")))),
-                mul(splat(GELU_BETA), add(splat(1), mul(splat(f(3 * GELU_KAPPA)), get("sq")))),
+                mul(mul(k("half"), v), sub(k("one"), mul(get("t"), get("t")))),
+                mul(k("beta"), add(k("one"), mul(k("kappa3"), get("sq")))),
               ),
             ),
           ),
@@ -503,9 +538,9 @@ function ceStats(): string {
       set(
         "mx",
         op(
-          "f32x4.max",
+          "f32x4.pmax",
           get("mx"),
-          op("v128.bitselect", get("v"), splat(-Infinity), finite(get("v"))),
+          op("v128.bitselect", get("v"), k("neginf"), finite(get("v"))),
         ),
       ),
     ])
@@ -522,7 +557,7 @@ function ceStats(): string {
           get("sum"),
           op(
             "v128.and",
-            `(call $exp4 ${sub(get("v"), get("mk"))})`,
+            exp4(sub(get("v"), get("mk"))),
             op("v128.and", finite(get("v")), a.keep),
           ),
         ),
@@ -571,7 +606,7 @@ function ceBackwardRows(): string {
   const prob = (a: Access) =>
     op(
       "v128.bitselect",
-      op("f32x4.div", `(call $exp4 ${sub(a.load("src"), get("mk"))})`, get("tot")),
+      op("f32x4.div", exp4(sub(a.load("src"), get("mk"))), get("tot")),
       ZERO,
       op("v128.or", finite(a.load("src")), get("bs")),
     );
@@ -627,11 +662,82 @@ function ceBackwardRows(): string {
   )`;
 }
 
+/**
+ * `layer_norm_backward(x, w, g, dx, gxhat, rows, cols, eps)`: src/ops/layer_norm.ts's
+ * backward per row of `cols`, w per column: mean and the centred sum of
+ * squares from x shifted by its first element (so a large mean does not
+ * cost the small deviations their bits), rstd = 1 / sqrt(sq / cols + eps);
+ * then `dx = rstd ((g w - mean(g w)) - xhat mean(g w xhat))` and
+ * `gxhat = g xhat`.
+ */
+function layerNormBackwardRows(): string {
+  const d = (a: Access) => sub(a.load("x"), get("c"));
+  return `
+  (func $layer_norm_backward (export "layer_norm_backward")
+    (param $x0 i32) (param $w i32) (param $g0 i32) (param $dx0 i32) (param $gx0 i32)
+    (param $rows i32) (param $cols i32) (param $eps f32)
+    ${ROW_LOCALS} (local $x i32) (local $g i32) (local $dx i32) (local $gx i32)
+    (local $c v128) (local $s1 v128) (local $sq v128) (local $sh v128) (local $she v128)
+    (local $mean v128) (local $rstd v128) (local $mh v128) (local $mhx v128) (local $e v128)
+    (local $h v128) (local $xh v128) (local $n f32) (local $rs f32)
+    ${set("n", "(f32.convert_i32_u (local.get $cols))")}
+    ${
+    rowLoop(
+      ["x", "g", "dx", "gx"],
+      `
+        ${set("c", "(v128.load32_splat (local.get $x))")}
+        ${set("s1", ZERO)}
+        ${pass("lsum", (a) => [set("s1", add(get("s1"), op("v128.and", d(a), a.keep)))])}
+        ${set("mean", `(f32x4.splat (f32.div ${hsum(get("s1"))} (local.get $n)))`)}
+        ${set("sq", ZERO)}
+        ${set("sh", ZERO)}
+        ${set("she", ZERO)}
+        ${
+        pass("lsq", (a) => [
+          set("e", op("v128.and", sub(d(a), get("mean")), a.keep)),
+          set("h", op("v128.and", mul(a.load("g"), a.load("w")), a.keep)),
+          set("sq", add(get("sq"), mul(get("e"), get("e")))),
+          set("sh", add(get("sh"), get("h"))),
+          set("she", add(get("she"), mul(get("h"), get("e")))),
+        ])
+      }
+        ${
+        set(
+          "rs",
+          `(f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div ${
+            hsum(get("sq"))
+          } (local.get $n)) (local.get $eps))))`,
+        )
+      }
+        ${set("rstd", "(f32x4.splat (local.get $rs))")}
+        ${set("mh", `(f32x4.splat (f32.div ${hsum(get("sh"))} (local.get $n)))`)}
+        ${
+        set(
+          "mhx",
+          `(f32x4.splat (f32.div (f32.mul ${hsum(get("she"))} (local.get $rs)) (local.get $n)))`,
+        )
+      }
+        ${
+        pass("lout", (a) => [
+          set("xh", mul(sub(d(a), get("mean")), get("rstd"))),
+          a.store(
+            "dx",
+            mul(
+              get("rstd"),
+              sub(sub(mul(a.load("g"), a.load("w")), get("mh")), mul(get("xh"), get("mhx"))),
+            ),
+          ),
+          a.store("gx", mul(a.load("g"), get("xh"))),
+        ])
+      }`,
+    )
+  }
+  )`;
+}
+
 /** Every row kernel's text, for `renderWat`. */
 export function rowKernels(): string[] {
   return [
-    exp4(),
-    tanh4(),
     log64(),
     ...maps(),
     softmaxRows(),
@@ -640,5 +746,6 @@ export function rowKernels(): string[] {
     geluTanhBackward(),
     ceStatsRows(),
     ceBackwardRows(),
+    layerNormBackwardRows(),
   ];
 }

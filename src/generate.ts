@@ -18,6 +18,7 @@ import { type GptModel, gptModel } from "./nn/gpt_model.ts";
 import { chooseTokens, generateCached } from "./generate_cached.ts";
 import { cacheSupported } from "./nn/gpt_cache.ts";
 import { MAX_DECODE_TOKENS } from "./ops/kv_cache.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./ops/kernel_table.ts";
 
 /**
  * A language model as generation sees it: token ids `[batch, tokens]` (int32)
@@ -341,18 +342,48 @@ function append(
   finished: readonly boolean[],
   eosId: number | undefined,
 ): Tensor {
+  return appendKernels.for(ids)(op, ids, next, forced, finished, eosId);
+}
+
+/** Appends the chosen ids as a new last column (finished rows pinned to eosId; on webgpu by `forced`). */
+export type AppendImpl = (
+  op: string,
+  ids: Tensor,
+  next: Tensor,
+  forced: Tensor | undefined,
+  finished: readonly boolean[],
+  eosId: number | undefined,
+) => Tensor;
+
+function referenceAppend(
+  op: string,
+  ids: Tensor,
+  next: Tensor,
+  _forced: Tensor | undefined,
+  finished: readonly boolean[],
+  eosId: number | undefined,
+): Tensor {
   const [rows, tokens] = ids.shape;
-  if (ids.device.kind === "cpu") {
-    const src = cpuInts(ids, op, "ids");
-    const chosen = cpuInts(next, op, "next ids");
-    const out = new Int32Array(rows * (tokens + 1));
-    for (let b = 0; b < rows; b++) {
-      out.set(src.subarray(b * tokens, (b + 1) * tokens), b * (tokens + 1));
-      out[b * (tokens + 1) + tokens] = finished[b] ? eosId! : chosen[b];
-    }
-    return cpuTensor(out, [rows, tokens + 1]);
+  const src = cpuInts(ids, op, "ids");
+  const chosen = cpuInts(next, op, "next ids");
+  const out = new Int32Array(rows * (tokens + 1));
+  for (let b = 0; b < rows; b++) {
+    out.set(src.subarray(b * tokens, (b + 1) * tokens), b * (tokens + 1));
+    out[b * (tokens + 1) + tokens] = finished[b] ? eosId! : chosen[b];
   }
-  return launch(ids.device as WebGpuDevice, {
+  return cpuTensor(out, [rows, tokens + 1]);
+}
+
+function webgpuAppend(
+  op: string,
+  ids: Tensor,
+  next: Tensor,
+  forced: Tensor | undefined,
+  _finished: readonly boolean[],
+  _eosId: number | undefined,
+): Tensor {
+  const [rows, tokens] = ids.shape;
+  return launch(gpuOf(ids), {
     op,
     shader: "select_append",
     constants: { WG: ELEMENTWISE_WG },
@@ -363,6 +394,12 @@ function append(
     workgroups: Math.ceil((rows * (tokens + 1)) / ELEMENTWISE_WG),
   });
 }
+
+/** generate's token append, per backend (src/ops/kernel_table.ts). */
+export const appendKernels: KernelTable<AppendImpl> = kernelTable<AppendImpl>("generate append", {
+  reference: referenceAppend,
+  webgpu: webgpuAppend,
+});
 
 /** Per row: `eosId` for a finished row, -1 for one still generating. */
 function forcedIds(

@@ -55,6 +55,9 @@ export interface WasmKernels {
     ) => void;
     readonly exp: (src: number, out: number, n: number) => void;
     readonly tanh: (src: number, out: number, n: number) => void;
+    readonly layerNormBackward: (
+      ...args: [number, number, number, number, number, number, number, number]
+    ) => void;
   };
 }
 
@@ -129,6 +132,7 @@ export function kernelsOf(
       ceBackward: exports.ce_backward,
       exp: exports.map_exp,
       tanh: exports.map_tanh,
+      layerNormBackward: exports.layer_norm_backward,
     } as WasmKernels["rows"],
   };
 }

@@ -33,6 +33,7 @@ import { type Generator, globalGenerator } from "../random.ts";
 import { tidy } from "../scope.ts";
 import { cpuTensor, fromHost, type Tensor } from "../tensor.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
+import { gpuOf, type KernelTable, kernelTable } from "../ops/kernel_table.ts";
 
 /**
  * Sizes and options of a causal self-attention layer (the seed's
@@ -318,14 +319,44 @@ function forwardOnly(
   options: ApplyOptions,
 ): Tensor {
   checkInputs(op, params, mask, x);
-  // The cpu path is the reference, and a recording tape needs every step as
-  // its own op: both run the stages one by one.
-  if (x.device.kind === "cpu" || isRecording()) {
-    const stages = run(op, params, mask, x, dropoutP, options);
-    // Intermediates go back to the pool now; recorded passes still read them.
-    for (const [name, t] of Object.entries(stages)) if (name !== "context") t.dispose();
-    return stages.context;
-  }
+  return attentionKernels.for(x)(op, params, mask, x, dropoutP, options);
+}
+
+/** A causal attention forward implementation (inputs checked by the layer). */
+export type AttentionImpl = (
+  op: string,
+  params: CausalAttentionParams,
+  mask: Tensor,
+  x: Tensor,
+  dropoutP: number,
+  options: ApplyOptions,
+) => Tensor;
+
+// The cpu path is the reference, and a recording tape needs every step as
+// its own op: both run the stages one by one.
+function stagedAttention(
+  op: string,
+  params: CausalAttentionParams,
+  mask: Tensor,
+  x: Tensor,
+  dropoutP: number,
+  options: ApplyOptions,
+): Tensor {
+  const stages = run(op, params, mask, x, dropoutP, options);
+  // Intermediates go back to the pool now; recorded passes still read them.
+  for (const [name, t] of Object.entries(stages)) if (name !== "context") t.dispose();
+  return stages.context;
+}
+
+function webgpuAttention(
+  op: string,
+  params: CausalAttentionParams,
+  mask: Tensor,
+  x: Tensor,
+  dropoutP: number,
+  options: ApplyOptions,
+): Tensor {
+  if (isRecording()) return stagedAttention(op, params, mask, x, dropoutP, options);
   const { W_query, W_key, W_value } = params;
   const [batch, tokens] = x.shape;
   const headSize = W_query.weight.shape[0];
@@ -336,7 +367,7 @@ function forwardOnly(
   const evaluating = !(options.training && dropoutP > 0);
   if (
     evaluating && packable && options.fused !== false &&
-    fusedAttentionSupported(x.device, batch, tokens, headSize)
+    fusedAttentionSupported(gpuOf(x), batch, tokens, headSize)
   ) {
     // One projection matmul for q | k | v: on small heads a launch costs as
     // much as its work, and the fused kernel reads the packed rows in place.
@@ -359,6 +390,16 @@ function forwardOnly(
   for (const t of [queries, keys, values]) t.dispose();
   return context;
 }
+
+/**
+ * causalAttention's forward without a tape, per backend
+ * (src/ops/kernel_table.ts): the stages on cpu, fused or packed passes on
+ * webgpu.
+ */
+export const attentionKernels: KernelTable<AttentionImpl> = kernelTable<AttentionImpl>(
+  "causalAttention",
+  { reference: stagedAttention, webgpu: webgpuAttention },
+);
 
 /** `x @ [W_query; W_key; W_value]^T (+ [b_q; b_k; b_v])`: `[B, T, 3 * dOut]`, rows `q | k | v`. */
 function projectPacked(x: Tensor, params: CausalAttentionParams): Tensor {

@@ -11,6 +11,9 @@
  * @module
  */
 
+// The cpu device's WebAssembly kernels join the kernel tables (src/cpu/register.ts).
+import "../cpu/register.ts";
+
 export {
   type ApplyOptions,
   type AttentionStages,

@@ -22,6 +22,7 @@ import {
   viewOf,
 } from "../tensor.ts";
 import { checkTensor, describe } from "./checks.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 const DTYPES: readonly DType[] = ["float32", "float16", "int32"];
 
@@ -65,14 +66,24 @@ export function castKernel(op: string, x: Tensor, dtype: DType): Tensor {
   if (x.dtype === "int32" && dtype === "float16") {
     return through(op, x, "float32", dtype);
   }
-  if (x.device.kind === "cpu") return cpuTensor(castHost(op, x, dtype), x.shape);
+  return castKernels.for(x)(op, x, dtype);
+}
+
+/** A dtype conversion implementation (x's dtype differs from `dtype`; no float16 <-> int32). */
+export type CastImpl = (op: string, x: Tensor, dtype: DType) => Tensor;
+
+function referenceCast(op: string, x: Tensor, dtype: DType): Tensor {
+  return cpuTensor(castHost(op, x, dtype), x.shape);
+}
+
+function webgpuCast(op: string, x: Tensor, dtype: DType): Tensor {
   const mode = x.dtype === "float32"
     ? (dtype === "float16" ? 0 : 3)
     : x.dtype === "float16"
     ? 1
     : 2;
   const units = mode === 0 ? Math.ceil(x.size / 2) : x.size;
-  return launchMany(x.device, {
+  return launchMany(gpuOf(x), {
     op,
     shader: "cast",
     includes: ["elementwise_header"],
@@ -87,6 +98,12 @@ export function castKernel(op: string, x: Tensor, dtype: DType): Tensor {
     elementwise: (count) => Math.ceil((mode === 0 ? Math.ceil(count / 2) : count) / ELEMENTWISE_WG),
   })[0];
 }
+
+/** Conversions between float32, float16 and int32, per backend (src/ops/kernel_table.ts). */
+export const castKernels: KernelTable<CastImpl> = kernelTable<CastImpl>("cast", {
+  reference: referenceCast,
+  webgpu: webgpuCast,
+});
 
 function through(op: string, x: Tensor, middle: DType, dtype: DType): Tensor {
   const mid = castKernel(op, x, middle);

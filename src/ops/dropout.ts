@@ -14,6 +14,7 @@ import { Generator, globalGenerator } from "../random.ts";
 import { checkDType, cpuData, cpuTensor, type Tensor } from "../tensor.ts";
 import { checkInteger, checkNumber, checkOptions, checkTensor, describe } from "./checks.ts";
 import { throughFloat32 } from "./through_float32.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /**
  * Options for {@linkcode dropout}.
@@ -85,18 +86,28 @@ function dropoutBackward(p: number, seed: number | bigint, offset: number): Back
 }
 
 function masked(x: Tensor, p: number, seed: number | bigint, offset: number): Tensor {
+  return dropoutKernels.for(x)(x, p, seed, offset);
+}
+
+/** A dropout mask-and-scale implementation: the Philox mask of (seed, offset, index). */
+export type DropoutImpl = (x: Tensor, p: number, seed: number | bigint, offset: number) => Tensor;
+
+function referenceDropout(x: Tensor, p: number, seed: number | bigint, offset: number): Tensor {
+  const keepScale = p >= 1 ? 0 : Math.fround(1 / (1 - p));
+  const src = cpuData(x, "dropout", "input");
+  const keep = dropoutMask(src.length, p, seed, offset);
+  const out = new Float32Array(src.length);
+  // x * 0 as in PyTorch's x * mask * scale: a dropped NaN or infinity gives NaN.
+  for (let i = 0; i < src.length; i++) out[i] = keep[i] ? src[i] * keepScale : src[i] * 0;
+  return cpuTensor(out, x.shape);
+}
+
+function webgpuDropout(x: Tensor, p: number, seed: number | bigint, offset: number): Tensor {
   const threshold = dropoutThreshold(p);
   const [seedLo, seedHi] = dropoutSeedWords(seed);
   const keepScale = p >= 1 ? 0 : Math.fround(1 / (1 - p));
-  if (x.device.kind === "cpu") {
-    const src = cpuData(x, "dropout", "input");
-    const keep = dropoutMask(src.length, p, seed, offset);
-    const out = new Float32Array(src.length);
-    // x * 0 as in PyTorch's x * mask * scale: a dropped NaN or infinity gives NaN.
-    for (let i = 0; i < src.length; i++) out[i] = keep[i] ? src[i] * keepScale : src[i] * 0;
-    return cpuTensor(out, x.shape);
-  }
-  return launch(x.device, {
+  const device = gpuOf(x);
+  return launch(device, {
     op: "dropout",
     shader: "dropout",
     includes: ["philox"],
@@ -106,6 +117,12 @@ function masked(x: Tensor, p: number, seed: number | bigint, offset: number): Te
     workgroups: Math.ceil(x.size / ELEMENTWISE_WG),
   });
 }
+
+/** Dropout's masking, per backend (src/ops/kernel_table.ts). */
+export const dropoutKernels: KernelTable<DropoutImpl> = kernelTable<DropoutImpl>("dropout", {
+  reference: referenceDropout,
+  webgpu: webgpuDropout,
+});
 
 /** A Philox key: a whole number (or bigint) in [0, 2^64). */
 function checkSeed(seed: unknown): number | bigint {

@@ -27,6 +27,7 @@ import {
   type Tensor,
 } from "../tensor.ts";
 import { assertSameDevice, checkTensor, showShape } from "./checks.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** List nodes one backward invocation walks per dispatch (llvmpipe's loop budget is 65,535). */
 const STEPS = 4096;
@@ -78,9 +79,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
     assertSameDevice(op, ["weight", weight], ["ids", ids]);
   }
   if (ids.device.kind === "cpu") checkIds(cpuInts(ids, op, "ids"), vocab);
-  const out = weight.device.kind === "cpu"
-    ? cpuEmbedding(cpuRaw(weight, op, "weight"), cpuInts(ids, op, "ids"), dim, outShape)
-    : gpuEmbedding(weight.device, weight, ids, outShape);
+  const out = embeddingKernels.for(weight)(weight, ids, outShape);
   return record(op, [weight, ids], out, embeddingBackward(vocab, dim));
 }
 
@@ -95,6 +94,28 @@ function checkIds(ids: Int32Array, vocab: number): void {
     }
   }
 }
+
+/**
+ * An embedding lookup implementation: rows of `weight` by `ids` (validated
+ * by the op; on webgpu, ids may be on cpu) as `outShape`, weight's dtype.
+ */
+export type EmbeddingImpl = (weight: Tensor, ids: Tensor, outShape: readonly number[]) => Tensor;
+
+function referenceEmbedding(weight: Tensor, ids: Tensor, outShape: readonly number[]): Tensor {
+  const op = "embedding";
+  const dim = weight.shape[1];
+  return cpuEmbedding(cpuRaw(weight, op, "weight"), cpuInts(ids, op, "ids"), dim, outShape);
+}
+
+function webgpuEmbedding(weight: Tensor, ids: Tensor, outShape: readonly number[]): Tensor {
+  return gpuEmbedding(gpuOf(weight), weight, ids, outShape);
+}
+
+/** Embedding lookups, per backend (src/ops/kernel_table.ts). */
+export const embeddingKernels: KernelTable<EmbeddingImpl> = kernelTable<EmbeddingImpl>(
+  "embedding",
+  { reference: referenceEmbedding, webgpu: webgpuEmbedding },
+);
 
 function cpuEmbedding(
   weight: HostData,
@@ -176,12 +197,28 @@ function embeddingBackward(vocab: number, dim: number): Backward {
   return (g, saved) => {
     if (!saved.needs[0]) return [null, null];
     const ids = saved.inputs[1];
-    if (g.device.kind === "cpu") {
-      return [cpuEmbeddingGrad(cpuData(g, "embedding backward", "grad"), ids, vocab, dim), null];
-    }
-    return [gpuEmbeddingGrad(g.device, g, ids, vocab, dim), null];
+    return [embeddingBackwardKernels.for(g)(g, ids, vocab, dim), null];
   };
 }
+
+/** The embedding weight's gradient `[vocab, dim]`: g's rows summed per id, in position order. */
+export type EmbeddingBackwardImpl = (g: Tensor, ids: Tensor, vocab: number, dim: number) => Tensor;
+
+function referenceEmbeddingBackward(g: Tensor, ids: Tensor, vocab: number, dim: number): Tensor {
+  return cpuEmbeddingGrad(cpuData(g, "embedding backward", "grad"), ids, vocab, dim);
+}
+
+function webgpuEmbeddingBackward(g: Tensor, ids: Tensor, vocab: number, dim: number): Tensor {
+  return gpuEmbeddingGrad(gpuOf(g), g, ids, vocab, dim);
+}
+
+/** The embedding's scatter-add gradient, per backend (src/ops/kernel_table.ts). */
+export const embeddingBackwardKernels: KernelTable<EmbeddingBackwardImpl> = kernelTable<
+  EmbeddingBackwardImpl
+>("embedding backward", {
+  reference: referenceEmbeddingBackward,
+  webgpu: webgpuEmbeddingBackward,
+});
 
 function cpuEmbeddingGrad(g: Float32Array, ids: Tensor, vocab: number, dim: number): Tensor {
   const rows = cpuInts(ids, "embedding backward", "ids");

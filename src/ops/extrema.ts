@@ -35,6 +35,7 @@ import {
 } from "../tensor.ts";
 import { checkOptions, checkTensor, describe, normalizeDim, showShape } from "./checks.ts";
 import { gather } from "./gather.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /**
  * Largest `k` that {@linkcode topk} takes on webgpu (each chunk runs k
@@ -299,45 +300,76 @@ function select(
   largest: boolean,
   outShape: readonly number[],
 ): [Tensor, Tensor] {
+  return topkKernels.for(x)(op, x, layout, k, largest, outShape);
+}
+
+/** A top-k selection implementation: values and int32 indices of the best k per row. */
+export type TopkImpl = (
+  op: string,
+  x: Tensor,
+  layout: RowLayout,
+  k: number,
+  largest: boolean,
+  outShape: readonly number[],
+) => [Tensor, Tensor];
+
+function referenceSelect(
+  op: string,
+  x: Tensor,
+  layout: RowLayout,
+  k: number,
+  largest: boolean,
+  outShape: readonly number[],
+): [Tensor, Tensor] {
   const { outer, n, inner } = layout;
   const rows = outer * inner;
-  if (x.device.kind === "cpu") {
-    const src = cpuData(x, op, "x");
-    const values = new Float32Array(rows * k);
-    const indices = new Int32Array(rows * k);
-    const order = new Array<number>(n);
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) {
-        const base = o * n * inner + i;
-        const at = (j: number) => src[base + j * inner];
-        if (k > 0 && k * 8 <= n) {
-          // Few of many: keep the best k sorted, inserting only entries that
-          // beat the current k-th (O(n) for random rows, no full sort).
-          let kept = 0;
-          for (let j = 0; j < n; j++) {
-            const v = at(j);
-            if (kept === k && !beats(v, j, at(order[k - 1]), order[k - 1], largest)) continue;
-            let t = kept < k ? kept++ : k - 1;
-            while (t > 0 && beats(v, j, at(order[t - 1]), order[t - 1], largest)) {
-              order[t] = order[t - 1];
-              t--;
-            }
-            order[t] = j;
+  const src = cpuData(x, op, "x");
+  const values = new Float32Array(rows * k);
+  const indices = new Int32Array(rows * k);
+  const order = new Array<number>(n);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const base = o * n * inner + i;
+      const at = (j: number) => src[base + j * inner];
+      if (k > 0 && k * 8 <= n) {
+        // Few of many: keep the best k sorted, inserting only entries that
+        // beat the current k-th (O(n) for random rows, no full sort).
+        let kept = 0;
+        for (let j = 0; j < n; j++) {
+          const v = at(j);
+          if (kept === k && !beats(v, j, at(order[k - 1]), order[k - 1], largest)) continue;
+          let t = kept < k ? kept++ : k - 1;
+          while (t > 0 && beats(v, j, at(order[t - 1]), order[t - 1], largest)) {
+            order[t] = order[t - 1];
+            t--;
           }
-        } else {
-          for (let j = 0; j < n; j++) order[j] = j;
-          order.sort((a, b) => beats(at(a), a, at(b), b, largest) ? -1 : 1);
+          order[t] = j;
         }
-        for (let t = 0; t < k; t++) {
-          const target = (o * k + t) * inner + i;
-          values[target] = at(order[t]);
-          indices[target] = order[t];
-        }
+      } else {
+        for (let j = 0; j < n; j++) order[j] = j;
+        order.sort((a, b) => beats(at(a), a, at(b), b, largest) ? -1 : 1);
+      }
+      for (let t = 0; t < k; t++) {
+        const target = (o * k + t) * inner + i;
+        values[target] = at(order[t]);
+        indices[target] = order[t];
       }
     }
-    return [cpuTensor(values, outShape), cpuTensor(indices, outShape)];
   }
-  const device = x.device;
+  return [cpuTensor(values, outShape), cpuTensor(indices, outShape)];
+}
+
+function webgpuSelect(
+  op: string,
+  x: Tensor,
+  layout: RowLayout,
+  k: number,
+  largest: boolean,
+  outShape: readonly number[],
+): [Tensor, Tensor] {
+  const { outer, n, inner } = layout;
+  const rows = outer * inner;
+  const device = gpuOf(x);
   if (rows * k === 0) {
     runtimeOf(device).ensureAlive(op);
     gpuBuffer(x, op, "x");
@@ -373,6 +405,12 @@ function select(
   indices.dispose();
   return out;
 }
+
+/** topk, max, min, argmax and argmin selection, per backend (src/ops/kernel_table.ts). */
+export const topkKernels: KernelTable<TopkImpl> = kernelTable<TopkImpl>("topk", {
+  reference: referenceSelect,
+  webgpu: webgpuSelect,
+});
 
 function reshapeTo(t: Tensor, shape: readonly number[], op: string): Tensor {
   const out = viewOf(t, shape, op);
@@ -457,30 +495,59 @@ function scatterRows(
   g: Tensor,
   indices: Tensor,
   shape: readonly number[],
-  { outer, n, inner }: RowLayout,
+  layout: RowLayout,
 ): Tensor {
+  return topkBackwardKernels.for(g)(g, indices, shape, layout);
+}
+
+/** Scatters topk's gradient rows back onto x's shape (zeros elsewhere). */
+export type TopkBackwardImpl = (
+  g: Tensor,
+  indices: Tensor,
+  shape: readonly number[],
+  layout: RowLayout,
+) => Tensor;
+
+function referenceScatterRows(
+  g: Tensor,
+  indices: Tensor,
+  shape: readonly number[],
+  layout: RowLayout,
+): Tensor {
+  const { outer, n, inner } = layout;
   const op = "topk backward";
   const k = indices.size / Math.max(1, outer * inner);
   const total = outer * n * inner;
-  if (g.device.kind === "webgpu" && g.size === 0) {
-    // k = 0 chose nothing: the gradient is all zeros (an upload, no kernel).
-    return fromHost(new Float32Array(total), shape, g.device, op, "gradient");
-  }
-  if (g.device.kind === "cpu") {
-    const src = cpuData(g, op, "gradient");
-    const ids = cpuInts(indices, op, "indices");
-    const out = new Float32Array(total);
-    for (let o = 0; o < outer; o++) {
-      for (let t = 0; t < k; t++) {
-        for (let i = 0; i < inner; i++) {
-          const at = (o * k + t) * inner + i;
-          out[(o * n + ids[at]) * inner + i] = src[at];
-        }
+  const src = cpuData(g, op, "gradient");
+  const ids = cpuInts(indices, op, "indices");
+  const out = new Float32Array(total);
+  for (let o = 0; o < outer; o++) {
+    for (let t = 0; t < k; t++) {
+      for (let i = 0; i < inner; i++) {
+        const at = (o * k + t) * inner + i;
+        out[(o * n + ids[at]) * inner + i] = src[at];
       }
     }
-    return cpuTensor(out, shape);
   }
-  return launch(g.device, {
+  return cpuTensor(out, shape);
+}
+
+function webgpuScatterRows(
+  g: Tensor,
+  indices: Tensor,
+  shape: readonly number[],
+  layout: RowLayout,
+): Tensor {
+  const { outer, n, inner } = layout;
+  const op = "topk backward";
+  const k = indices.size / Math.max(1, outer * inner);
+  const total = outer * n * inner;
+  const device = gpuOf(g);
+  if (g.size === 0) {
+    // k = 0 chose nothing: the gradient is all zeros (an upload, no kernel).
+    return fromHost(new Float32Array(total), shape, device, op, "gradient");
+  }
+  return launch(device, {
     op,
     shader: "topk_backward",
     uniforms: words(total, n, inner, k),
@@ -490,3 +557,12 @@ function scatterRows(
     workgroups: Math.ceil(total / ELEMENTWISE_WG),
   });
 }
+
+/** topk's backward scatter, per backend (src/ops/kernel_table.ts). */
+export const topkBackwardKernels: KernelTable<TopkBackwardImpl> = kernelTable<TopkBackwardImpl>(
+  "topk backward",
+  {
+    reference: referenceScatterRows,
+    webgpu: webgpuScatterRows,
+  },
+);

@@ -23,7 +23,14 @@ import { runtimeOf, type WebGpuDevice } from "../device.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { type ShaderName, SHADERS } from "../gpu/shaders.generated.ts";
 import { cpuInts, cpuRaw, type DType, gpuBuffer, type Tensor } from "../tensor.ts";
-import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** Invocations per workgroup of the decode attention (its `WG`). */
 const DECODE_WG = 64;
@@ -123,31 +130,70 @@ export function writeKv(
   cacheV: Tensor,
 ): void {
   const op = "gptModel.step";
+  // One dtype throughout: the write is a copy (float16 bits stay as they are).
+  const dtype = floatDType(op, ["keys and values", src], ["cache_k", cacheK], ["cache_v", cacheV]);
+  writeKvKernels.for(src)(src, kOffset, vOffset, position, cacheK, cacheV, dtype);
+}
+
+/**
+ * A KV cache write implementation: keys and values of `src` (at channel
+ * offsets kOffset and vOffset) into the caches at the device-held position.
+ */
+export type WriteKvImpl = (
+  src: Tensor,
+  kOffset: number,
+  vOffset: number,
+  position: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  dtype: FloatDType,
+) => void;
+
+function referenceWriteKv(
+  src: Tensor,
+  kOffset: number,
+  vOffset: number,
+  position: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  _dtype: FloatDType,
+): void {
+  const op = "gptModel.step";
   const [batch, tokens, stride] = src.shape;
   const [, heads, maxTokens, headDim] = cacheK.shape;
   const width = heads * headDim;
-  // One dtype throughout: the write is a copy (float16 bits stay as they are).
-  const dtype = floatDType(op, ["keys and values", src], ["cache_k", cacheK], ["cache_v", cacheV]);
-  if (src.device.kind === "cpu") {
-    const from = cpuRaw(src, op, "keys and values");
-    const base = cpuInts(position, op, "cache position")[0];
-    const ks = cpuRaw(cacheK, op, "cache_k");
-    const vs = cpuRaw(cacheV, op, "cache_v");
-    for (let b = 0; b < batch; b++) {
-      for (let t = 0; t < tokens && base + t < maxTokens; t++) {
-        const row = (b * tokens + t) * stride;
-        for (let ch = 0; ch < width; ch++) {
-          const h = Math.floor(ch / headDim);
-          const dst = ((b * heads + h) * maxTokens + base + t) * headDim + (ch % headDim);
-          ks[dst] = from[row + kOffset + ch];
-          vs[dst] = from[row + vOffset + ch];
-        }
+  const from = cpuRaw(src, op, "keys and values");
+  const base = cpuInts(position, op, "cache position")[0];
+  const ks = cpuRaw(cacheK, op, "cache_k");
+  const vs = cpuRaw(cacheV, op, "cache_v");
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < tokens && base + t < maxTokens; t++) {
+      const row = (b * tokens + t) * stride;
+      for (let ch = 0; ch < width; ch++) {
+        const h = Math.floor(ch / headDim);
+        const dst = ((b * heads + h) * maxTokens + base + t) * headDim + (ch % headDim);
+        ks[dst] = from[row + kOffset + ch];
+        vs[dst] = from[row + vOffset + ch];
       }
     }
-    return;
   }
+}
+
+function webgpuWriteKv(
+  src: Tensor,
+  kOffset: number,
+  vOffset: number,
+  position: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  dtype: FloatDType,
+): void {
+  const op = "gptModel.step";
+  const [batch, tokens, stride] = src.shape;
+  const [, heads, maxTokens, headDim] = cacheK.shape;
+  const width = heads * headDim;
   dispatchInPlace(
-    src.device,
+    gpuOf(src),
     op,
     "kv_cache_write",
     [storageSnippet(dtype)],
@@ -158,6 +204,12 @@ export function writeKv(
     Math.ceil((batch * tokens * width) / ELEMENTWISE_WG),
   );
 }
+
+/** KV cache writes, per backend (src/ops/kernel_table.ts). */
+export const writeKvKernels: KernelTable<WriteKvImpl> = kernelTable<WriteKvImpl>("writeKv", {
+  reference: referenceWriteKv,
+  webgpu: webgpuWriteKv,
+});
 
 /**
  * Causal attention of one new query row per batch entry and head over the
@@ -189,18 +241,54 @@ export function decodeAttention(
   scale: number,
 ): Tensor {
   const op = "gptModel.step";
-  const [batch, , stride] = queries.shape;
-  const [, heads, maxTokens, headDim] = cacheK.shape;
   const floats: [string, Tensor][] = [["queries", queries], ["cache_k", cacheK], [
     "cache_v",
     cacheV,
   ]];
   if (mask) floats.push(["mask", mask]);
   const dtype = floatDType(op, ...floats);
-  if (queries.device.kind === "cpu") {
-    return cpuDecode(queries, cacheK, cacheV, mask, position, scale);
-  }
-  const device = queries.device;
+  return decodeKernels.for(queries)(queries, cacheK, cacheV, mask, position, scale, dtype);
+}
+
+/**
+ * A one-row causal attention implementation over the caches (see
+ * {@linkcode decodeAttention}); the output has `dtype`.
+ */
+export type DecodeImpl = (
+  queries: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  mask: Tensor | undefined,
+  position: Tensor,
+  scale: number,
+  dtype: FloatDType,
+) => Tensor;
+
+function referenceDecode(
+  queries: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  mask: Tensor | undefined,
+  position: Tensor,
+  scale: number,
+  _dtype: FloatDType,
+): Tensor {
+  return cpuDecode(queries, cacheK, cacheV, mask, position, scale);
+}
+
+function webgpuDecode(
+  queries: Tensor,
+  cacheK: Tensor,
+  cacheV: Tensor,
+  mask: Tensor | undefined,
+  position: Tensor,
+  scale: number,
+  dtype: FloatDType,
+): Tensor {
+  const op = "gptModel.step";
+  const [batch, , stride] = queries.shape;
+  const [, heads, maxTokens, headDim] = cacheK.shape;
+  const device = gpuOf(queries);
   const nan = 0x7fc00000;
   const chunks = Math.ceil(maxTokens / DECODE_KEYS_PER_CHUNK);
   // Rows of 4k channels are read 4 at a time (the caches bound twice: a
@@ -254,6 +342,12 @@ export function decodeAttention(
   partials.dispose();
   return out;
 }
+
+/** Cached decode attention, per backend (src/ops/kernel_table.ts). */
+export const decodeKernels: KernelTable<DecodeImpl> = kernelTable<DecodeImpl>(
+  "decodeAttention",
+  { reference: referenceDecode, webgpu: webgpuDecode },
+);
 
 /** The cpu reference: the book's steps (scores, masked softmax, `@ V`) for one row, in float64. */
 function cpuDecode(
@@ -319,15 +413,21 @@ function cpuDecode(
  * ```
  */
 export function advancePosition(position: Tensor, keep: 0 | 1, add: number): void {
-  const op = "gptModel.step";
-  if (position.device.kind === "cpu") {
-    const p = cpuInts(position, op, "cache position");
-    p[0] = p[0] * keep + add;
-    return;
-  }
+  advanceKernels.for(position)(position, keep, add);
+}
+
+/** Sets the int32 fill position to `position * keep + add` in place. */
+export type AdvanceImpl = (position: Tensor, keep: 0 | 1, add: number) => void;
+
+function referenceAdvance(position: Tensor, keep: 0 | 1, add: number): void {
+  const p = cpuInts(position, "gptModel.step", "cache position");
+  p[0] = p[0] * keep + add;
+}
+
+function webgpuAdvance(position: Tensor, keep: 0 | 1, add: number): void {
   dispatchInPlace(
-    position.device,
-    op,
+    gpuOf(position),
+    "gptModel.step",
     "kv_position",
     [],
     {},
@@ -337,3 +437,9 @@ export function advancePosition(position: Tensor, keep: 0 | 1, add: number): voi
     1,
   );
 }
+
+/** KV cache position updates, per backend (src/ops/kernel_table.ts). */
+export const advanceKernels: KernelTable<AdvanceImpl> = kernelTable<AdvanceImpl>(
+  "advancePosition",
+  { reference: referenceAdvance, webgpu: webgpuAdvance },
+);

@@ -8,15 +8,20 @@
 
 import type { Saved } from "../autograd/recording.ts";
 import { record } from "../autograd/recording.ts";
-import type { WebGpuDevice } from "../device.ts";
 import { ShapeError } from "../errors.ts";
 import { launch, words } from "../gpu/launch.ts";
 import { launchMany } from "../gpu/launch_many.ts";
 import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
-import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
 import { assertSameDevice, checkFiniteNumber, checkTensor, showShape } from "./checks.ts";
 import { sumTo } from "./reduce.ts";
-import { wasmLayerNorm } from "../cpu/layer_norm.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** Threads per row; each strides through the row, so a row of D takes ceil(D / WG) steps. */
 function rowThreads(cols: number): number {
@@ -68,17 +73,7 @@ export function layerNorm(x: Tensor, scale: Tensor, shift: Tensor, eps = 1e-5): 
     );
   }
   const epsF = Math.fround(eps);
-  const out = x.device.kind === "cpu" ? cpuForward(x, scale, shift, epsF) : launch(x.device, {
-    op,
-    shader: "layer_norm",
-    includes: [storageSnippet(dtype), "workgroup_reduce", "layer_norm_stats", "workgroup_job"],
-    constants: { WG: rowThreads(cols) },
-    uniforms: words(x.size / cols, cols, { f32: epsF }, 0),
-    inputs: [["x", x], ["scale", scale], ["shift", shift]],
-    dtypes: [dtype],
-    outShape: x.shape,
-    workgroups: x.size / cols,
-  });
+  const out = layerNormKernels.for(x)(x, scale, shift, epsF, dtype);
   return record(op, [x, scale, shift], out, (g, s) => layerNormBackward(g, s, epsF));
 }
 
@@ -95,38 +90,69 @@ function rowStats(src: Float32Array, base: number, cols: number, eps: number): [
   return [mean, 1 / Math.sqrt(sq / cols + eps)];
 }
 
-function cpuForward(x: Tensor, scale: Tensor, shift: Tensor, eps: number): Tensor {
+function referenceLayerNorm(
+  x: Tensor,
+  scale: Tensor,
+  shift: Tensor,
+  eps: number,
+  dtype: FloatDType,
+): Tensor {
   const src = widened(x, "layerNorm", "x");
   const w = widened(scale, "layerNorm", "scale");
   const b = widened(shift, "layerNorm", "shift");
   const cols = w.length;
   const out = new Float32Array(src.length);
-  // The WebAssembly kernel gives this loop's bits (src/cpu/backend.ts).
-  if (wasmLayerNorm(src, w, b, out, cols, eps)) return cpuFloatTensor(out, x.shape, x.dtype);
   for (let base = 0; base < src.length; base += cols) {
     const [mean, rstd] = rowStats(src, base, cols, eps);
     for (let j = 0; j < cols; j++) out[base + j] = w[j] * ((src[base + j] - mean) * rstd) + b[j];
   }
-  return cpuFloatTensor(out, x.shape, x.dtype);
+  return cpuFloatTensor(out, x.shape, dtype);
 }
+
+/** A layer norm forward implementation (`eps` already float32; output dtype `dtype`). */
+export type LayerNormImpl = (
+  x: Tensor,
+  scale: Tensor,
+  shift: Tensor,
+  eps: number,
+  dtype: FloatDType,
+) => Tensor;
+
+function webgpuLayerNorm(
+  x: Tensor,
+  scale: Tensor,
+  shift: Tensor,
+  eps: number,
+  dtype: FloatDType,
+): Tensor {
+  const cols = x.shape.at(-1)!;
+  return launch(gpuOf(x), {
+    op: "layerNorm",
+    shader: "layer_norm",
+    includes: [storageSnippet(dtype), "workgroup_reduce", "layer_norm_stats", "workgroup_job"],
+    constants: { WG: rowThreads(cols) },
+    uniforms: words(x.size / cols, cols, { f32: eps }, 0),
+    inputs: [["x", x], ["scale", scale], ["shift", shift]],
+    dtypes: [dtype],
+    outShape: x.shape,
+    workgroups: x.size / cols,
+  });
+}
+
+/**
+ * Layer norm forward, per backend (src/ops/kernel_table.ts); the cpu
+ * device's WebAssembly entry is registered by src/cpu/register.ts.
+ */
+export const layerNormKernels: KernelTable<LayerNormImpl> = kernelTable<LayerNormImpl>(
+  "layerNorm",
+  { reference: referenceLayerNorm, webgpu: webgpuLayerNorm },
+);
 
 /** Gradients of x, scale and shift: `dx` per row, `g * xhat` and `g` summed over rows. */
 function layerNormBackward(g: Tensor, s: Saved, eps: number): (Tensor | null)[] {
   const [x, scale] = s.inputs;
   const cols = scale.shape[0];
-  const [dx, gxhat] = x.device.kind === "cpu"
-    ? cpuBackward(x, scale, g, eps)
-    : launchMany(x.device as WebGpuDevice, {
-      op: "layerNorm backward",
-      shader: "layer_norm_backward",
-      includes: ["workgroup_reduce", "layer_norm_stats", "workgroup_job"],
-      constants: { WG: rowThreads(cols) },
-      uniforms: words(x.size / cols, cols, { f32: eps }, 0),
-      inputs: [["x", x], ["scale", scale], ["gradient", g]],
-      outShape: x.shape,
-      workgroups: x.size / cols,
-      outputs: 2,
-    });
+  const [dx, gxhat] = layerNormBackwardKernels.for(x)(x, scale, g, eps);
   const dScale = s.needs[1] ? sumTo(gxhat, [cols]) : null;
   gxhat.dispose();
   const dShift = s.needs[2] ? sumTo(g, [cols]) : null;
@@ -137,7 +163,44 @@ function layerNormBackward(g: Tensor, s: Saved, eps: number): (Tensor | null)[] 
   return [dx, dScale, dShift];
 }
 
-function cpuBackward(x: Tensor, scale: Tensor, g: Tensor, eps: number): [Tensor, Tensor] {
+/**
+ * A layer norm backward implementation: `[dx, g * xhat]` (x's shape, float32)
+ * from x, scale, the output's gradient g and the float32 eps.
+ */
+export type LayerNormBackwardImpl = (
+  x: Tensor,
+  scale: Tensor,
+  g: Tensor,
+  eps: number,
+) => [Tensor, Tensor];
+
+function webgpuLayerNormBackward(
+  x: Tensor,
+  scale: Tensor,
+  g: Tensor,
+  eps: number,
+): [Tensor, Tensor] {
+  const cols = scale.shape[0];
+  const [dx, gxhat] = launchMany(gpuOf(x), {
+    op: "layerNorm backward",
+    shader: "layer_norm_backward",
+    includes: ["workgroup_reduce", "layer_norm_stats", "workgroup_job"],
+    constants: { WG: rowThreads(cols) },
+    uniforms: words(x.size / cols, cols, { f32: eps }, 0),
+    inputs: [["x", x], ["scale", scale], ["gradient", g]],
+    outShape: x.shape,
+    workgroups: x.size / cols,
+    outputs: 2,
+  });
+  return [dx, gxhat];
+}
+
+function referenceLayerNormBackward(
+  x: Tensor,
+  scale: Tensor,
+  g: Tensor,
+  eps: number,
+): [Tensor, Tensor] {
   const src = cpuData(x, "layerNorm backward", "x");
   const w = cpuData(scale, "layerNorm backward", "scale");
   const grad = cpuData(g, "layerNorm backward", "gradient");
@@ -163,3 +226,8 @@ function cpuBackward(x: Tensor, scale: Tensor, g: Tensor, eps: number): [Tensor,
   }
   return [cpuTensor(dx, x.shape), cpuTensor(gxhat, x.shape)];
 }
+
+/** Layer norm backward (dx and g * xhat), per backend (src/ops/kernel_table.ts). */
+export const layerNormBackwardKernels: KernelTable<LayerNormBackwardImpl> = kernelTable<
+  LayerNormBackwardImpl
+>("layerNorm backward", { reference: referenceLayerNormBackward, webgpu: webgpuLayerNormBackward });

@@ -40,6 +40,7 @@ import {
   showShape,
 } from "./checks.ts";
 import { gather } from "./gather.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /**
  * Returns the same values under a new shape; one dimension may be `-1` and is
@@ -351,22 +352,64 @@ function joined(
   outShape[dim] = total;
   const outer = numel(like.slice(0, dim));
   const inner = numel(like.slice(dim + 1));
-  const device = parts[0].device;
-  const dtype = parts[0].dtype;
   const n = numel(outShape);
-  if (device.kind === "cpu") {
-    const out = hostArray(dtype, n);
-    let start = 0;
-    parts.forEach((t, i) => {
-      const src = cpuRaw(t, op, `tensors[${i}]`);
-      const block = sizes[i] * inner;
-      for (let o = 0; o < outer; o++) {
-        out.set(src.subarray(o * block, (o + 1) * block), (o * total + start) * inner);
-      }
-      start += sizes[i];
-    });
-    return cpuTensor(out, outShape);
-  }
+  const plan = { outShape, total, outer, inner, n };
+  return joinKernels.for(parts[0])(op, parts, dim, sizes, like, plan);
+}
+
+/** Where a join's blocks go: the output's shape, `like[dim]`'s total and the slabs around it. */
+export interface JoinPlan {
+  outShape: number[];
+  total: number;
+  outer: number;
+  inner: number;
+  n: number;
+}
+
+/** A concatenation implementation (see the `joined` helper of src/ops/layout.ts). */
+export type JoinImpl = (
+  op: string,
+  parts: readonly Tensor[],
+  dim: number,
+  sizes: readonly number[],
+  like: readonly number[],
+  plan: JoinPlan,
+) => Tensor;
+
+function referenceJoin(
+  op: string,
+  parts: readonly Tensor[],
+  _dim: number,
+  sizes: readonly number[],
+  _like: readonly number[],
+  plan: JoinPlan,
+): Tensor {
+  const { outShape, total, outer, inner, n } = plan;
+  const dtype = parts[0].dtype;
+  const out = hostArray(dtype, n);
+  let start = 0;
+  parts.forEach((t, i) => {
+    const src = cpuRaw(t, op, `tensors[${i}]`);
+    const block = sizes[i] * inner;
+    for (let o = 0; o < outer; o++) {
+      out.set(src.subarray(o * block, (o + 1) * block), (o * total + start) * inner);
+    }
+    start += sizes[i];
+  });
+  return cpuTensor(out, outShape);
+}
+
+function webgpuJoin(
+  op: string,
+  parts: readonly Tensor[],
+  dim: number,
+  sizes: readonly number[],
+  like: readonly number[],
+  plan: JoinPlan,
+): Tensor {
+  const { outShape, total, outer, inner, n } = plan;
+  const device = gpuOf(parts[0]);
+  const dtype = parts[0].dtype;
   const runtime = runtimeOf(device);
   runtime.ensureAlive(op);
   const sources = parts.map((t, i) => gpuBuffer(t, op, `tensors[${i}]`, [dtype]));
@@ -415,3 +458,9 @@ function joined(
   });
   return gpuTensor(device, out, outShape, dtype);
 }
+
+/** cat and stack's joins, per backend (src/ops/kernel_table.ts). */
+export const joinKernels: KernelTable<JoinImpl> = kernelTable<JoinImpl>("join", {
+  reference: referenceJoin,
+  webgpu: webgpuJoin,
+});

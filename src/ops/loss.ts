@@ -31,6 +31,7 @@ import { throughFloat32 } from "./through_float32.ts";
 import { div, scale } from "./elementwise.ts";
 import { reduceOver } from "./reduce.ts";
 import { rowStats } from "./softmax.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** Threads per chunk of the mse partial-sum kernel. */
 const LOSS_WG = 256;
@@ -60,62 +61,87 @@ export function mse(pred: Tensor, target: Tensor): Tensor {
   }
   if (pred.size === 0) throw new ShapeError("mse: pred and target are empty");
   const invN = Math.fround(1 / pred.size);
-  let out: Tensor;
-  if (pred.device.kind === "cpu") {
-    const a = cpuData(pred, "mse", "pred");
-    const b = cpuData(target, "mse", "target");
-    let acc = 0;
-    for (let i = 0; i < a.length; i++) {
-      const d = Math.fround(a[i] - b[i]);
-      acc += d * d;
-    }
-    out = cpuTensor(new Float32Array([Math.fround(acc) * invN]), []);
-  } else {
-    // Bounded partial sums, then the bounded reduction over the partials.
-    const chunk = LOSS_WG * itemsPerInvocation(1, 16);
-    const chunks = Math.ceil(pred.size / chunk);
-    const partials = launch(pred.device, {
-      op: "mse",
-      shader: "mse",
-      includes: ["workgroup_reduce"],
-      constants: { WG: LOSS_WG },
-      uniforms: words(pred.size, { f32: chunks === 1 ? invN : 1 }, chunk, chunks),
-      inputs: [["pred", pred], ["target", target]],
-      outShape: chunks === 1 ? [] : [chunks],
-      workgroups: chunks,
-    });
-    out = chunks === 1 ? partials : reduceOver("mse", partials, [0], invN, false);
-    if (out !== partials) partials.dispose();
-  }
+  const out = mseKernels.for(pred)(pred, target, invN);
   return record("mse", [pred, target], out, mseBackward);
 }
 
 function mseBackward(g: Tensor, s: Saved): (Tensor | null)[] {
   const [pred, target] = s.inputs;
   const factor = Math.fround(2 / pred.size);
-  let dPred: Tensor;
-  if (pred.device.kind === "cpu") {
-    const a = cpuData(pred, "mse backward", "pred");
-    const b = cpuData(target, "mse backward", "target");
-    const k = Math.fround(factor * cpuData(g, "mse backward", "gradient")[0]);
-    const out = new Float32Array(a.length);
-    for (let i = 0; i < a.length; i++) out[i] = k * Math.fround(a[i] - b[i]);
-    dPred = cpuTensor(out, pred.shape);
-  } else {
-    dPred = launch(pred.device, {
-      op: "mse backward",
-      shader: "mse_backward",
-      uniforms: words(pred.size, { f32: factor }, 0, 0),
-      inputs: [["pred", pred], ["target", target], ["gradient", g]],
-      outShape: pred.shape,
-      workgroups: Math.ceil(pred.size / ELEMENTWISE_WG),
-    });
-  }
+  const dPred = mseBackwardKernels.for(pred)(pred, target, g, factor);
   const dTarget = s.needs[1] ? scale(dPred, -1) : null;
   if (s.needs[0]) return [dPred, dTarget];
   dPred.dispose();
   return [null, dTarget];
 }
+
+/** A mean squared error implementation: the scalar `invN * sum((pred - target)^2)`. */
+export type MseImpl = (pred: Tensor, target: Tensor, invN: number) => Tensor;
+
+function referenceMse(pred: Tensor, target: Tensor, invN: number): Tensor {
+  const a = cpuData(pred, "mse", "pred");
+  const b = cpuData(target, "mse", "target");
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.fround(a[i] - b[i]);
+    acc += d * d;
+  }
+  return cpuTensor(new Float32Array([Math.fround(acc) * invN]), []);
+}
+
+function webgpuMse(pred: Tensor, target: Tensor, invN: number): Tensor {
+  // Bounded partial sums, then the bounded reduction over the partials.
+  const chunk = LOSS_WG * itemsPerInvocation(1, 16);
+  const chunks = Math.ceil(pred.size / chunk);
+  const partials = launch(gpuOf(pred), {
+    op: "mse",
+    shader: "mse",
+    includes: ["workgroup_reduce"],
+    constants: { WG: LOSS_WG },
+    uniforms: words(pred.size, { f32: chunks === 1 ? invN : 1 }, chunk, chunks),
+    inputs: [["pred", pred], ["target", target]],
+    outShape: chunks === 1 ? [] : [chunks],
+    workgroups: chunks,
+  });
+  const out = chunks === 1 ? partials : reduceOver("mse", partials, [0], invN, false);
+  if (out !== partials) partials.dispose();
+  return out;
+}
+
+/** mse's forward, per backend (src/ops/kernel_table.ts). */
+export const mseKernels: KernelTable<MseImpl> = kernelTable<MseImpl>("mse", {
+  reference: referenceMse,
+  webgpu: webgpuMse,
+});
+
+/** mse's gradient for pred: `factor * g * (pred - target)` with `factor = 2 / n`. */
+export type MseBackwardImpl = (pred: Tensor, target: Tensor, g: Tensor, factor: number) => Tensor;
+
+function referenceMseBackward(pred: Tensor, target: Tensor, g: Tensor, factor: number): Tensor {
+  const a = cpuData(pred, "mse backward", "pred");
+  const b = cpuData(target, "mse backward", "target");
+  const k = Math.fround(factor * cpuData(g, "mse backward", "gradient")[0]);
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = k * Math.fround(a[i] - b[i]);
+  return cpuTensor(out, pred.shape);
+}
+
+function webgpuMseBackward(pred: Tensor, target: Tensor, g: Tensor, factor: number): Tensor {
+  return launch(gpuOf(pred), {
+    op: "mse backward",
+    shader: "mse_backward",
+    uniforms: words(pred.size, { f32: factor }, 0, 0),
+    inputs: [["pred", pred], ["target", target], ["gradient", g]],
+    outShape: pred.shape,
+    workgroups: Math.ceil(pred.size / ELEMENTWISE_WG),
+  });
+}
+
+/** mse's backward, per backend (src/ops/kernel_table.ts). */
+export const mseBackwardKernels: KernelTable<MseBackwardImpl> = kernelTable<MseBackwardImpl>(
+  "mse backward",
+  { reference: referenceMseBackward, webgpu: webgpuMseBackward },
+);
 
 /**
  * Options of {@linkcode crossEntropy}, named as in PyTorch's
@@ -140,7 +166,8 @@ export interface CrossEntropyOptions {
   labelSmoothing?: number;
 }
 
-interface CeOptions {
+/** crossEntropy's options, checked and resolved. */
+export interface CeOptions {
   ignoreIndex: number;
   reduction: "mean" | "sum" | "none";
   smoothing: number;
@@ -204,46 +231,74 @@ export function crossEntropy(
     // logits' gradient comes back float16 through the cast.
     return throughFloat32([logits], ([w]) => crossEntropy(w, targets, options), "float32");
   }
-  let out: Tensor;
-  if (logits.device.kind === "cpu") {
-    const x = cpuData(logits, op, "logits");
-    const raw = cpuRaw(targets, op, "targets");
-    const losses = new Float32Array(rows);
-    let acc = 0;
-    let count = 0;
-    for (let r = 0; r < rows; r++) {
-      if (raw[r] === opts.ignoreIndex) continue;
-      losses[r] = rowLoss(x, r * cols, cols, classIndex(raw[r], r, cols), opts.smoothing);
-      acc += losses[r];
-      count++;
-    }
-    const total = Math.fround(acc);
-    out = opts.reduction === "none"
-      ? cpuTensor(losses, [rows])
-      : cpuTensor(new Float32Array([opts.reduction === "sum" ? total : total / count]), []);
-  } else {
-    const [losses, valid] = pauseRecording(() => blockedRowLosses(op, logits, targets, opts));
-    if (opts.reduction === "none") {
-      valid.dispose();
-      out = losses;
-    } else {
-      const total = reduceOver(op, losses, [0], 1, false);
-      losses.dispose();
-      if (opts.reduction === "sum") {
-        valid.dispose();
-        out = total;
-      } else {
-        const count = reduceOver(op, valid, [0], 1, false);
-        valid.dispose();
-        // Part of this op, not a node of its own on the tape.
-        out = pauseRecording(() => div(total, count));
-        total.dispose();
-        count.dispose();
-      }
-    }
-  }
+  const out = crossEntropyKernels.for(logits)(op, logits, targets, opts);
   return record(op, [logits, targets], out, (g, s) => crossEntropyBackward(g, s, opts));
 }
+
+/**
+ * A cross-entropy forward implementation (float32 logits `[N, C]`, targets
+ * `[N]`, options checked): the loss reduced as `opts.reduction` says.
+ */
+export type CrossEntropyImpl = (
+  op: string,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+) => Tensor;
+
+function referenceCrossEntropy(
+  op: string,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+): Tensor {
+  const [rows, cols] = logits.shape;
+  const x = cpuData(logits, op, "logits");
+  const raw = cpuRaw(targets, op, "targets");
+  const losses = new Float32Array(rows);
+  let acc = 0;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    if (raw[r] === opts.ignoreIndex) continue;
+    losses[r] = rowLoss(x, r * cols, cols, classIndex(raw[r], r, cols), opts.smoothing);
+    acc += losses[r];
+    count++;
+  }
+  const total = Math.fround(acc);
+  return opts.reduction === "none"
+    ? cpuTensor(losses, [rows])
+    : cpuTensor(new Float32Array([opts.reduction === "sum" ? total : total / count]), []);
+}
+
+function webgpuCrossEntropy(op: string, logits: Tensor, targets: Tensor, opts: CeOptions): Tensor {
+  let out: Tensor;
+  const [losses, valid] = pauseRecording(() => blockedRowLosses(op, logits, targets, opts));
+  if (opts.reduction === "none") {
+    valid.dispose();
+    out = losses;
+  } else {
+    const total = reduceOver(op, losses, [0], 1, false);
+    losses.dispose();
+    if (opts.reduction === "sum") {
+      valid.dispose();
+      out = total;
+    } else {
+      const count = reduceOver(op, valid, [0], 1, false);
+      valid.dispose();
+      // Part of this op, not a node of its own on the tape.
+      out = pauseRecording(() => div(total, count));
+      total.dispose();
+      count.dispose();
+    }
+  }
+  return out;
+}
+
+/** crossEntropy's forward, per backend (src/ops/kernel_table.ts). */
+export const crossEntropyKernels: KernelTable<CrossEntropyImpl> = kernelTable<CrossEntropyImpl>(
+  "crossEntropy",
+  { reference: referenceCrossEntropy, webgpu: webgpuCrossEntropy },
+);
 
 function ceOptions(options: CrossEntropyOptions): CeOptions {
   const op = "crossEntropy";
@@ -443,11 +498,37 @@ function gradientOnDevice(
 function crossEntropyBackward(g: Tensor, s: Saved, opts: CeOptions): (Tensor | null)[] {
   const op = "crossEntropy backward";
   const [logits, targets] = s.inputs;
+  return [crossEntropyBackwardKernels.for(logits)(op, g, logits, targets, opts), null];
+}
+
+/** crossEntropy's gradient for the logits, `[N, C]` float32, from the loss's gradient g. */
+export type CrossEntropyBackwardImpl = (
+  op: string,
+  g: Tensor,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+) => Tensor;
+
+function webgpuCrossEntropyBackward(
+  op: string,
+  g: Tensor,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+): Tensor {
+  return pauseRecording(() => gradientOnDevice(op, g, logits, targets, opts));
+}
+
+function referenceCrossEntropyBackward(
+  op: string,
+  g: Tensor,
+  logits: Tensor,
+  targets: Tensor,
+  opts: CeOptions,
+): Tensor {
   const [rows, cols] = logits.shape;
   const eps = opts.smoothing;
-  if (logits.device.kind !== "cpu") {
-    return [pauseRecording(() => gradientOnDevice(op, g, logits, targets, opts)), null];
-  }
   const x = cpuData(logits, op, "logits");
   const raw = cpuRaw(targets, op, "targets");
   const gv = cpuData(g, op, "gradient");
@@ -474,8 +555,16 @@ function crossEntropyBackward(g: Tensor, s: Saved, opts: CeOptions): (Tensor | n
       out[base + j] = w * Math.fround(Math.fround(prob - (j === t ? hitValue : 0)) - off);
     }
   }
-  return [cpuTensor(out, logits.shape), null];
+  return cpuTensor(out, logits.shape);
 }
+
+/** crossEntropy's backward, per backend (src/ops/kernel_table.ts). */
+export const crossEntropyBackwardKernels: KernelTable<CrossEntropyBackwardImpl> = kernelTable<
+  CrossEntropyBackwardImpl
+>("crossEntropy backward", {
+  reference: referenceCrossEntropyBackward,
+  webgpu: webgpuCrossEntropyBackward,
+});
 
 /** One row's loss (see cross_entropy.wgsl), in float64, with PyTorch's special values. */
 function rowLoss(

@@ -21,7 +21,13 @@ import {
 } from "./checks.ts";
 import { sumTo } from "./reduce.ts";
 import { castKernel } from "./cast.ts";
-import { cpuFloatTensor, floatDType, storageSnippet, widened } from "./float_dtype.ts";
+import {
+  cpuFloatTensor,
+  type FloatDType,
+  floatDType,
+  storageSnippet,
+  widened,
+} from "./float_dtype.ts";
 import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /** How a kernel reads x and the mask under the output's shape. */
@@ -139,8 +145,6 @@ function fill(
   names: readonly [string, string],
   plan: FillPlan,
 ): Tensor {
-  const { outShape, xStrides, maskStrides } = plan;
-  const n = numel(outShape);
   // A float16 x gives float16 (exact: values are copied or filled).
   const dtype = floatDType(op, [names[0], x]);
   return maskedFillKernels.for(x)(op, x, mask, value, names, plan, dtype);
@@ -166,6 +170,8 @@ function referenceFill(
   plan: FillPlan,
   dtype: FloatDType,
 ): Tensor {
+  const { outShape, xStrides, maskStrides } = plan;
+  const n = numel(outShape);
   const src = widened(x, op, names[0]);
   // Widened, so a float16 -0 counts as zero as PyTorch's bool() does.
   const m = mask.dtype === "float16" ? widened(mask, op, names[1]) : cpuRaw(mask, op, names[1]);
@@ -200,7 +206,8 @@ function webgpuFill(
   plan: FillPlan,
   dtype: FloatDType,
 ): Tensor {
-  const device = gpuOf(x);
+  const { outShape, xStrides, maskStrides } = plan;
+  const n = numel(outShape);
   if (mask.dtype === "float16") {
     // The kernel tests mask bits as f32 or i32: widen a float16 mask first.
     const wide = castKernel(op, mask, "float32");
@@ -208,7 +215,7 @@ function webgpuFill(
     wide.dispose();
     return out;
   }
-  return launch(device, {
+  return launch(gpuOf(x), {
     op,
     shader: "masked_fill",
     includes: [storageSnippet(dtype), "elementwise_header", "broadcast_index", "elementwise_main"],
@@ -254,7 +261,6 @@ function triangleValues(op: "triu" | "tril", x: Tensor, diagonal: number): Tenso
   // Past [-rows, cols] every diagonal keeps all or nothing, so the clamp
   // changes no result and lets the kernel hold it in an i32.
   const clamped = Math.max(-rows, Math.min(cols, diagonal));
-  const upper = op === "triu";
   return triangleKernels.for(x)(op, x, rows, cols, clamped);
 }
 
@@ -274,6 +280,7 @@ function referenceTriangle(
   cols: number,
   clamped: number,
 ): Tensor {
+  const upper = op === "triu";
   const src = cpuData(x, op, "input");
   const out = new Float32Array(src.length);
   for (let i = 0; i < src.length; i++) {
@@ -290,8 +297,8 @@ function webgpuTriangle(
   cols: number,
   clamped: number,
 ): Tensor {
-  const device = gpuOf(x);
-  return launch(device, {
+  const upper = op === "triu";
+  return launch(gpuOf(x), {
     op,
     shader: "triangle",
     constants: { UPPER: upper ? 1 : 0 },

@@ -13,7 +13,8 @@ import { itemsPerInvocation } from "../gpu/loop_bound.ts";
 import { matmulTiles, planMatmul } from "../gpu/tuning.ts";
 import { fromHost, hostArray, numel, type Tensor, viewOf } from "../tensor.ts";
 import { castKernel } from "./cast.ts";
-import { type CpuMatmulShape, wasmMatmul } from "../cpu/matmul.ts";
+import type { CpuMatmulShape } from "../cpu/matmul.ts";
+import { gpuOf, type KernelTable, kernelTable } from "./kernel_table.ts";
 import {
   cpuFloatTensor,
   type FloatDType,
@@ -174,7 +175,7 @@ function batchedProduct(a: Tensor, b: Tensor, options: MatmulOptions): Tensor {
   }
   const batch = numel(batchShape);
   const outShape = [...batchShape, M, N];
-  if (a.device.kind !== "cpu" && K > 0 && batch > 0) {
+  if (a.device.kind === "webgpu" && K > 0 && batch > 0) {
     const limit = a.device.gpu.limits.maxComputeWorkgroupsPerDimension;
     if (batch > limit) {
       throw new ShapeError(
@@ -204,37 +205,45 @@ function batchedProduct(a: Tensor, b: Tensor, options: MatmulOptions): Tensor {
   }
 }
 
-/** The sizes the cpu kernels take, plus the output's shape. */
-interface ProductShape extends CpuMatmulShape {
+/** The sizes the kernels take, plus the output's shape. */
+export interface ProductShape extends CpuMatmulShape {
   outShape: number[];
 }
 
 function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
-  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha, outShape } = s;
   // float16 operands accumulate in float32; each output rounds once.
   const dtype = floatDType("matmul", ["a", a], ["b", b]);
-  if (a.device.kind === "cpu") {
-    const x = widened(a, "matmul", "a");
-    const y = widened(b, "matmul", "b");
-    const out = new Float32Array(batch * M * N);
-    // The WebAssembly kernels give these loops' bits (src/cpu/backend.ts).
-    if (wasmMatmul(x, y, out, s)) return cpuFloatTensor(out, outShape, dtype);
-    for (let bi = 0; bi < batch; bi++) {
-      const ab = bi * aStride, bb = bi * bStride, ob = bi * M * N;
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let acc = 0;
-          for (let k = 0; k < K; k++) {
-            const av = transposeA ? x[ab + k * M + m] : x[ab + m * K + k];
-            const bv = transposeB ? y[bb + n * K + k] : y[bb + k * N + n];
-            acc += av * bv;
-          }
-          out[ob + m * N + n] = alpha * Math.fround(acc);
+  return matmulKernels.for(a)(a, b, s, dtype);
+}
+
+/** A batched product implementation: `alpha * op(a) @ op(b)` per batch, as `dtype`. */
+export type MatmulImpl = (a: Tensor, b: Tensor, s: ProductShape, dtype: FloatDType) => Tensor;
+
+function referenceMatmul(a: Tensor, b: Tensor, s: ProductShape, dtype: FloatDType): Tensor {
+  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha, outShape } = s;
+  const x = widened(a, "matmul", "a");
+  const y = widened(b, "matmul", "b");
+  const out = new Float32Array(batch * M * N);
+  for (let bi = 0; bi < batch; bi++) {
+    const ab = bi * aStride, bb = bi * bStride, ob = bi * M * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) {
+          const av = transposeA ? x[ab + k * M + m] : x[ab + m * K + k];
+          const bv = transposeB ? y[bb + n * K + k] : y[bb + k * N + n];
+          acc += av * bv;
         }
+        out[ob + m * N + n] = alpha * Math.fround(acc);
       }
     }
-    return cpuFloatTensor(out, outShape, dtype);
   }
+  return cpuFloatTensor(out, outShape, dtype);
+}
+
+function webgpuMatmul(a: Tensor, b: Tensor, s: ProductShape, dtype: FloatDType): Tensor {
+  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha, outShape } = s;
+  const device = gpuOf(a);
   if (K === 0 || batch === 0 || M === 0 || N === 0) {
     // An empty inner dimension sums nothing: the product is all zeros.
     return zerosOn(a, outShape, dtype);
@@ -243,7 +252,7 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
   // at most 3) by the loop budget; normal sizes take one split, as before.
   const kChunk = 4 * itemsPerInvocation(1, 32);
   const splits = Math.ceil(K / kChunk);
-  const limit = a.device.gpu.limits.maxComputeWorkgroupsPerDimension;
+  const limit = device.gpu.limits.maxComputeWorkgroupsPerDimension;
   if (batch * splits > limit) {
     throw new ShapeError(
       `matmul: a batch of ${batch} matrices with K = ${K} (${splits} K splits) exceeds the ` +
@@ -255,21 +264,21 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
     // Split-K partial sums must stay float32: run the product in float32.
     const a32 = castKernel("matmul", a, "float32");
     const b32 = castKernel("matmul", b, "float32");
-    const p32 = product(a32, b32, s);
+    const p32 = webgpuMatmul(a32, b32, s, "float32");
     a32.dispose();
     b32.dispose();
     const out = castKernel("matmul", p32, "float16");
     p32.dispose();
     return out;
   }
-  const plan = planMatmul(matmulTiles(a.device), M, N, K, batch * splits, transposeA, transposeB);
+  const plan = planMatmul(matmulTiles(device), M, N, K, batch * splits, transposeA, transposeB);
   if (plan.grid[0] > limit || plan.grid[1] > limit) {
     throw new ShapeError(
       `matmul: an output of ${M} x ${N} needs a ${plan.grid[0]} x ${plan.grid[1]} grid of ` +
         `workgroups, over the device's maxComputeWorkgroupsPerDimension (${limit})`,
     );
   }
-  const out = launch(a.device, {
+  const out = launch(device, {
     op: "matmul",
     shader: "matmul",
     includes: [storageSnippet(dtype)],
@@ -301,6 +310,15 @@ function product(a: Tensor, b: Tensor, s: ProductShape): Tensor {
   summed.dispose();
   return shaped;
 }
+
+/**
+ * Batched products, per backend (src/ops/kernel_table.ts); the cpu device's
+ * WebAssembly entry is registered by src/cpu/register.ts.
+ */
+export const matmulKernels: KernelTable<MatmulImpl> = kernelTable<MatmulImpl>("matmul", {
+  reference: referenceMatmul,
+  webgpu: webgpuMatmul,
+});
 
 function zerosOn(like: Tensor, shape: readonly number[], dtype: FloatDType): Tensor {
   return fromHost(hostArray(dtype, numel(shape)), shape, like.device, "matmul", "matmul output");

@@ -19,10 +19,12 @@ import {
   CHUNK,
   MAX_CHUNKS,
   PER,
+  type RowLayout,
   SELECT_WG,
   selectGreedyCpu,
   selectSampleCpu,
 } from "./select_token_cpu.ts";
+import { type KernelTable, kernelTable } from "./kernel_table.ts";
 
 /**
  * How {@linkcode selectTokens} chooses the next token.
@@ -97,17 +99,49 @@ export function selectTokens(op: string, logits: Tensor, options: SelectOptions)
     );
   }
   const layout = { rows, n, rowStride: tokens * n, rowOffset: (tokens - 1) * n };
-  if (logits.device.kind === "cpu") {
-    const data = cpuData(logits, op, "logits");
-    const ids = sampling
-      ? selectSampleCpu(data, layout, temperature, topK, draws!)
-      : selectGreedyCpu(data, layout);
-    return cpuTensor(ids, [rows]);
-  }
-  return sampling
+  return selectKernels.for(logits)(op, logits, layout, options);
+}
+
+/**
+ * A token selection implementation: int32 ids `[layout.rows]` from the
+ * last position of each row (options already checked by the op).
+ */
+export type SelectImpl = (
+  op: string,
+  logits: Tensor,
+  layout: RowLayout,
+  options: SelectOptions,
+) => Tensor;
+
+function referenceSelect(
+  op: string,
+  logits: Tensor,
+  layout: RowLayout,
+  { temperature, topK, draws }: SelectOptions,
+): Tensor {
+  const data = cpuData(logits, op, "logits");
+  const ids = temperature > 0
+    ? selectSampleCpu(data, layout, temperature, topK, draws!)
+    : selectGreedyCpu(data, layout);
+  return cpuTensor(ids, [layout.rows]);
+}
+
+function webgpuSelect(
+  op: string,
+  logits: Tensor,
+  layout: RowLayout,
+  { temperature, topK, draws }: SelectOptions,
+): Tensor {
+  return temperature > 0
     ? sampleGpu(op, logits, layout, temperature, topK, draws!)
     : argmaxGpu(op, logits, layout, 0);
 }
+
+/** Greedy and sampled token selection, per backend (src/ops/kernel_table.ts). */
+export const selectKernels: KernelTable<SelectImpl> = kernelTable<SelectImpl>("selectTokens", {
+  reference: referenceSelect,
+  webgpu: webgpuSelect,
+});
 
 interface Layout {
   rows: number;

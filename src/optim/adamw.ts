@@ -20,6 +20,7 @@ import {
   slots,
 } from "./optimizer.ts";
 import { checkLr, lrAt, type LrSchedule } from "./schedule.ts";
+import { gpuOf, type KernelTable, kernelTable } from "../ops/kernel_table.ts";
 
 /**
  * Options of {@linkcode adamw}, named and defaulted as in `torch.optim.AdamW`.
@@ -134,7 +135,8 @@ export function adamw(options: AdamWOptions): Optimizer<AdamWState> {
   };
 }
 
-interface Factors {
+/** AdamW's per-step factors (float32). */
+export interface Factors {
   decay: number;
   beta1: number;
   oneMinusBeta1: number;
@@ -147,34 +149,18 @@ interface Factors {
 
 /** One parameter's step: `[param, expAvg, expAvgSq]`. */
 function step(slot: Slot, factors: Factors): Tensor[] {
-  const { param, grad } = slot;
-  const [m, v] = slot.state;
   const k = Object.fromEntries(
     Object.entries(factors).map(([name, x]) => [name, Math.fround(x)]),
   ) as unknown as Factors;
-  if (param.device.kind !== "cpu") {
-    return launchMany(param.device, {
-      op: "adamw.update",
-      shader: "adamw",
-      uniforms: words(
-        param.size,
-        { f32: k.decay },
-        { f32: k.beta1 },
-        { f32: k.oneMinusBeta1 },
-        { f32: k.beta2 },
-        { f32: k.oneMinusBeta2 },
-        { f32: k.stepSize },
-        { f32: k.biasCorrection2Sqrt },
-        { f32: k.eps },
-      ),
-      inputs: [["param", param], ["grad", grad], ["expAvg", m], ["expAvgSq", v]],
-      outShape: param.shape,
-      outputs: 3,
-      workgroups: Math.ceil(param.size / ELEMENTWISE_WG),
-      // A weight over one binding (GPT-2's tied embedding) steps in blocks.
-      elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
-    });
-  }
+  return adamwKernels.for(slot.param)(slot, k);
+}
+
+/** One AdamW parameter step: `[param, expAvg, expAvgSq]` from the float32 factors `k`. */
+export type AdamwImpl = (slot: Slot, k: Factors) => Tensor[];
+
+function referenceAdamw(slot: Slot, k: Factors): Tensor[] {
+  const { param, grad } = slot;
+  const [m, v] = slot.state;
   const p = cpuData(param, "adamw.update", "param");
   const g = cpuData(grad, "adamw.update", "grad");
   const mv = cpuData(m, "adamw.update", "expAvg");
@@ -194,3 +180,35 @@ function step(slot: Slot, factors: Factors): Tensor[] {
   }
   return [pOut, mOut, vOut].map((data) => cpuTensor(data, param.shape));
 }
+
+function webgpuAdamw(slot: Slot, k: Factors): Tensor[] {
+  const { param, grad } = slot;
+  const [m, v] = slot.state;
+  return launchMany(gpuOf(param), {
+    op: "adamw.update",
+    shader: "adamw",
+    uniforms: words(
+      param.size,
+      { f32: k.decay },
+      { f32: k.beta1 },
+      { f32: k.oneMinusBeta1 },
+      { f32: k.beta2 },
+      { f32: k.oneMinusBeta2 },
+      { f32: k.stepSize },
+      { f32: k.biasCorrection2Sqrt },
+      { f32: k.eps },
+    ),
+    inputs: [["param", param], ["grad", grad], ["expAvg", m], ["expAvgSq", v]],
+    outShape: param.shape,
+    outputs: 3,
+    workgroups: Math.ceil(param.size / ELEMENTWISE_WG),
+    // A weight over one binding (GPT-2's tied embedding) steps in blocks.
+    elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
+  });
+}
+
+/** AdamW parameter steps, per backend (src/ops/kernel_table.ts). */
+export const adamwKernels: KernelTable<AdamwImpl> = kernelTable<AdamwImpl>("adamw.update", {
+  reference: referenceAdamw,
+  webgpu: webgpuAdamw,
+});

@@ -19,6 +19,7 @@ import {
   slots,
 } from "./optimizer.ts";
 import { checkLr, lrAt, type LrSchedule } from "./schedule.ts";
+import { gpuOf, type KernelTable, kernelTable } from "../ops/kernel_table.ts";
 
 /**
  * Options of {@linkcode sgd}, named as in `torch.optim.SGD`.
@@ -123,7 +124,8 @@ export function sgd(options: SgdOptions): Optimizer<SgdState> {
   };
 }
 
-interface Hyper {
+/** SGD's hyperparameters for one step. */
+export interface Hyper {
   lr: number;
   momentum: number;
   dampening: number;
@@ -133,33 +135,17 @@ interface Hyper {
 
 /** One parameter's step: `[param]`, or `[param, momentumBuffer]`. */
 function step(slot: Slot, h: Hyper, first: boolean): Tensor[] {
+  return sgdKernels.for(slot.param)(slot, h, first);
+}
+
+/** One SGD parameter step: `[param]`, or `[param, momentumBuffer]` with momentum. */
+export type SgdImpl = (slot: Slot, h: Hyper, first: boolean) => Tensor[];
+
+function referenceSgd(slot: Slot, h: Hyper, first: boolean): Tensor[] {
   const { param, grad } = slot;
   const withMomentum = h.momentum !== 0;
   // torch passes these as Python floats; the f32 kernels see them rounded once.
   const [lr, wd, mom, keep] = [h.lr, h.weightDecay, h.momentum, 1 - h.dampening].map(Math.fround);
-  if (param.device.kind !== "cpu") {
-    const inputs: [string, Tensor][] = [["param", param], ["grad", grad]];
-    if (withMomentum) inputs.push(["momentum buffer", slot.state[0]]);
-    return launchMany(param.device, {
-      op: "sgd.update",
-      shader: withMomentum ? "sgd_momentum" : "sgd",
-      constants: withMomentum ? { NESTEROV: h.nesterov ? 1 : 0 } : undefined,
-      uniforms: words(
-        param.size,
-        first ? 1 : 0,
-        { f32: lr },
-        { f32: wd },
-        { f32: mom },
-        { f32: keep },
-      ),
-      inputs,
-      outShape: param.shape,
-      outputs: withMomentum ? 2 : 1,
-      workgroups: Math.ceil(param.size / ELEMENTWISE_WG),
-      // A weight over one binding (GPT-2's tied embedding) steps in blocks.
-      elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
-    });
-  }
   const p = cpuData(param, "sgd.update", "param");
   const g = cpuData(grad, "sgd.update", "grad");
   const b = withMomentum ? cpuData(slot.state[0], "sgd.update", "momentum buffer") : undefined;
@@ -179,3 +165,37 @@ function step(slot: Slot, h: Hyper, first: boolean): Tensor[] {
   if (withMomentum) out.push(cpuTensor(bOut, param.shape));
   return out;
 }
+
+function webgpuSgd(slot: Slot, h: Hyper, first: boolean): Tensor[] {
+  const { param, grad } = slot;
+  const withMomentum = h.momentum !== 0;
+  // torch passes these as Python floats; the f32 kernels see them rounded once.
+  const [lr, wd, mom, keep] = [h.lr, h.weightDecay, h.momentum, 1 - h.dampening].map(Math.fround);
+  const inputs: [string, Tensor][] = [["param", param], ["grad", grad]];
+  if (withMomentum) inputs.push(["momentum buffer", slot.state[0]]);
+  return launchMany(gpuOf(param), {
+    op: "sgd.update",
+    shader: withMomentum ? "sgd_momentum" : "sgd",
+    constants: withMomentum ? { NESTEROV: h.nesterov ? 1 : 0 } : undefined,
+    uniforms: words(
+      param.size,
+      first ? 1 : 0,
+      { f32: lr },
+      { f32: wd },
+      { f32: mom },
+      { f32: keep },
+    ),
+    inputs,
+    outShape: param.shape,
+    outputs: withMomentum ? 2 : 1,
+    workgroups: Math.ceil(param.size / ELEMENTWISE_WG),
+    // A weight over one binding (GPT-2's tied embedding) steps in blocks.
+    elementwise: (count) => Math.ceil(count / ELEMENTWISE_WG),
+  });
+}
+
+/** SGD parameter steps, per backend (src/ops/kernel_table.ts). */
+export const sgdKernels: KernelTable<SgdImpl> = kernelTable<SgdImpl>("sgd.update", {
+  reference: referenceSgd,
+  webgpu: webgpuSgd,
+});

@@ -11,6 +11,7 @@ import type { Backward, Saved } from "../recording.ts";
 import { contiguousStrides } from "../../ops/checks.ts";
 import { gather } from "../../ops/gather.ts";
 import { cpuData, cpuTensor, fromHost, numel, type Tensor, viewOf } from "../../tensor.ts";
+import { gpuOf, type KernelTable, kernelTable } from "../../ops/kernel_table.ts";
 
 /**
  * The backward rule of every zero-copy reshape (`reshape`, `unsqueeze`,
@@ -94,25 +95,49 @@ export function sliceBackward(starts: readonly number[]): Backward {
 /** A zero tensor of `shape` holding `g` in the window that starts at `starts`. */
 function padSlice(g: Tensor, shape: readonly number[], starts: readonly number[]): Tensor {
   const n = numel(shape);
-  if (g.device.kind === "cpu") {
-    const src = cpuData(g, "slice backward", "gradient");
-    const out = new Float32Array(n);
-    const outStrides = contiguousStrides(shape);
-    const rank = shape.length;
-    for (let i = 0; i < src.length; i++) {
-      let rest = i, target = 0;
-      for (let d = rank - 1; d >= 0; d--) {
-        target += (starts[d] + (rest % g.shape[d])) * outStrides[d];
-        rest = Math.floor(rest / g.shape[d]);
-      }
-      out[target] = src[i];
+  return padSliceKernels.for(g)(g, shape, starts, n);
+}
+
+/** A slice gradient implementation: zeros of `shape` (n elements) with g at `starts`. */
+export type PadSliceImpl = (
+  g: Tensor,
+  shape: readonly number[],
+  starts: readonly number[],
+  n: number,
+) => Tensor;
+
+function referencePadSlice(
+  g: Tensor,
+  shape: readonly number[],
+  starts: readonly number[],
+  n: number,
+): Tensor {
+  const src = cpuData(g, "slice backward", "gradient");
+  const out = new Float32Array(n);
+  const outStrides = contiguousStrides(shape);
+  const rank = shape.length;
+  for (let i = 0; i < src.length; i++) {
+    let rest = i, target = 0;
+    for (let d = rank - 1; d >= 0; d--) {
+      target += (starts[d] + (rest % g.shape[d])) * outStrides[d];
+      rest = Math.floor(rest / g.shape[d]);
     }
-    return cpuTensor(out, shape);
+    out[target] = src[i];
   }
+  return cpuTensor(out, shape);
+}
+
+function webgpuPadSlice(
+  g: Tensor,
+  shape: readonly number[],
+  starts: readonly number[],
+  n: number,
+): Tensor {
+  const device = gpuOf(g);
   if (g.size === 0) {
-    return fromHost(new Float32Array(n), shape, g.device, "slice backward", "gradient");
+    return fromHost(new Float32Array(n), shape, device, "slice backward", "gradient");
   }
-  return launch(g.device, {
+  return launch(device, {
     op: "slice backward",
     shader: "slice_backward",
     includes: ["elementwise_header", "broadcast_index", "elementwise_main"],
@@ -122,3 +147,12 @@ function padSlice(g: Tensor, shape: readonly number[], starts: readonly number[]
     workgroups: Math.ceil(n / ELEMENTWISE_WG),
   });
 }
+
+/** The slice gradient's padding, per backend (src/ops/kernel_table.ts). */
+export const padSliceKernels: KernelTable<PadSliceImpl> = kernelTable<PadSliceImpl>(
+  "slice backward",
+  {
+    reference: referencePadSlice,
+    webgpu: webgpuPadSlice,
+  },
+);

@@ -1,0 +1,39 @@
+/**
+ * Registers the `cpu` device's WebAssembly kernels as the `"wasm"` entries of
+ * the ops' kernel tables (src/ops/kernel_table.ts). Ops without an entry here
+ * run their `"reference"` TypeScript loops under the wasm backend too.
+ *
+ * Each entry stages its operands as the reference does, runs the kernel,
+ * and, where the kernel declines (kernels unavailable, a problem over wasm32
+ * memory), runs the op's reference entry instead. The package entry points
+ * (mod.ts, src/nn/mod.ts) import this module once for its effect; op files
+ * never import it, so there is no import cycle.
+ *
+ * @module
+ */
+
+import { cpuFloatTensor, widened } from "../ops/float_dtype.ts";
+import { layerNormKernels } from "../ops/layer_norm.ts";
+import { matmulKernels } from "../ops/matmul.ts";
+import { wasmLayerNorm } from "./layer_norm.ts";
+import { wasmMatmul } from "./matmul.ts";
+// Softmax, GELU (tanh) and their gradients: src/cpu/rows.ts.
+import "./register_rows.ts";
+
+// "any" dtype: float16 operands are widened to float32 first, as the reference does.
+matmulKernels.register("wasm", "any", (a, b, s, dtype) => {
+  const x = widened(a, "matmul", "a");
+  const y = widened(b, "matmul", "b");
+  const out = new Float32Array(s.batch * s.M * s.N);
+  if (wasmMatmul(x, y, out, s)) return cpuFloatTensor(out, s.outShape, dtype);
+  return matmulKernels.lookup("reference", a.dtype)!(a, b, s, dtype);
+});
+
+layerNormKernels.register("wasm", "any", (x, scale, shift, eps, dtype) => {
+  const src = widened(x, "layerNorm", "x");
+  const w = widened(scale, "layerNorm", "scale");
+  const b = widened(shift, "layerNorm", "shift");
+  const out = new Float32Array(src.length);
+  if (wasmLayerNorm(src, w, b, out, w.length, eps)) return cpuFloatTensor(out, x.shape, dtype);
+  return layerNormKernels.lookup("reference", x.dtype)!(x, scale, shift, eps, dtype);
+});
