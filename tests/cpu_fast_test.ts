@@ -14,6 +14,7 @@ import {
   linear,
   matmul,
   type MatmulOptions,
+  nn,
   setCpuBackend,
   setCpuThreads,
   type Tensor,
@@ -21,6 +22,7 @@ import {
 } from "../mod.ts";
 import { CPU_MATMUL_BLOCKS } from "../src/cpu/matmul.ts";
 import { DEFAULT_MAX_THREADS, workersReady } from "../src/cpu/threads.ts";
+import { wasmCausalAttention } from "../src/cpu/attention.ts";
 import { WASM_SOURCE_SHA256 } from "../src/cpu/wasm_kernels.generated.ts";
 import {
   reserveWasmBytes,
@@ -370,4 +372,47 @@ Deno.test("cpu matmul threads: on by default in Deno, the same bits with any cou
   assert.equal(cpuThreads(), 1);
   await assert.rejects(() => setCpuThreads(0), ArgumentError);
   await assert.rejects(() => setCpuThreads(1.5), ArgumentError);
+});
+
+/** |actual - expected| <= atol + 1e-5 |expected| everywhere; NaN only where expected is NaN. */
+function assertNear(
+  actual: Float32Array,
+  expected: Float32Array,
+  atol: number,
+  what: string,
+): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const [a, e] = [actual[i], expected[i]];
+    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    if (!(Math.abs(a - e) <= atol + 1e-5 * Math.abs(e))) {
+      assert.fail(`${what}: element ${i} is ${a} (wasm), reference ${e}`);
+    }
+  }
+}
+
+Deno.test("wasm causal attention core agrees with the staged reference", async () => {
+  let seed = 1000;
+  for (
+    const [B, T, d] of [[1, 1, 1], [2, 3, 7], [1, 17, 3], [3, 65, 17], [2, 129, 64], [1, 300, 5]]
+  ) {
+    const [q, k, v] = [0, 1, 2].map(() => randomTensor([B, T, d], seed++));
+    const [ref, fast] = await bothPaths(() => nn.causalAttention.core(q, k, v));
+    const direct = wasmCausalAttention(q, k, v, 1 / Math.sqrt(d));
+    assert.ok(direct !== null, "the wasm core ran");
+    // Each output is a convex combination of value rows (|v| <= 2): float32 noise only.
+    assertNear(fast, ref, 2e-6, `core [${B}, ${T}, ${d}]`);
+    assertNear(new Float32Array(await direct.data()), ref, 2e-6, `wasm core [${B}, ${T}, ${d}]`);
+    direct.dispose();
+  }
+  // NaN in one query row makes that row NaN only; +Infinity in a key poisons the rows that see it.
+  const qd = randomData(2 * 5 * 4, 1100);
+  qd[1 * 4 + 2] = NaN; // batch 0, row 1
+  const kd = randomData(2 * 5 * 4, 1101);
+  kd[(5 + 3) * 4] = Infinity; // batch 1, key 3
+  const [q, k, v] = [tensor(qd, [2, 5, 4]), tensor(kd, [2, 5, 4]), randomTensor([2, 5, 4], 1102)];
+  const [ref, fast] = await bothPaths(() => nn.causalAttention.core(q, k, v));
+  assert.ok(ref.some(Number.isNaN));
+  assert.deepEqual(Array.from(fast, Number.isNaN), Array.from(ref, Number.isNaN));
+  assertNear(fast, ref, 2e-6, "core with NaN/Inf");
 });

@@ -146,7 +146,7 @@ export async function setCpuThreads(n: number): Promise<void> {
         `run (SharedArrayBuffer and Atomics.wait are needed), so the cpu device stays on one thread`,
     );
   }
-  const NodeWorker = nodeWorkerClass();
+  const NodeWorker = nodeWorkerClass() ?? await importNodeWorker();
   const started = NodeWorker !== null ? startPool(n, NodeWorker) : startWebPool(n);
   pool = started;
   // Resolve once every worker is ready, so that the next product uses them all.
@@ -297,6 +297,19 @@ function nodeWorkerClass(): NodeWorkerClass | null {
       | { Worker?: NodeWorkerClass }
       | undefined;
     return wt?.Worker ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** node:worker_threads' Worker by dynamic import (Node before 20.16); null elsewhere. */
+async function importNodeWorker(): Promise<NodeWorkerClass | null> {
+  const g = globalThis as { Deno?: unknown; process?: { versions?: { node?: string } } };
+  if (g.Deno !== undefined || g.process?.versions?.node === undefined) return null;
+  try {
+    // A computed name: bundlers for browsers must not try to resolve it.
+    const wt = await import(["node", "worker_threads"].join(":")) as { Worker?: NodeWorkerClass };
+    return wt.Worker ?? null;
   } catch {
     return null;
   }
