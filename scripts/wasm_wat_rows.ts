@@ -6,9 +6,10 @@
  * module. src/cpu/rows.ts wraps them.
  *
  * Policy (src/cpu/backend.ts): f32x4 lanes, 4 adjacent columns per lane
- * group, a scalar tail per row, and reductions in a fixed order (lanes
- * first, then `(l0 + l1) + (l2 + l3)`, then the tail), so results do not
- * depend on the thread count; they agree with the TypeScript reference within
+ * group, a scalar tail per row, and reductions in a fixed order (lanes,
+ * the tail into lane 0, then `(l0 + l1) + (l2 + l3)`), so results do not
+ * depend on the thread count; sums accumulate in f64x2 pairs, as the
+ * reference's float64 sums do; they agree with the TypeScript reference within
  * float32 tolerances, with the reference's NaN and infinity rules.
  *
  * WebAssembly has no exp or tanh: {@linkcode exp4} reduces `x = n ln2 + r`
@@ -118,17 +119,39 @@ function rowLoop(pointers: string[], body: string): string {
         (br $rows)))`;
 }
 
-/** `(l0 + l1) + (l2 + l3)` of an f32x4. */
-function hsum(v: string): string {
-  const lane = (i: number) => `(f32x4.extract_lane ${i} ${v})`;
-  return `(f32.add (f32.add ${lane(0)} ${lane(1)}) (f32.add ${lane(2)} ${lane(3)}))`;
-}
-
 /** The largest lane of an f32x4 (no NaN lanes). */
 function hmax(v: string): string {
   const lane = (i: number) => `(f32x4.extract_lane ${i} ${v})`;
   return `(f32.max (f32.max ${lane(0)} ${lane(1)}) (f32.max ${lane(2)} ${lane(3)}))`;
 }
+
+/**
+ * Sums accumulate in float64, as the reference's do (a float32 lane sum of a
+ * row of millions drifts by 1e-4): `$name` holds lanes 0-1 and `$name_hi`
+ * lanes 2-3 as f64x2; `$w64` is scratch.
+ */
+function zero64(name: string): string {
+  return `${set(name, ZERO)} ${set(`${name}_hi`, ZERO)}`;
+}
+
+/** Adds the f32x4 `value` to the float64 accumulator `name`. */
+function add64(name: string, value: string): string {
+  const hi =
+    "(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w64) (local.get $w64))";
+  return `${set("w64", value)} ` +
+    set(name, `(f64x2.add (local.get $${name}) (f64x2.promote_low_f32x4 (local.get $w64)))`) +
+    " " + set(`${name}_hi`, `(f64x2.add (local.get $${name}_hi) (f64x2.promote_low_f32x4 ${hi}))`);
+}
+
+/** The accumulator's total as f64: `(l0 + l1) + (l2 + l3)`. */
+function hsum64(name: string): string {
+  const lane = (v: string, i: number) => `(f64x2.extract_lane ${i} (local.get $${v}))`;
+  return `(f64.add (f64.add ${lane(name, 0)} ${lane(name, 1)}) ` +
+    `(f64.add ${lane(`${name}_hi`, 0)} ${lane(`${name}_hi`, 1)}))`;
+}
+
+/** The accumulator's total rounded to f32. */
+const hsumF = (name: string) => `(f32.demote_f64 ${hsum64(name)})`;
 
 /** Lanes that are finite (not NaN, not +-Infinity): all ones there. */
 const finite = (v: string) => `(f32x4.lt (f32x4.abs ${v}) (local.get $k_inf))`;
@@ -292,6 +315,7 @@ function maps(): string[] {
 
 /** Locals of the row kernels. */
 const ROW_LOCALS = "(local $r i32) (local $j4 i32) (local $rowBytes i32) (local $vecBytes i32) " +
+  "(local $w64 v128) (local $sum_hi v128) (local $sx_hi v128) " +
   MATH_LOCALS;
 
 /**
@@ -337,19 +361,13 @@ function softmaxRows(): string {
             ${pass("nan", (a) => [a.store("out", splat(NaN))])}
             (br $row_done)))
         ${set("mk", `(f32x4.splat ${hmax(get("mx"))})`)}
-        ${set("sum", ZERO)}
+        ${zero64("sum")}
         (if (local.get $log)
           (then
             ${
         pass("lsum", (a) => [
           set("v", a.load("src")),
-          set(
-            "sum",
-            add(
-              get("sum"),
-              op("v128.and", exp4(t(a)), op("v128.and", finite(get("v")), a.keep)),
-            ),
-          ),
+          add64("sum", op("v128.and", exp4(t(a)), op("v128.and", finite(get("v")), a.keep))),
         ])
       })
           (else
@@ -358,10 +376,10 @@ function softmaxRows(): string {
           set("v", a.load("src")),
           set("v", op("v128.and", exp4(t(a)), finite(get("v")))),
           a.store("out", get("v")),
-          set("sum", add(get("sum"), op("v128.and", get("v"), a.keep))),
+          add64("sum", op("v128.and", get("v"), a.keep)),
         ])
       }))
-        ${set("total", hsum(get("sum")))}
+        ${set("total", hsumF("sum"))}
         (if (local.get $log)
           (then
             ${
@@ -424,21 +442,21 @@ function softmaxBackwardRows(): string {
     rowLoop(
       ["y", "g", "out"],
       `
-        ${set("sum", ZERO)}
+        ${zero64("sum")}
         (if (local.get $log)
           (then
             ${
         pass("gsum", (a) => [
-          set("sum", add(get("sum"), op("v128.and", a.load("g"), a.keep))),
+          add64("sum", op("v128.and", a.load("g"), a.keep)),
         ])
       })
           (else
             ${
         pass("gydot", (a) => [
-          set("sum", add(get("sum"), op("v128.and", mul(a.load("g"), a.load("y")), a.keep))),
+          add64("sum", op("v128.and", mul(a.load("g"), a.load("y")), a.keep)),
         ])
       }))
-        ${set("dot", `(f32x4.splat ${hsum(get("sum"))})`)}
+        ${set("dot", `(f32x4.splat ${hsumF("sum")})`)}
         (if (local.get $log)
           (then
             ${
@@ -529,12 +547,12 @@ function ceStats(): string {
   return `
         ${set("mx", splat(-Infinity))}
         ${set("bad", ZERO)}
-        ${set("sx", ZERO)}
+        ${zero64("sx")}
         ${
     pass("cmax", (a) => [
       set("v", a.load("src")),
       set("bad", op("v128.or", get("bad"), special(get("v")))),
-      set("sx", add(get("sx"), op("v128.and", get("v"), a.keep))),
+      add64("sx", op("v128.and", get("v"), a.keep)),
       set(
         "mx",
         op(
@@ -547,24 +565,17 @@ function ceStats(): string {
   }
         ${set("m", hmax(get("mx")))}
         ${set("mk", "(f32x4.splat (local.get $m))")}
-        ${set("sum", ZERO)}
+        ${zero64("sum")}
         ${
     pass("csum", (a) => [
       set("v", a.load("src")),
-      set(
+      add64(
         "sum",
-        add(
-          get("sum"),
-          op(
-            "v128.and",
-            exp4(sub(get("v"), get("mk"))),
-            op("v128.and", finite(get("v")), a.keep),
-          ),
-        ),
+        op("v128.and", exp4(sub(get("v"), get("mk"))), op("v128.and", finite(get("v")), a.keep)),
       ),
     ])
   }
-        ${set("total", hsum(get("sum")))}`;
+        ${set("total", hsumF("sum"))}`;
 }
 
 const CE_LOCALS = "(local $src i32) (local $v v128) (local $mx v128) (local $bad v128) " +
@@ -590,7 +601,7 @@ function ceStatsRows(): string {
         (f32.store offset=4 (local.get $st) (local.get $total))
         (f32.store offset=8 (local.get $st)
           (select (f32.const 1) (f32.const 0) (v128.any_true (local.get $bad))))
-        (f32.store offset=12 (local.get $st) ${hsum(get("sx"))})`,
+        (f32.store offset=12 (local.get $st) ${hsumF("sx")})`,
     )
   }
   )`;
@@ -679,42 +690,43 @@ function layerNormBackwardRows(): string {
     ${ROW_LOCALS} (local $x i32) (local $g i32) (local $dx i32) (local $gx i32)
     (local $c v128) (local $s1 v128) (local $sq v128) (local $sh v128) (local $she v128)
     (local $mean v128) (local $rstd v128) (local $mh v128) (local $mhx v128) (local $e v128)
-    (local $h v128) (local $xh v128) (local $n f32) (local $rs f32)
-    ${set("n", "(f32.convert_i32_u (local.get $cols))")}
+    (local $h v128) (local $xh v128) (local $n f64) (local $rs f64)
+    (local $s1_hi v128) (local $sq_hi v128) (local $sh_hi v128) (local $she_hi v128)
+    ${set("n", "(f64.convert_i32_u (local.get $cols))")}
     ${
     rowLoop(
       ["x", "g", "dx", "gx"],
       `
         ${set("c", "(v128.load32_splat (local.get $x))")}
-        ${set("s1", ZERO)}
-        ${pass("lsum", (a) => [set("s1", add(get("s1"), op("v128.and", d(a), a.keep)))])}
-        ${set("mean", `(f32x4.splat (f32.div ${hsum(get("s1"))} (local.get $n)))`)}
-        ${set("sq", ZERO)}
-        ${set("sh", ZERO)}
-        ${set("she", ZERO)}
+        ${zero64("s1")}
+        ${pass("lsum", (a) => [add64("s1", op("v128.and", d(a), a.keep))])}
+        ${set("mean", `(f32x4.splat (f32.demote_f64 (f64.div ${hsum64("s1")} (local.get $n))))`)}
+        ${zero64("sq")}
+        ${zero64("sh")}
+        ${zero64("she")}
         ${
         pass("lsq", (a) => [
           set("e", op("v128.and", sub(d(a), get("mean")), a.keep)),
           set("h", op("v128.and", mul(a.load("g"), a.load("w")), a.keep)),
-          set("sq", add(get("sq"), mul(get("e"), get("e")))),
-          set("sh", add(get("sh"), get("h"))),
-          set("she", add(get("she"), mul(get("h"), get("e")))),
+          add64("sq", mul(get("e"), get("e"))),
+          add64("sh", get("h")),
+          add64("she", mul(get("h"), get("e"))),
         ])
       }
         ${
         set(
           "rs",
-          `(f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div ${
-            hsum(get("sq"))
-          } (local.get $n)) (local.get $eps))))`,
+          `(f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div ${hsum64("sq")} (local.get $n)) ` +
+            "(f64.promote_f32 (local.get $eps)))))",
         )
       }
-        ${set("rstd", "(f32x4.splat (local.get $rs))")}
-        ${set("mh", `(f32x4.splat (f32.div ${hsum(get("sh"))} (local.get $n)))`)}
+        ${set("rstd", "(f32x4.splat (f32.demote_f64 (local.get $rs)))")}
+        ${set("mh", `(f32x4.splat (f32.demote_f64 (f64.div ${hsum64("sh")} (local.get $n))))`)}
         ${
         set(
           "mhx",
-          `(f32x4.splat (f32.div (f32.mul ${hsum(get("she"))} (local.get $rs)) (local.get $n)))`,
+          `(f32x4.splat (f32.demote_f64 (f64.div (f64.mul ${hsum64("she")} (local.get $rs)) ` +
+            "(local.get $n))))",
         )
       }
         ${

@@ -194,8 +194,8 @@ Deno.test("every op's table has a reference and a webgpu entry", () => {
     assert.ok(names.includes(op), `no table named ${op}`);
   }
   for (const table of tables) {
-    assert.ok(table.lookup("reference", "float32"), `${table.op}: no reference entry`);
-    assert.ok(table.lookup("webgpu", "float32"), `${table.op}: no webgpu entry`);
+    assert.ok(table.dtypes("reference").length > 0, `${table.op}: no reference entry`);
+    assert.ok(table.dtypes("webgpu").length > 0, `${table.op}: no webgpu entry`);
   }
 });
 

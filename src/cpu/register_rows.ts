@@ -3,8 +3,9 @@
  * entries: softmax and logSoftmax forward (rows along the last dimension;
  * other dimensions keep the reference), GELU with the tanh approximation
  * (forward, gradient, and the fused bias + GELU), cross-entropy forward and
- * backward, layer norm backward. Each entry runs the
- * reference entry where its kernel declines. Imported once by
+ * backward, layer norm backward. Each entry runs the reference entry where
+ * its kernel declines (or, for cross-entropy, where a target is not a class
+ * index, so the reference throws its error). Imported once by
  * src/cpu/register.ts.
  *
  * @module

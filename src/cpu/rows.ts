@@ -1,11 +1,12 @@
 /**
  * The `cpu` device's WebAssembly row kernels (scripts/wasm_wat_rows.ts):
  * softmax and logSoftmax with their backward rules, GELU (tanh
- * approximation) and its gradient, cross-entropy losses and gradient. Rows
- * are copied into WebAssembly memory a block at a time, computed in f32x4
- * lanes in a fixed order, and copied back; results agree with the
- * TypeScript reference within float32 tolerance, NaN and infinities
- * included (policy in src/cpu/backend.ts).
+ * approximation) and its gradient, cross-entropy losses and gradient, layer
+ * norm backward. Rows are copied into WebAssembly memory a block at a time,
+ * computed on the calling thread in f32x4 lanes in a fixed order (sums in
+ * float64), and copied back; results agree with the TypeScript reference
+ * within float32 tolerance, NaN and infinities included (policy in
+ * src/cpu/backend.ts). The kernels take contiguous rows only.
  *
  * Every function returns false, writing nothing, when the reference must run:
  * backend `"reference"`, kernels unavailable, or memory refused.

@@ -93,6 +93,8 @@ export class KernelTable<Impl extends KernelImpl> {
   #reference: Slot<Impl> = {};
   #wasm: Slot<Impl> = {};
   #webgpu: Slot<Impl> = {};
+  // A table without WebAssembly entries never needs the cpu backend's choice.
+  #hasWasm = false;
 
   /** A table named `op` holding `entries` (not listed in {@linkcode kernelTables}). */
   constructor(op: string, entries: KernelEntries<Impl> = {}) {
@@ -141,6 +143,7 @@ export class KernelTable<Impl extends KernelImpl> {
       );
     }
     this.#slot(backend)[dtype] = impl;
+    this.#hasWasm = this.dtypes("wasm").length > 0;
   }
 
   /**
@@ -156,6 +159,7 @@ export class KernelTable<Impl extends KernelImpl> {
     const slot = this.#slot(backend);
     const had = slot[dtype] !== undefined;
     delete slot[dtype];
+    this.#hasWasm = this.dtypes("wasm").length > 0;
     return had;
   }
 
@@ -179,7 +183,7 @@ export class KernelTable<Impl extends KernelImpl> {
    *
    * @example
    * ```ts ignore
-   * const impl = kvCacheKernels.on(cache.device.kind, "float32");
+   * const impl = decodeKernels.on(queries.device.kind, queries.dtype);
    * ```
    */
   on(kind: "cpu" | "webgpu", dtype: DType): Impl {
@@ -188,16 +192,9 @@ export class KernelTable<Impl extends KernelImpl> {
       if (impl !== undefined) return impl;
       throw this.#missing("webgpu", dtype);
     }
-    // A table without WebAssembly entries never needs the cpu backend's choice.
-    const wasm = this.#wasm;
-    if (
-      wasm.float32 !== undefined || wasm.any !== undefined || wasm.float16 !== undefined ||
-      wasm.int32 !== undefined
-    ) {
-      if (cpuBackend() === "wasm") {
-        const impl = wasm[dtype] ?? wasm.any;
-        if (impl !== undefined) return impl;
-      }
+    if (this.#hasWasm && cpuBackend() === "wasm") {
+      const impl = this.#wasm[dtype] ?? this.#wasm.any;
+      if (impl !== undefined) return impl;
     }
     const impl = this.#reference[dtype] ?? this.#reference.any;
     if (impl !== undefined) return impl;
