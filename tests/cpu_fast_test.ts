@@ -12,6 +12,7 @@ import {
   cpuThreads,
   layerNorm,
   linear,
+  manualSeed,
   matmul,
   type MatmulOptions,
   nn,
@@ -22,7 +23,7 @@ import {
 } from "../mod.ts";
 import { CPU_MATMUL_BLOCKS } from "../src/cpu/matmul.ts";
 import { DEFAULT_MAX_THREADS, workersReady } from "../src/cpu/threads.ts";
-import { wasmCausalAttention } from "../src/cpu/attention.ts";
+import { wasmMaskedSoftmax } from "../src/cpu/attention.ts";
 import { WASM_SOURCE_SHA256 } from "../src/cpu/wasm_kernels.generated.ts";
 import {
   reserveWasmBytes,
@@ -391,19 +392,47 @@ function assertNear(
   }
 }
 
-Deno.test("wasm causal attention core agrees with the staged reference", async () => {
+Deno.test("wasm attention weights and core agree with the staged reference", async () => {
   let seed = 1000;
   for (
     const [B, T, d] of [[1, 1, 1], [2, 3, 7], [1, 17, 3], [3, 65, 17], [2, 129, 64], [1, 300, 5]]
   ) {
     const [q, k, v] = [0, 1, 2].map(() => randomTensor([B, T, d], seed++));
     const [ref, fast] = await bothPaths(() => nn.causalAttention.core(q, k, v));
-    const direct = wasmCausalAttention(q, k, v, 1 / Math.sqrt(d));
-    assert.ok(direct !== null, "the wasm core ran");
     // Each output is a convex combination of value rows (|v| <= 2): float32 noise only.
     assertNear(fast, ref, 2e-6, `core [${B}, ${T}, ${d}]`);
-    assertNear(new Float32Array(await direct.data()), ref, 2e-6, `wasm core [${B}, ${T}, ${d}]`);
-    direct.dispose();
+    const scores = randomTensor([B, 2, T, T], seed++);
+    const weights = wasmMaskedSoftmax(scores, null, 0.25);
+    assert.ok(weights !== null, "the wasm weights ran");
+    const w = new Float32Array(await weights.data());
+    for (let r = 0; r < B * 2 * T; r++) {
+      // Causal: row i weighs columns 0..i only, and they sum to 1.
+      const row = w.subarray(r * T, (r + 1) * T);
+      assert.ok(row.subarray((r % T) + 1).every((x) => x === 0), `row ${r} attends ahead`);
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, `row ${r} sums to 1`);
+    }
+  }
+  // A custom mask (a multi-head layer's buffer with a few extra holes; int32
+  // and NaN entries) through nn.multiHeadAttention on both paths.
+  manualSeed(3);
+  const m = nn.multiHeadAttention.init({
+    dIn: 6,
+    dOut: 8,
+    contextLength: 9,
+    dropout: 0,
+    numHeads: 2,
+  });
+  const x = randomTensor([2, 7, 6], 1200);
+  const [r1, f1] = await bothPaths(() => nn.multiHeadAttention.apply(m, x));
+  assertNear(f1, r1, 1e-6, "multi-head attention, causal buffer");
+  const holes = new Float32Array(await m.buffers.mask.data());
+  holes[3 * 9 + 1] = NaN;
+  holes[5 * 9 + 0] = 1;
+  holes[6 * 9 + 2] = -0; // zero: not masked
+  for (const mask of [tensor(holes, [9, 9]), cast(tensor(holes, [9, 9]), "int32")]) {
+    const custom = { ...m, buffers: { mask } };
+    const [r2, f2] = await bothPaths(() => nn.multiHeadAttention.apply(custom, x));
+    assertNear(f2, r2, 1e-6, `multi-head attention, ${mask.dtype} mask with holes`);
   }
   // NaN in one query row makes that row NaN only; +Infinity in a key poisons the rows that see it.
   const qd = randomData(2 * 5 * 4, 1100);

@@ -1,70 +1,83 @@
 /**
- * The causal attention core, `softmax(scale Q K^T, causal) V`, on the `cpu`
- * device's WebAssembly kernels: the scaled scores in one batched matmul,
- * the future positions of each row set to `-Infinity` with native fills,
- * every row's softmax in one SIMD pass, then the weighted values in a
- * second matmul. The staged reference (matmul, masked fill, softmax,
- * matmul) computes the same quantities; the policy of src/cpu/backend.ts
- * applies.
+ * The attention weights, `softmax(scale * scores)` with masked positions at
+ * `-Infinity`, in one pass on the `cpu` device's WebAssembly kernels: the
+ * masked positions are filled in a copy of the scores (native fills for a
+ * causal mask), then every row's softmax runs in SIMD. The reference's two
+ * ops (masked fill, softmax) compute the same quantities; the policy of
+ * src/cpu/backend.ts applies.
  *
  * @module
  */
 
-import { cpuData, cpuTensor, type Tensor } from "../tensor.ts";
+import { cpuData, cpuRaw, cpuTensor, type Tensor } from "../tensor.ts";
 import { chosenCpuBackend } from "./backend.ts";
-import { wasmMatmul } from "./matmul.ts";
 import { wasmSoftmaxRows } from "./rows.ts";
 
 /**
- * `softmax(scale * q @ k^T, causal) @ v` for float32 `[B, T, d]` queries,
- * keys and values on the cpu device, or null when the staged reference
- * must run (backend "reference", another dtype, kernels unavailable).
+ * Masks found causal over a `[rows, cols]` corner (tensors never change
+ * their values, so one check per mask and size serves every later call).
+ */
+const causalCorners = new WeakMap<Tensor, { rows: number; cols: number }>();
+
+/**
+ * `softmax(scale * maskedFillCorner(scores, mask, -Infinity))` for float32
+ * scores `[..., R, T]` on the cpu device, `mask` `null` meaning causal; or
+ * null when the reference must run (backend "reference", another dtype, a
+ * mask that is not 2-D float32 or int32, kernels unavailable).
  *
  * @example
  * ```ts
  * import { tensor } from "../creation.ts";
- * import { wasmCausalAttention } from "./attention.ts";
- * const q = tensor([[[1, 0], [0, 1]]]);
- * const out = wasmCausalAttention(q, q, q, 1);
- * console.log(out?.shape); // [1, 2, 2]
+ * import { wasmMaskedSoftmax } from "./attention.ts";
+ * const w = wasmMaskedSoftmax(tensor([[1, 5], [2, 2]]), null, 1);
+ * console.log(await w?.toArray()); // [[1, 0], [0.5, 0.5]]
  * ```
  */
-export function wasmCausalAttention(
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
+export function wasmMaskedSoftmax(
+  scores: Tensor,
+  mask: Tensor | null,
   scale: number,
 ): Tensor | null {
-  if (chosenCpuBackend() !== "wasm") return null;
-  if (q.dtype !== "float32" || k.dtype !== "float32" || v.dtype !== "float32") return null;
-  const op = "causalAttention.core";
-  const [B, T, d] = q.shape;
-  const shape = { M: T, N: T, K: d, batch: B, aStride: T * d, bStride: T * d };
-  const scores = new Float32Array(B * T * T); // [B, T, T]
-  const scored = wasmMatmul(cpuData(q, op, "queries"), cpuData(k, op, "keys"), scores, {
-    ...shape,
-    transposeA: false,
-    transposeB: true,
-    alpha: scale,
-  });
-  if (!scored) return null;
-  // Row i of each batch attends to positions 0..i: the rest weigh exactly 0.
-  for (let row = 0; row < B * T; row++) {
-    scores.fill(-Infinity, row * T + (row % T) + 1, (row + 1) * T);
+  if (chosenCpuBackend() !== "wasm" || scores.dtype !== "float32" || scores.shape.length < 2) {
+    return null;
   }
-  const weights = new Float32Array(B * T * T);
-  if (!wasmSoftmaxRows(scores, weights, B * T, T, 1, false)) return null;
-  const context = new Float32Array(B * T * d); // [B, T, d]
-  const mixed = wasmMatmul(weights, cpuData(v, op, "values"), context, {
-    M: T,
-    N: d,
-    K: T,
-    batch: B,
-    aStride: T * T,
-    bStride: T * d,
-    transposeA: false,
-    transposeB: false,
-    alpha: 1,
-  });
-  return mixed ? cpuTensor(context, [B, T, d]) : null;
+  if (mask !== null && (mask.shape.length !== 2 || mask.dtype === "float16")) return null;
+  const R = scores.shape.at(-2)!;
+  const T = scores.shape.at(-1)!;
+  const rows = scores.size / Math.max(T, 1);
+  const work = cpuData(scores, "maskedSoftmax", "scores").slice();
+  if (mask === null || isCausal(mask, R, T)) {
+    // Row i of each matrix attends to columns 0..i: the rest weigh exactly 0.
+    for (let r = 0; r < rows; r++) work.fill(-Infinity, r * T + (r % R) + 1, (r + 1) * T);
+  } else {
+    const m = cpuRaw(mask, "maskedSoftmax", "mask");
+    const stride = mask.shape[1];
+    for (let r = 0; r < rows; r++) {
+      const row = (r % R) * stride;
+      for (let j = 0; j < T; j++) {
+        // `!== 0`: NaN masks, -0 does not, as the reference's masked fill reads it.
+        if (m[row + j] !== 0) work[r * T + j] = -Infinity;
+      }
+    }
+  }
+  const out = new Float32Array(work.length);
+  if (!wasmSoftmaxRows(work, out, rows, T, scale, false)) return null;
+  return cpuTensor(out, scores.shape);
+}
+
+/** Whether `mask`'s `[R, T]` corner is the causal pattern (nonzero exactly where j > i). */
+function isCausal(mask: Tensor, R: number, T: number): boolean {
+  const known = causalCorners.get(mask);
+  if (known !== undefined && known.rows >= R && known.cols >= T) return true;
+  const m = cpuRaw(mask, "maskedSoftmax", "mask");
+  const stride = mask.shape[1];
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < T; j++) {
+      if ((m[i * stride + j] !== 0) !== (j > i)) return false;
+    }
+  }
+  if (known === undefined || (R >= known.rows && T >= known.cols)) {
+    causalCorners.set(mask, { rows: R, cols: T });
+  }
+  return true;
 }

@@ -14,7 +14,9 @@
 
 import { cpuFloatTensor, widened } from "../ops/float_dtype.ts";
 import { layerNormKernels } from "../ops/layer_norm.ts";
+import { maskedSoftmaxKernels } from "../ops/masked_softmax.ts";
 import { matmulKernels } from "../ops/matmul.ts";
+import { wasmMaskedSoftmax } from "./attention.ts";
 import { wasmLayerNorm } from "./layer_norm.ts";
 import { wasmMatmul } from "./matmul.ts";
 // Softmax, GELU (tanh) and their gradients: src/cpu/rows.ts.
@@ -37,3 +39,12 @@ layerNormKernels.register("wasm", "any", (x, scale, shift, eps, dtype) => {
   if (wasmLayerNorm(src, w, b, out, w.length, eps)) return cpuFloatTensor(out, x.shape, dtype);
   return layerNormKernels.lookup("reference", x.dtype)!(x, scale, shift, eps, dtype);
 });
+
+// The attention weights in one pass: masked fill and softmax.
+maskedSoftmaxKernels.register(
+  "wasm",
+  "any",
+  (op, scores, mask, scale) =>
+    wasmMaskedSoftmax(scores, mask, scale) ??
+      maskedSoftmaxKernels.lookup("reference", scores.dtype)!(op, scores, mask, scale),
+);

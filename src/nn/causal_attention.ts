@@ -28,10 +28,11 @@ import { reshape, stack } from "../ops/layout.ts";
 import { linear } from "../ops/matmul.ts";
 import { matmul } from "../ops/matmul.ts";
 import { maskedFillCorner } from "../ops/mask.ts";
+import { causalMaskValues, maskedSoftmax } from "../ops/masked_softmax.ts";
 import { softmax } from "../ops/softmax.ts";
 import { type Generator, globalGenerator } from "../random.ts";
 import { tidy } from "../scope.ts";
-import { cpuTensor, fromHost, type Tensor } from "../tensor.ts";
+import { cpuTensor, type Tensor } from "../tensor.ts";
 import { initLinearParams, type InitOptions, type LinearParams } from "./linear.ts";
 import { gpuOf, type KernelTable, kernelTable } from "../ops/kernel_table.ts";
 
@@ -486,23 +487,12 @@ function attentionCore(q: Tensor, k: Tensor, v: Tensor, options: CoreOptions): T
   if (q.device.kind === "webgpu" && !isRecording()) {
     return attendGpu(q, k, v, mask, undefined, options.fused !== false);
   }
-  const causal = mask ?? fromHost(causalMaskValues(tokens), [tokens, tokens], q.device);
-  const scores = matmul(q, k, { transposeB: true });
-  const masked = maskedFillCorner(op, scores, causal, -Infinity, ["scores", "mask"]);
-  const weights = softmax(masked, { scale: 1 / Math.sqrt(q.shape[2]) });
-  const context = matmul(weights, v);
-  for (const t of [scores, masked, weights]) t.dispose();
-  if (causal !== mask) causal.dispose();
+  const scores = matmul(q, k, { transposeB: true }); // [B, T, T]
+  const weights = maskedSoftmax(op, scores, mask ?? null, 1 / Math.sqrt(q.shape[2])); // [B, T, T]
+  const context = matmul(weights, v); // [B, T, d]
+  scores.dispose();
+  weights.dispose();
   return context;
-}
-
-/** `triu(ones([n, n]), 1)` as values: 1 above the diagonal. */
-function causalMaskValues(n: number): Float32Array {
-  const mask = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) mask[i * n + j] = 1;
-  }
-  return mask;
 }
 
 /**
@@ -594,6 +584,9 @@ export const causalAttention: {
   },
   causalMask(contextLength: number): Tensor {
     checkInteger("causalAttention.causalMask", "contextLength", contextLength, { min: 1 });
-    return cpuTensor(causalMaskValues(contextLength), [contextLength, contextLength]);
+    return cpuTensor(causalMaskValues(contextLength, contextLength), [
+      contextLength,
+      contextLength,
+    ]);
   },
 };

@@ -21,8 +21,7 @@ import {
 import { dropout } from "../ops/dropout.ts";
 import { reshape, stack, transpose } from "../ops/layout.ts";
 import { linear, matmul } from "../ops/matmul.ts";
-import { maskedFillCorner } from "../ops/mask.ts";
-import { softmax } from "../ops/softmax.ts";
+import { maskedSoftmax } from "../ops/masked_softmax.ts";
 import { Generator, globalGenerator } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { causalAttention } from "./causal_attention.ts";
@@ -241,16 +240,13 @@ export function stepwise(module: MultiHeadAttention, x: Tensor, options: GptAppl
   const scores = matmul(queries, keys, { transposeB: true }); // [b, h, T, T]
   queries.dispose();
   keys.dispose();
-  const masked = maskedFillCorner( // mask[:T, :T] read in place
+  let weights = maskedSoftmax( // mask[:T, :T] read in place
     "multiHeadAttention",
     scores,
     module.buffers.mask,
-    -Infinity,
-    ["scores", "mask"],
-  );
+    1 / Math.sqrt(headDim),
+  ); // [b, h, T, T]
   scores.dispose();
-  let weights = softmax(masked, { scale: 1 / Math.sqrt(headDim) }); // [b, h, T, T]
-  masked.dispose();
   if (options.training && p > 0) {
     const kept = dropout(weights, p, { generator: options.generator ?? globalGenerator() });
     weights.dispose();
