@@ -517,7 +517,10 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
   setCpuBackend("wasm");
 
   const rate = (c: Case, impl: string, ms: number) => {
-    if (c.kind === "decode") return `${(1000 / ms).toFixed(2)} tokens/s`;
+    if (c.kind === "decode") {
+      const how = impl.startsWith("jax") ? `recomputes ${c.P + 1} tokens` : "KV cache";
+      return `${(1000 / ms).toFixed(2)} tokens/s (${how})`;
+    }
     return `${
       ((impl.startsWith("jax") ? jaxFlopsOf(c) : flopsOf(c)) / ms / 1e6).toFixed(2)
     } GFLOP/s`;
@@ -590,6 +593,7 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
     `load average (1/5/15 min): ${loadAtStart} at start, ${loadavg()} at the end; ` +
       `${elapsed.toFixed(0)} s`,
   );
+  log(header[header.length - 1]);
   const notes = [
     "Median (min-max) wall-clock milliseconds, result read back, over `runs` timed runs after " +
     "one checking run (jax-js cpu: its checking run is its only sample, and includes `jit` " +

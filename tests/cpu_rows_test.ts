@@ -498,3 +498,22 @@ Deno.test("row kernels decline on the reference backend and write nothing", () =
     setCpuBackend("wasm");
   }
 });
+
+Deno.test("softmax's gradient on the wasm backend agrees with the reference rule", async () => {
+  let seed = 4000;
+  for (const shape of [[1, 1], [3, 17], [2, 5, 257], [4, 1031]]) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = randomData(n, seed++);
+    if (n > 4) data[2] = -Infinity; // a masked score: its gradient is exactly 0
+    const x = tensor(data, shape);
+    const g = tensor(randomData(n, seed++), shape);
+    const f = (p: Tensor) => softmax(p, { scale: 0.5 });
+    const expected = await referenceGrad(f, x, g);
+    const { value, grads } = valueAndGrad((p: Tensor) => sum(mul(f(p), g)))(x);
+    const actual = new Float32Array(await grads.data());
+    expectClose(actual, expected, `softmax gradient [${shape}]`, 1e-5, 1e-7);
+    if (n > 4) assert.equal(Math.abs(actual[2]), 0);
+    value.dispose();
+    grads.dispose();
+  }
+});

@@ -15,7 +15,7 @@ import { cpuData, cpuRaw, cpuTensor } from "../tensor.ts";
 import { cpuFloatTensor, widened } from "../ops/float_dtype.ts";
 import { layerNormBackwardKernels } from "../ops/layer_norm.ts";
 import { crossEntropyBackwardKernels, crossEntropyKernels } from "../ops/loss.ts";
-import { softmaxKernels } from "../ops/softmax.ts";
+import { softmaxBackwardKernels, softmaxKernels } from "../ops/softmax.ts";
 import { biasGeluKernels, unaryGradKernels, unaryKernels } from "../ops/unary_kernels.ts";
 import {
   wasmCrossEntropyGrad,
@@ -23,6 +23,7 @@ import {
   wasmGeluTanh,
   wasmGeluTanhBackward,
   wasmLayerNormBackward,
+  wasmSoftmaxBackwardRows,
   wasmSoftmaxRows,
 } from "./rows.ts";
 
@@ -35,6 +36,20 @@ softmaxKernels.register("wasm", "any", (op, x, rows, alpha, log, dtype) => {
     }
   }
   return softmaxKernels.lookup("reference", x.dtype)!(op, x, rows, alpha, log, dtype);
+});
+
+// The softmax rule alpha * y * (g - sum(g * y)) for rows along the last dimension.
+softmaxBackwardKernels.register("wasm", "float32", (y, g, dim, alpha) => {
+  const cols = y.shape[dim];
+  if (dim === y.shape.length - 1 && y.dtype === "float32" && y.size > 0) {
+    const op = "softmax backward";
+    const out = new Float32Array(y.size);
+    const [ys, gs] = [cpuData(y, op, "output"), cpuData(g, op, "gradient")];
+    if (wasmSoftmaxBackwardRows(ys, gs, out, y.size / cols, cols, alpha, false)) {
+      return cpuTensor(out, g.shape);
+    }
+  }
+  return softmaxBackwardKernels.lookup("reference", g.dtype)!(y, g, dim, alpha);
 });
 
 unaryKernels.register("wasm", "any", (name, op, x, p, dtype) => {

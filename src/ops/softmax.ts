@@ -304,22 +304,37 @@ function normaliseRow(
 function softmaxBackward(dim: number, alpha: number): Backward {
   return (g: Tensor, s: Saved) => {
     if (s.output.shape.length === 0) return [scale(g, 0)];
-    const y = around3d(s.output, dim);
-    const g3 = around3d(g, dim);
-    const gy = mul(g3, y);
-    const dot = reduceOver("softmax backward", gy, [1], 1, true);
-    gy.dispose();
-    const centred = sub(g3, dot);
-    dot.dispose();
-    g3.dispose();
-    const prod = mul(y, centred);
-    centred.dispose();
-    y.dispose();
-    const dx = scale(prod, alpha);
-    prod.dispose();
-    return [reshapedBack(dx, g.shape)];
+    return [softmaxBackwardKernels.for(g)(s.output, g, dim, alpha)];
   };
 }
+
+/**
+ * A softmax backward implementation: the gradient for `g` given the saved
+ * output `y` (both of one shape, rows along `dim`).
+ */
+export type SoftmaxBackwardImpl = (y: Tensor, g: Tensor, dim: number, alpha: number) => Tensor;
+
+function composedSoftmaxBackward(output: Tensor, g: Tensor, dim: number, alpha: number): Tensor {
+  const y = around3d(output, dim);
+  const g3 = around3d(g, dim);
+  const gy = mul(g3, y);
+  const dot = reduceOver("softmax backward", gy, [1], 1, true);
+  gy.dispose();
+  const centred = sub(g3, dot);
+  dot.dispose();
+  g3.dispose();
+  const prod = mul(y, centred);
+  centred.dispose();
+  y.dispose();
+  const dx = scale(prod, alpha);
+  prod.dispose();
+  return reshapedBack(dx, g.shape);
+}
+
+/** The softmax rule per backend (src/ops/kernel_table.ts); the ops it composes on both. */
+export const softmaxBackwardKernels: KernelTable<SoftmaxBackwardImpl> = kernelTable<
+  SoftmaxBackwardImpl
+>("softmax backward", { reference: composedSoftmaxBackward, webgpu: composedSoftmaxBackward });
 
 /** t viewed as [outer, cols, inner] around `dim` (shares t's storage). */
 function around3d(t: Tensor, dim: number): Tensor {
