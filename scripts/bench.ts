@@ -3,7 +3,8 @@
  * TensorFlow.js (webgpu backend), jax-js (webgpu device) and
  * onnxruntime-web (webgpu execution provider); then the model-scale cases
  * of scripts/bench_gpt.ts (GPT-2 small prefill and decode, the decode floor,
- * a training step).
+ * a training step), f16 vs f32 (scripts/bench_f16.ts), and last the cpu
+ * device against jax-js's wasm and cpu backends (scripts/bench_cpu.ts).
  *
  *   deno task bench            # full run, writes bench/results.md
  *   deno task bench --quick    # fewer repetitions
@@ -949,7 +950,14 @@ async function main(): Promise<void> {
     console.log("\n" + f16.markdown);
     f16Section = ["## f16 vs f32", "", f16.markdown, ""];
   }
-  const cpuMarkdown = runCpu ? await cpuSection() : [];
+  // A failing CPU section must not lose the GPU sections' results.
+  const cpuMarkdown = runCpu
+    ? await cpuSection().catch((e) => {
+      const why = e instanceof Error ? e.message : String(e);
+      console.log(`cpu section failed: ${why}`);
+      return ["## CPU device", "", `- failed: ${why}`, ""];
+    })
+    : [];
   const elapsed = (performance.now() - started) / 1000;
   const command = `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
   console.log(`total ${elapsed.toFixed(0)} s`);

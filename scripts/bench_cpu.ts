@@ -7,6 +7,7 @@
  *   deno task bench:cpu                      # all cases, Tessera on one thread per core
  *   deno task bench:cpu --threads=2 --write  # and write bench/results_cpu.md
  *   deno task bench:cpu --reps=5 --cases=matmul-512,decode-16 --no-jax
+ *   deno task bench:cpu --no-reference --jax-cpu-budget=0 --seed=7   # no slow runs at all
  *   deno task bench --cases=cpu              # the same section from scripts/bench.ts
  *
  * Cases: matmul 512^3 and 1024^3, the causal attention core, and a GPT-2
@@ -129,6 +130,9 @@ class Skipped extends Error {
   }
 }
 
+/** A case an implementation has no program for: no row at all. */
+class NotApplicable extends Error {}
+
 type Inputs = Record<string, Float32Array | Int32Array>;
 
 interface Impl {
@@ -157,6 +161,33 @@ interface Shared {
 function gptOf(shared: Shared): nn.GptModel {
   shared.gpt ??= cpuGpt(shared.seed);
   return shared.gpt;
+}
+
+/**
+ * Tessera's decode step the way jax-js runs it: the whole forward over the
+ * P + 1 tokens, no KV cache (the same work as jax-js's row).
+ */
+function tesseraRecompute(shared: Shared): Impl {
+  return {
+    name: "tessera cpu (wasm), no KV cache",
+    setup(c, inputs) {
+      if (c.kind !== "decode") throw new NotApplicable();
+      const model = gptOf(shared);
+      const ids = tensor(inputs.ids as Int32Array, [1, c.P + 1]);
+      return Promise.resolve({
+        async run() {
+          setCpuBackend("wasm");
+          const logits = nn.gptModel.apply(model, ids, { lastPosition: true }); // [1, 1, V]
+          const data = new Float32Array(await logits.data() as Float32Array);
+          logits.dispose();
+          return data;
+        },
+        dispose() {
+          ids.dispose();
+        },
+      });
+    },
+  };
 }
 
 function tesseraImpl(backend: "wasm" | "reference", shared: Shared): Impl {
@@ -296,7 +327,7 @@ async function jaxCpuRate(jax: JaxApi): Promise<number> {
 export interface CpuBenchOptions {
   /** Tessera's cpu threads (`setCpuThreads`); default: one per core, as jax-js's wasm workers. */
   threads?: number;
-  /** Timed rounds for fast implementations (default 7). */
+  /** Timed rounds for runs of 0.1-0.5 s, three times as many under 0.1 s (default 7). */
   reps?: number;
   /** Case ids (default all, see {@linkcode CPU_CASES}). */
   cases?: readonly string[];
@@ -404,6 +435,7 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
   const shared: Shared = { seed, jaxDecoders: new Map() };
   const impls: Impl[] = [tesseraImpl("wasm", shared)];
   if (options.reference ?? true) impls.push(tesseraImpl("reference", shared));
+  impls.push(tesseraRecompute(shared));
   const problems: string[] = [];
   let jax: JaxApi | undefined;
   if (options.jax ?? true) {
@@ -429,7 +461,8 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
     `navigator.hardwareConcurrency; the calling thread only dispatches)`,
     `peers: @jax-js/jax 0.1.25, "wasm" backend (SIMD kernels, \`jit\` for attention and the GPT) ` +
     `and "cpu" backend (JavaScript interpreter)`,
-    `seed ${seed}; ${reps} timed rounds for fast runs, 3 for runs over 0.5 s, 1 over 2 s`,
+    `seed ${seed}; timed rounds by the checking run's time: ${3 * reps} under 0.1 s, ${reps} ` +
+    `under 0.5 s, 3 under 2 s, else 1`,
   ];
   for (const h of header) log(h);
   let cpuRate: number | undefined;
@@ -486,9 +519,10 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
           await runner.dispose();
           continue;
         }
-        const rounds = first > 2000 ? 1 : first > 500 ? 3 : reps;
+        const rounds = first > 2000 ? 1 : first > 500 ? 3 : first > 100 ? reps : 3 * reps;
         timed.push({ name: impl.name, runner, times: [], rounds });
       } catch (e) {
+        if (e instanceof NotApplicable) continue;
         const why = e instanceof Skipped ? e.detail : `failed: ${(e as Error).message}`;
         log(`  ${impl.name}: ${why}`);
         rows.push({ c, impl: impl.name, note: e instanceof Skipped ? e.message : "failed" });
@@ -496,7 +530,7 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
         await runner?.dispose();
       }
     }
-    for (let round = 0; round < reps; round++) {
+    for (let round = 0; round < 3 * reps; round++) {
       for (const r of shuffled(timed, order)) {
         if (r.times.length >= r.rounds) continue;
         const t0 = performance.now();
@@ -518,12 +552,12 @@ async function measure(options: CpuBenchOptions): Promise<CpuBenchResult> {
 
   const rate = (c: Case, impl: string, ms: number) => {
     if (c.kind === "decode") {
-      const how = impl.startsWith("jax") ? `recomputes ${c.P + 1} tokens` : "KV cache";
+      const how = impl.startsWith("jax") || impl.endsWith("no KV cache")
+        ? `recomputes ${c.P + 1} tokens`
+        : "KV cache";
       return `${(1000 / ms).toFixed(2)} tokens/s (${how})`;
     }
-    return `${
-      ((impl.startsWith("jax") ? jaxFlopsOf(c) : flopsOf(c)) / ms / 1e6).toFixed(2)
-    } GFLOP/s`;
+    return `${(flopsOf(c) / ms / 1e6).toFixed(2)} GFLOP/s`;
   };
   const table = [
     "| case | implementation | median ms (min-max) | rate | runs | Tessera wasm speed-up |",

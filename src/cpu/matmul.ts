@@ -9,7 +9,7 @@
  */
 
 import { chosenCpuBackend } from "./backend.ts";
-import { runPanels, threadedKernels, trimPoolMemory, workersReady } from "./threads.ts";
+import { readyThreads, runPanels, threadedKernels, trimPoolMemory } from "./threads.ts";
 import {
   WASM_MATMUL_MR as MR,
   WASM_MATMUL_NR as NR,
@@ -40,8 +40,8 @@ export interface CpuMatmulShape {
 }
 
 /**
- * Block sizes of the packed product, in bytes: packed B (`bBytes`, kept in
- * the core's L2 cache while every A panel passes it), packed A (`aBytes`)
+ * Block sizes of the packed product, in bytes: packed B (`bBytes` per
+ * thread, kept in each core's L2 cache while every A panel passes it), packed A (`aBytes`)
  * and staged C (`cBytes`) per block of rows. Tests shrink them to cross
  * block edges on small inputs.
  */
@@ -76,9 +76,11 @@ export function wasmMatmul(
   if (kernels === null) return false;
   if (M < MR) return gemv(kernels, x, y, out, s);
   const panelBytes = Math.max(K, 1) * NR * 4;
+  // Threads split a block of B by panels: each keeps a cache-sized share.
+  const threads = threaded === null ? 1 : readyThreads();
   const panels = Math.max(
     1,
-    Math.min(Math.ceil(N / NR), Math.floor(CPU_MATMUL_BLOCKS.bBytes / panelBytes)),
+    Math.min(Math.ceil(N / NR), Math.floor((CPU_MATMUL_BLOCKS.bBytes * threads) / panelBytes)),
   );
   const nc = panels * NR;
   // Rows of A per block (a multiple of MR): bounds the packed A and the staged C.
@@ -111,7 +113,7 @@ export function wasmMatmul(
           packB(B, y, bi * bStride, n0, cols, N, K, transposeB);
         }
         // Worker threads take column panels of blocks worth the hand-off.
-        if (threaded !== null && mRows * cols * K >= THREADED_MIN_MACS && workersReady()) {
+        if (threads > 1 && mRows * cols * K >= THREADED_MIN_MACS) {
           runPanels({ aOff, bOff, cOff, K, N, mRows, cols, n0, MR, NR, alpha: a32 });
           continue;
         }

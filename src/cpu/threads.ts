@@ -203,6 +203,11 @@ export function workersReady(): boolean {
   return pool !== null && !pool.broken && poolReady(pool);
 }
 
+/** The threads a block is split across now: the pool's size once ready, else 1. */
+export function readyThreads(): number {
+  return workersReady() ? pool!.threads : 1;
+}
+
 /**
  * Restarts the pool (next use) when its shared memory grew past
  * WASM_KEEP_BYTES: shared memory never shrinks, and one large product
