@@ -17,6 +17,8 @@ import { rowKernels } from "./wasm_wat_rows.ts";
 
 /** Rows of one full micro-kernel tile. */
 export const MATMUL_MR = 4;
+/** k steps per iteration of a micro-kernel's loop. */
+export const MATMUL_KU = 2;
 /** f32x4 vectors per tile row: a tile is MATMUL_MR x (4 * MATMUL_NV) outputs. */
 export const MATMUL_NV = 2;
 /** f32x4 accumulators of `gemv_n` (4 * this many adjacent columns per strip). */
@@ -82,7 +84,7 @@ function microKernel(rows: number, nv: number): string {
     }
     return out;
   };
-  const body = [...kStep(0), ...kStep(1)];
+  const body = Array.from({ length: MATMUL_KU }, (_, step) => kStep(step)).flat();
   const single = kStep(0);
   const stores: string[] = [];
   for (let r = 0; r < rows; r++) {
@@ -99,17 +101,22 @@ function microKernel(rows: number, nv: number): string {
     (param $alpha f32) (param $nvalid i32)
     (local $a v128) (local $al v128) (local $dst i32) (local $ld i32) (local $r i32) (local $j i32)
     ${locals.join(" ")}
-    (if (i32.gt_s (local.get $k) (i32.const 1))
+    (if (i32.ge_s (local.get $k) (i32.const ${MATMUL_KU}))
       (then
         (loop $k_loop
           ${body.join("\n          ")}
-          (local.set $pa (i32.add (local.get $pa) (i32.const ${8 * rows})))
-          (local.set $pb (i32.add (local.get $pb) (i32.const ${8 * nr})))
-          (local.set $k (i32.sub (local.get $k) (i32.const 2)))
-          (br_if $k_loop (i32.gt_s (local.get $k) (i32.const 1))))))
-    (if (i32.eq (local.get $k) (i32.const 1))
-      (then
-        ${single.join("\n        ")}))
+          (local.set $pa (i32.add (local.get $pa) (i32.const ${4 * rows * MATMUL_KU})))
+          (local.set $pb (i32.add (local.get $pb) (i32.const ${4 * nr * MATMUL_KU})))
+          (local.set $k (i32.sub (local.get $k) (i32.const ${MATMUL_KU})))
+          (br_if $k_loop (i32.ge_s (local.get $k) (i32.const ${MATMUL_KU}))))))
+    (block $k_tail_done
+      (loop $k_tail
+        (br_if $k_tail_done (i32.le_s (local.get $k) (i32.const 0)))
+        ${single.join("\n        ")}
+        (local.set $pa (i32.add (local.get $pa) (i32.const ${4 * rows})))
+        (local.set $pb (i32.add (local.get $pb) (i32.const ${4 * nr})))
+        (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+        (br $k_tail)))
     (local.set $al (f32x4.splat (local.get $alpha)))
     (local.set $dst (local.get $c))
     (local.set $ld (local.get $ldc))
