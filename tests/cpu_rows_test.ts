@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   ArgumentError,
   crossEntropy,
+  exp,
   gelu,
   layerNorm,
   logSoftmax,
@@ -14,6 +15,7 @@ import {
   setCpuBackend,
   softmax,
   sum,
+  tanh,
   type Tensor,
   tensor,
   valueAndGrad,
@@ -515,5 +517,21 @@ Deno.test("softmax's gradient on the wasm backend agrees with the reference rule
     if (n > 4) assert.equal(Math.abs(actual[2]), 0);
     value.dispose();
     grads.dispose();
+  }
+});
+
+Deno.test("exp and tanh ops on the wasm backend are within 1 ulp of the reference", async () => {
+  const data = randomData(4099, 4100).map((v) => v * 20);
+  data.set([0, -0, NaN, Infinity, -Infinity, 88.8, -104, 1e-30, -1e-30], 0);
+  const x = tensor(data, [4099]);
+  for (const [name, f] of [["exp", exp], ["tanh", tanh]] as const) {
+    const expected = await reference(() => f(x));
+    const actual = new Float32Array(await f(x).data());
+    for (let i = 0; i < data.length; i++) {
+      const [a, e] = [actual[i], expected[i]];
+      if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
+      const ulp = Math.abs(e) * 2 ** -23 + 2 ** -149;
+      assert.ok(Math.abs(a - e) <= ulp, `${name}(${data[i]}): ${a} (wasm), reference ${e}`);
+    }
   }
 });

@@ -1,9 +1,9 @@
 /**
  * Registers the row kernels of src/cpu/rows.ts as `"wasm"` kernel-table
  * entries: softmax and logSoftmax forward (rows along the last dimension;
- * other dimensions keep the reference), GELU with the tanh approximation
- * (forward, gradient, and the fused bias + GELU), cross-entropy forward and
- * backward, layer norm backward. Each entry runs the reference entry where
+ * other dimensions keep the reference) and its gradient, exp, tanh, GELU
+ * with the tanh approximation (forward, gradient, and the fused bias +
+ * GELU), cross-entropy forward and backward, layer norm backward. Each entry runs the reference entry where
  * its kernel declines (or, for cross-entropy, where a target is not a class
  * index, so the reference throws its error). Imported once by
  * src/cpu/register.ts.
@@ -20,11 +20,13 @@ import { biasGeluKernels, unaryGradKernels, unaryKernels } from "../ops/unary_ke
 import {
   wasmCrossEntropyGrad,
   wasmCrossEntropyLosses,
+  wasmExp,
   wasmGeluTanh,
   wasmGeluTanhBackward,
   wasmLayerNormBackward,
   wasmSoftmaxBackwardRows,
   wasmSoftmaxRows,
+  wasmTanh,
 } from "./rows.ts";
 
 softmaxKernels.register("wasm", "any", (op, x, rows, alpha, log, dtype) => {
@@ -52,11 +54,19 @@ softmaxBackwardKernels.register("wasm", "float32", (y, g, dim, alpha) => {
   return softmaxBackwardKernels.lookup("reference", g.dtype)!(y, g, dim, alpha);
 });
 
+// The SIMD exp and tanh are within 1 ulp of Math.exp / Math.tanh (tests/cpu_rows_test.ts).
+const UNARY_ROWS: Partial<Record<string, (src: Float32Array, out: Float32Array) => boolean>> = {
+  geluTanh: wasmGeluTanh,
+  exp: wasmExp,
+  tanh: wasmTanh,
+};
+
 unaryKernels.register("wasm", "any", (name, op, x, p, dtype) => {
-  if (op === "geluTanh") {
+  const kernel = UNARY_ROWS[op];
+  if (kernel !== undefined) {
     const src = widened(x, name, "x");
     const out = new Float32Array(src.length);
-    if (wasmGeluTanh(src, out)) return cpuFloatTensor(out, x.shape, dtype);
+    if (kernel(src, out)) return cpuFloatTensor(out, x.shape, dtype);
   }
   return unaryKernels.lookup("reference", x.dtype)!(name, op, x, p, dtype);
 });
