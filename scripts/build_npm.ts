@@ -200,9 +200,10 @@ try {
   for await (const file of walk(outDir, [".js", ".d.ts"])) outputs.push(file);
   for (const file of outputs) {
     let text = await Deno.readTextFile(file);
-    // rewriteRelativeImportExtensions covers .js; older compilers left .d.ts alone.
+    // rewriteRelativeImportExtensions covers .js; older compilers left .d.ts
+    // alone (side-effect imports included: `import "./src/cpu/register.ts"`).
     text = text.replace(
-      /((?:\bfrom\s*|\bimport\s*\(\s*)["']\.{1,2}\/[^"']*?)\.ts(["'])/g,
+      /((?:\bfrom\s*|\bimport\s*\(?\s*)["']\.{1,2}\/[^"']*?)\.ts(["'])/g,
       "$1.js$2",
     );
     if (relativeImports(text).some((s) => s.endsWith(".ts"))) {

@@ -135,6 +135,9 @@ try {
     fast.length === 2 * 5 * 50 && fast.every((v, i) => Math.abs(v - reference[i]) <= 1e-5),
     `GPT forward on the wasm path differs from the reference path by ${worst}`,
   );
+  // float32 SIMD sums round differently from the reference's float64 ones: identical
+  // logits would mean the kernels never ran (the entry points failed to register them).
+  check(worst > 0, "GPT forward on the wasm path gave the reference's bits: no kernel ran");
   // Worker threads on a product large enough to use them (left running: the
   // workers are unref'd, so the process still exits).
   const { matmul, setCpuThreads } = await import("@tessera/core");
