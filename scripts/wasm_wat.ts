@@ -13,6 +13,7 @@
  * @module
  */
 
+import { f16Kernels } from "./wasm_wat_f16.ts";
 import { rowKernels } from "./wasm_wat_rows.ts";
 
 /** Rows of one full micro-kernel tile. */
@@ -37,6 +38,7 @@ export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV, shared = false): strin
   for (let rows = 1; rows <= mr; rows++) kernels.push(microKernel(rows, nv));
   kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_ROWS), layerNorm());
   kernels.push(...rowKernels());
+  kernels.push(...f16Kernels());
   return [
     "(module",
     shared

@@ -13,21 +13,35 @@
  */
 
 import { cpuFloatTensor, widened } from "../ops/float_dtype.ts";
+import { cpuData, cpuHalf, cpuTensor } from "../tensor.ts";
 import { layerNormKernels } from "../ops/layer_norm.ts";
 import { maskedSoftmaxKernels } from "../ops/masked_softmax.ts";
 import { matmulKernels } from "../ops/matmul.ts";
 import { wasmMaskedSoftmax } from "./attention.ts";
+import { wasmGemvF16, widenF16 } from "./f16.ts";
 import { wasmLayerNorm } from "./layer_norm.ts";
 import { wasmMatmul } from "./matmul.ts";
 // Softmax, GELU (tanh) and their gradients: src/cpu/rows.ts.
 import "./register_rows.ts";
 
-// "any" dtype: float16 operands are widened to float32 first, as the reference does.
-matmulKernels.register("wasm", "any", (a, b, s, dtype) => {
-  const x = widened(a, "matmul", "a");
-  const y = widened(b, "matmul", "b");
+matmulKernels.register("wasm", "float32", (a, b, s, dtype) => {
   const out = new Float32Array(s.batch * s.M * s.N);
-  if (wasmMatmul(x, y, out, s)) return cpuFloatTensor(out, s.outShape, dtype);
+  if (wasmMatmul(cpuData(a, "matmul", "a"), cpuData(b, "matmul", "b"), out, s)) {
+    return cpuTensor(out, s.outShape);
+  }
+  return matmulKernels.lookup("reference", a.dtype)!(a, b, s, dtype);
+});
+
+// float16: a decode step's products read the float16 weight itself (half the
+// bytes); larger ones widen both operands in SIMD lanes and run the float32
+// kernels. Either way: exact widening, float32 math, one rounding per output.
+matmulKernels.register("wasm", "float16", (a, b, s, dtype) => {
+  const x = widenF16(cpuHalf(a, "matmul", "a"));
+  const out = new Float32Array(s.batch * s.M * s.N);
+  const w = cpuHalf(b, "matmul", "b");
+  if (wasmGemvF16(x, w, out, s) || wasmMatmul(x, widenF16(w), out, s)) {
+    return cpuFloatTensor(out, s.outShape, dtype);
+  }
   return matmulKernels.lookup("reference", a.dtype)!(a, b, s, dtype);
 });
 

@@ -31,6 +31,10 @@ export interface WasmKernels {
   readonly gemvN: GemvKernel;
   /** One row times W^T for W `[N, K]`, unpacked: `(x, w, K, N, ldw, c, alpha)`. */
   readonly gemvT: GemvKernel;
+  /** `gemvT` over a float16 weight: `(x, w, K, N, ldw, c, alpha)`, ldw in bytes. */
+  readonly gemvTF16: GemvKernel;
+  /** Widens `n - n % 8` binary16 values to float32: `(src, dst, n)`. */
+  readonly f16ToF32: (src: number, dst: number, n: number) => void;
   /** Layer norm of `rows` rows: `(x, w, b, out, rows, cols, eps)`. */
   readonly layerNorm: (
     x: number,
@@ -122,6 +126,8 @@ export function kernelsOf(
     mk,
     gemvN: exports.gemv_n as GemvKernel,
     gemvT: exports.gemv_t as GemvKernel,
+    gemvTF16: exports.gemv_t_f16 as GemvKernel,
+    f16ToF32: exports.f16_to_f32 as WasmKernels["f16ToF32"],
     layerNorm: exports.layer_norm as WasmKernels["layerNorm"],
     rows: {
       softmax: exports.softmax_rows,

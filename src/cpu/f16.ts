@@ -1,0 +1,123 @@
+/**
+ * The `cpu` device's float16 kernels (scripts/wasm_wat_f16.ts): widening
+ * binary16 storage to float32 in SIMD lanes, and a decode step's
+ * matrix-vector products that read a float16 weight directly (half the
+ * bytes of a float32 weight: decoding is bound by reading the weights).
+ * Both are exact widenings followed by the float32 kernels' arithmetic.
+ *
+ * @module
+ */
+
+import { fromF16Bits } from "../f16.ts";
+import { chosenCpuBackend } from "./backend.ts";
+import { CPU_MATMUL_BLOCKS, type CpuMatmulShape } from "./matmul.ts";
+import { WASM_SCRATCH_BYTES } from "./wasm_kernels.generated.ts";
+import { reserveWasmBytes, trimWasmMemory, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
+
+const align = (n: number) => Math.ceil(n / 64) * 64;
+
+/** Halves widened per call of the kernel (bounds the wasm memory it needs). */
+const WIDEN_BLOCK = 1 << 20;
+
+/**
+ * binary16 bits as float32 values, widened in SIMD lanes (the bits of
+ * `fromF16Bits`, NaN payloads included); the TypeScript loop where the
+ * kernels are unavailable or the backend is "reference".
+ *
+ * @example
+ * ```ts
+ * import { widenF16 } from "./f16.ts";
+ * console.log(widenF16(new Uint16Array([0x3c00, 0xc000, 0x0001]))); // Float32Array [1, -2, 5.960464477539063e-8]
+ * ```
+ */
+export function widenF16(bits: Uint16Array): Float32Array {
+  const kernels = chosenCpuBackend() === "wasm" ? wasmKernels() : null;
+  const n = bits.length;
+  if (kernels === null || n < 64) return fromF16Bits(bits);
+  const block = Math.min(n, WIDEN_BLOCK);
+  const srcOff = WASM_SCRATCH_BYTES;
+  const dstOff = align(srcOff + block * 2);
+  const buffer = reserveWasmBytes(kernels, dstOff + block * 4);
+  if (buffer === null) return fromF16Bits(bits);
+  const src = new Uint16Array(buffer, srcOff, block);
+  const dst = new Float32Array(buffer, dstOff, block);
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += block) {
+    const count = Math.min(block, n - start);
+    const whole = count - (count % 8);
+    src.set(bits.subarray(start, start + whole));
+    kernels.f16ToF32(srcOff, dstOff, whole);
+    out.set(dst.subarray(0, whole), start);
+    if (whole < count) {
+      out.set(fromF16Bits(bits.slice(start + whole, start + count)), start + whole);
+    }
+  }
+  return out;
+}
+
+/**
+ * `alpha * x @ W^T` for a few rows `x` (float32, already widened) and a
+ * float16 weight W `[N, K]` (its bits), batch by batch as the shape says,
+ * into `out`; false (nothing written) when the caller must widen W and run
+ * the float32 path: backend "reference", kernels unavailable, not a
+ * transposed-B product of fewer than 4 rows, or too large for wasm32.
+ *
+ * @example
+ * ```ts
+ * import { toF16Bits } from "../f16.ts";
+ * import { wasmGemvF16 } from "./f16.ts";
+ * const out = new Float32Array(2);
+ * const w = toF16Bits([1, 2, 3, 4]); // [[1, 2], [3, 4]]
+ * const shape = { M: 1, N: 2, K: 2, batch: 1, aStride: 0, bStride: 0, transposeA: false, transposeB: true, alpha: 1 };
+ * wasmGemvF16(new Float32Array([1, 1]), w, out, shape);
+ * console.log(out); // Float32Array [3, 7]
+ * ```
+ */
+export function wasmGemvF16(
+  x: Float32Array,
+  w: Uint16Array,
+  out: Float32Array,
+  s: CpuMatmulShape,
+): boolean {
+  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
+  if (!transposeB || M >= 4 || chosenCpuBackend() !== "wasm") return false;
+  const kernels = wasmKernels();
+  if (kernels === null) return false;
+  if (batch === 0 || M === 0 || N === 0) return true;
+  // Rows of W per block (a multiple of the kernel's 4), sized like the float32 path's.
+  const blockRows = Math.min(
+    N,
+    Math.max(4, Math.floor(CPU_MATMUL_BLOCKS.bBytes / Math.max(1, K * 2) / 4) * 4),
+  );
+  const xOff = WASM_SCRATCH_BYTES;
+  const wOff = align(xOff + M * K * 4);
+  const cOff = align(wOff + K * blockRows * 2);
+  const end = cOff + M * N * 4;
+  if (end > WASM_MAX_BYTES) return false;
+  const buffer = reserveWasmBytes(kernels, end);
+  if (buffer === null) return false;
+  const X = new Float32Array(buffer, xOff, M * K);
+  const W = new Uint16Array(buffer, wOff, K * blockRows);
+  const C = new Float32Array(buffer, cOff, M * N);
+  const a32 = Math.fround(alpha);
+  for (let bi = 0; bi < batch; bi++) {
+    const ab = bi * aStride, wb = bi * bStride;
+    for (let m = 0; m < M; m++) {
+      if (transposeA) {
+        for (let k = 0; k < K; k++) X[m * K + k] = x[ab + k * M + m];
+      } else {
+        X.set(x.subarray(ab + m * K, ab + m * K + K), m * K);
+      }
+    }
+    for (let n0 = 0; n0 < N; n0 += blockRows) {
+      const rows = Math.min(blockRows, N - n0);
+      W.set(w.subarray(wb + n0 * K, wb + (n0 + rows) * K));
+      for (let m = 0; m < M; m++) {
+        kernels.gemvTF16(xOff + m * K * 4, wOff, K, rows, K * 2, cOff + (m * N + n0) * 4, a32);
+      }
+    }
+    out.set(C, bi * M * N);
+  }
+  trimWasmMemory(kernels);
+  return true;
+}
