@@ -22,7 +22,16 @@
 import { runtimeOf, type WebGpuDevice } from "../device.ts";
 import { ELEMENTWISE_WG, launch, words } from "../gpu/launch.ts";
 import { type ShaderName, SHADERS } from "../gpu/shaders.generated.ts";
-import { cpuInts, cpuRaw, type DType, gpuBuffer, type Tensor } from "../tensor.ts";
+import { fromF16Bits } from "../f16.ts";
+import {
+  cpuData,
+  cpuHalf,
+  cpuInts,
+  cpuRaw,
+  type DType,
+  gpuBuffer,
+  type Tensor,
+} from "../tensor.ts";
 import {
   cpuFloatTensor,
   type FloatDType,
@@ -362,24 +371,28 @@ function cpuDecode(
   const [batch, , stride] = queries.shape;
   const [, heads, maxTokens, headDim] = cacheK.shape;
   // float16 is widened exactly; the math is the float32 path's, rounded once at the end.
+  // Only what this step reads is widened: positions 0..pos of each head, one mask row.
+  const span = (t: Tensor, name: string, start: number, count: number): Float32Array =>
+    t.dtype === "float16"
+      ? fromF16Bits(cpuHalf(t, op, name).subarray(start, start + count))
+      : cpuData(t, op, name).subarray(start, start + count);
   const q = widened(queries, op, "queries");
-  const ks = widened(cacheK, op, "cache_k");
-  const vs = widened(cacheV, op, "cache_v");
-  const m = mask ? widened(mask, op, "mask") : undefined;
-  const maskStride = mask ? mask.shape[1] : 0;
   const pos = cpuInts(position, op, "cache position")[0];
+  const m = mask ? span(mask, "mask", pos * mask.shape[1], pos + 1) : undefined;
   const out = new Float32Array(batch * heads * headDim);
   const scores = new Float64Array(pos + 1);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       const qb = b * stride + h * headDim;
       const bh = (b * heads + h) * maxTokens;
+      const ks = span(cacheK, "cache_k", bh * headDim, (pos + 1) * headDim);
+      const vs = span(cacheV, "cache_v", bh * headDim, (pos + 1) * headDim);
       let max = -Infinity;
       for (let j = 0; j <= pos; j++) {
         let dot = 0;
-        for (let c = 0; c < headDim; c++) dot += q[qb + c] * ks[(bh + j) * headDim + c];
+        for (let c = 0; c < headDim; c++) dot += q[qb + c] * ks[j * headDim + c];
         // masked_fill(-inf), as the uncached path; softmax then scales.
-        const s = m && m[pos * maskStride + j] !== 0 ? -Infinity : Math.fround(dot);
+        const s = m && m[j] !== 0 ? -Infinity : Math.fround(dot);
         scores[j] = s;
         max = Number.isNaN(s) || Number.isNaN(max) ? NaN : Math.max(max, s);
       }
@@ -391,7 +404,7 @@ function cpuDecode(
       const o = (b * heads + h) * headDim;
       for (let j = 0; j <= pos; j++) {
         const w = Math.fround(scores[j] / total);
-        for (let c = 0; c < headDim; c++) out[o + c] += w * vs[(bh + j) * headDim + c];
+        for (let c = 0; c < headDim; c++) out[o + c] += w * vs[j * headDim + c];
       }
     }
   }
