@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   add,
   ArgumentError,
+  cast,
   cpuBackend,
   DeviceLimitError,
   DTypeError,
@@ -200,9 +201,15 @@ Deno.test("every op's table has a reference and a webgpu entry", () => {
 });
 
 Deno.test("the cpu device's WebAssembly kernels are registered as wasm entries", () => {
-  assert.deepEqual(matmulKernels.dtypes("wasm"), ["any"]);
+  // matmul keys its float16 kernels apart (they read float16 weights directly).
+  assert.deepEqual(matmulKernels.dtypes("wasm"), ["float32", "float16"]);
   assert.deepEqual(layerNormKernels.dtypes("wasm"), ["any"]);
   const a = tensor([[1, 2], [3, 4]]);
+  const h = cast(a, "float16");
+  withBackend("wasm", () => {
+    assert.notEqual(matmulKernels.for(h), matmulKernels.for(a));
+    assert.equal(matmulKernels.for(h), matmulKernels.lookup("wasm", "float16"));
+  });
   withBackend("reference", () => {
     assert.equal(matmulKernels.for(a), matmulKernels.lookup("reference", "float32"));
   });
