@@ -9,13 +9,11 @@ import {
   matmul,
   type MatmulOptions,
   setCpuBackend,
-  setCpuThreads,
   type Tensor,
   tensor,
 } from "../mod.ts";
 import { fromF16Bits } from "../src/f16.ts";
 import { wasmGemvF16, widenF16 } from "../src/cpu/f16.ts";
-import { workersReady } from "../src/cpu/threads.ts";
 import { matmulKernels } from "../src/ops/matmul.ts";
 import { bits, randomTensor } from "./helpers.ts";
 
@@ -96,22 +94,4 @@ Deno.test("wasmGemvF16 declines what it does not cover", () => {
     setCpuBackend("wasm");
   }
   assert.equal(wasmGemvF16(new Float32Array(2), w, new Float32Array(2), row), true);
-});
-
-Deno.test("float16 decode products give the same bits on one thread and on the pool", async () => {
-  // Over 2^20 weights: the rows of each block are split between the threads.
-  const x = cast(randomTensor([2, 1, 1031], 7100), "float16");
-  const w = cast(randomTensor([1030, 1031], 7101), "float16");
-  const run = async () => new Uint16Array((await linear(x, w).data()).buffer.slice(0));
-  await setCpuThreads(1);
-  const one = await run();
-  await setCpuThreads(2);
-  try {
-    assert.ok(workersReady());
-    assert.deepEqual(await run(), one);
-    await setCpuThreads(3); // rows split three ways, in multiples of 4
-    assert.deepEqual(await run(), one);
-  } finally {
-    await setCpuThreads(1);
-  }
 });

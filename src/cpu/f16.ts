@@ -11,14 +11,10 @@
 import { fromF16Bits } from "../f16.ts";
 import { chosenCpuBackend } from "./backend.ts";
 import { CPU_MATMUL_BLOCKS, type CpuMatmulShape } from "./matmul.ts";
-import { readyThreads, runRows, threadedKernels, trimPoolMemory } from "./threads.ts";
 import { WASM_SCRATCH_BYTES } from "./wasm_kernels.generated.ts";
 import { reserveWasmBytes, trimWasmMemory, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
 
 const align = (n: number) => Math.ceil(n / 64) * 64;
-
-/** Weights below which a product runs on the calling thread alone (a hand-off costs ~10 us). */
-const THREADED_MIN_WEIGHTS = 1 << 20;
 
 /** Halves widened per call of the kernel (bounds the wasm memory it needs). */
 const WIDEN_BLOCK = 1 << 20;
@@ -85,16 +81,13 @@ export function wasmGemvF16(
 ): boolean {
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
   if (!transposeB || M >= 4 || chosenCpuBackend() !== "wasm") return false;
-  // Widening costs more than reading the halves: threads split each block's rows.
-  const pooled = N * K >= THREADED_MIN_WEIGHTS ? threadedKernels() : null;
-  const threads = pooled === null ? 1 : readyThreads();
-  const kernels = threads > 1 ? pooled : wasmKernels();
+  const kernels = wasmKernels();
   if (kernels === null) return false;
   if (batch === 0 || M === 0 || N === 0) return true;
-  // Rows of W per block (a multiple of the kernel's 4): a cache-sized share per thread.
+  // Rows of W per block (a multiple of the kernel's 4), sized like the float32 path's.
   const blockRows = Math.min(
     N,
-    Math.max(4, Math.floor((CPU_MATMUL_BLOCKS.bBytes * threads) / Math.max(1, K * 2) / 4) * 4),
+    Math.max(4, Math.floor(CPU_MATMUL_BLOCKS.bBytes / Math.max(1, K * 2) / 4) * 4),
   );
   const xOff = WASM_SCRATCH_BYTES;
   const wOff = align(xOff + M * K * 4);
@@ -119,23 +112,6 @@ export function wasmGemvF16(
     for (let n0 = 0; n0 < N; n0 += blockRows) {
       const rows = Math.min(blockRows, N - n0);
       W.set(w.subarray(wb + n0 * K, wb + (n0 + rows) * K));
-      if (threads > 1) {
-        const [xStep, cStep] = [K * 4, N * 4];
-        runRows({
-          half: true,
-          xOff,
-          wOff,
-          K,
-          rows,
-          ldw: K * 2,
-          cOff: cOff + n0 * 4,
-          M,
-          xStep,
-          cStep,
-          alpha: a32,
-        });
-        continue;
-      }
       for (let m = 0; m < M; m++) {
         kernels.gemvTF16(xOff + m * K * 4, wOff, K, rows, K * 2, cOff + (m * N + n0) * 4, a32);
       }
@@ -143,6 +119,5 @@ export function wasmGemvF16(
     out.set(C, bi * M * N);
   }
   trimWasmMemory(kernels);
-  trimPoolMemory(kernels);
   return true;
 }

@@ -23,10 +23,7 @@ import { WASM_SHARED_BYTES_BASE64 } from "./wasm_kernels.generated.ts";
 import { decodeBase64, kernelsOf, WASM_KEEP_BYTES, type WasmKernels } from "./wasm_runtime.ts";
 
 /** Control words (Int32 indices) shared with the workers. */
-const GEN = 0, STOP = 1, DONE = 2, READY = 3, PARAMS = 4, ALPHA = 16, KIND = 17, WORDS = 20;
-
-/** Job kinds: matmul panels, and rows of a transposed product (float32 or float16 weight). */
-const PANELS = 0, ROWS_F32 = 1, ROWS_F16 = 2;
+const GEN = 0, STOP = 1, DONE = 2, READY = 3, PARAMS = 4, ALPHA = 16, WORDS = 20;
 
 /** The default pool's size cap: more workers rarely pay on one product. */
 export const DEFAULT_MAX_THREADS = 8;
@@ -80,7 +77,6 @@ let requested: number | null = null;
  * after that.
  */
 const WORKER_SOURCE = `
-const rowShare = ${rowShare.toString()};
 const start = (data) => {
   const { module, memory, ctl, id, threads } = data;
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
@@ -95,20 +91,8 @@ const start = (data) => {
     seen = Atomics.load(ctl, ${GEN});
     if (Atomics.load(ctl, ${STOP}) === 1) return;
     const p = ${PARAMS};
-    const alpha = f32[${ALPHA}];
-    const kind = ctl[${KIND}];
-    if (kind !== ${PANELS}) {
-      const [xOff, wOff, K, rows, ldw, cOff, M, xStep, cStep] = ctl.subarray(p, p + 9);
-      const gemv = kind === ${ROWS_F16} ? ex.gemv_t_f16 : ex.gemv_t;
-      const [first, last] = rowShare(rows, id, threads);
-      for (let m = 0; m < M && first < last; m++) {
-        gemv(xOff + m * xStep, wOff + first * ldw, K, last - first, ldw, cOff + m * cStep + first * 4, alpha);
-      }
-      Atomics.add(ctl, ${DONE}, 1);
-      Atomics.notify(ctl, ${DONE});
-      continue;
-    }
     const [aOff, bOff, cOff, K, N, mRows, cols, n0, MR, NR] = ctl.subarray(p, p + 10);
+    const alpha = f32[${ALPHA}];
     const panels = Math.ceil(cols / NR);
     const first = Math.floor((panels * id) / threads), last = Math.floor((panels * (id + 1)) / threads);
     for (let m0 = 0; m0 < mRows; m0 += MR) {
@@ -249,8 +233,9 @@ export function runPanels(job: PanelJob): void {
   const words = [job.aOff, job.bOff, job.cOff, job.K, job.N, job.mRows, job.cols, job.n0];
   ctl.set([...words, job.MR, job.NR], PARAMS);
   new Float32Array(ctl.buffer)[ALPHA] = job.alpha;
-  ctl[KIND] = PANELS;
-  post(p);
+  Atomics.store(ctl, DONE, 0);
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
   const panels = Math.ceil(job.cols / job.NR);
   const last = Math.floor(panels / threads);
   const mk = p.kernels.mk;
@@ -270,75 +255,15 @@ export function runPanels(job: PanelJob): void {
       );
     }
   }
-  awaitWorkers(p, "matmul");
-}
-
-/** One transposed product over rows of a weight block in the pool's memory. */
-export interface RowsJob {
-  /** Float16 weight (`gemv_t_f16`) or float32 (`gemv_t`). */
-  half: boolean;
-  xOff: number;
-  wOff: number;
-  K: number;
-  rows: number;
-  /** Bytes between the weight's rows. */
-  ldw: number;
-  cOff: number;
-  /** Rows of x, `xStep` bytes apart; their outputs `cStep` bytes apart. */
-  M: number;
-  xStep: number;
-  cStep: number;
-  alpha: number;
-}
-
-/**
- * Thread `id`'s rows of `rows`, in multiples of 4 (the kernels' strips):
- * each row is computed the same way by whichever thread owns it.
- */
-function rowShare(rows: number, id: number, threads: number): [number, number] {
-  const per = Math.ceil(rows / 4 / threads) * 4;
-  return [Math.min(rows, id * per), Math.min(rows, (id + 1) * per)];
-}
-
-/**
- * Runs one block of a transposed product on every thread, rows split
- * between them, and returns when all are done. Call only when
- * {@linkcode workersReady}.
- */
-export function runRows(job: RowsJob): void {
-  const p = pool!;
-  const { ctl, threads } = p;
-  const { xOff, wOff, K, rows, ldw, cOff, M, xStep, cStep, alpha } = job;
-  ctl.set([xOff, wOff, K, rows, ldw, cOff, M, xStep, cStep], PARAMS);
-  new Float32Array(ctl.buffer)[ALPHA] = alpha;
-  ctl[KIND] = job.half ? ROWS_F16 : ROWS_F32;
-  post(p);
-  const gemv = job.half ? p.kernels.gemvTF16 : p.kernels.gemvT;
-  const [first, last] = rowShare(rows, 0, threads);
-  for (let m = 0; m < M && first < last; m++) {
-    gemv(xOff + m * xStep, wOff + first * ldw, K, last - first, ldw, cOff + m * cStep, alpha);
-  }
-  awaitWorkers(p, "matmul");
-}
-
-/** Hands the job in the control words to the workers. */
-function post(p: Pool): void {
-  Atomics.store(p.ctl, DONE, 0);
-  Atomics.add(p.ctl, GEN, 1);
-  Atomics.notify(p.ctl, GEN);
-}
-
-/** Blocks until every worker reported the job done; a silent worker turns threads off. */
-function awaitWorkers(p: Pool, op: string): void {
   const started = Date.now();
   for (;;) {
-    const done = Atomics.load(p.ctl, DONE);
-    if (done >= p.threads - 1) return;
-    Atomics.wait(p.ctl, DONE, done, 1000);
+    const done = Atomics.load(ctl, DONE);
+    if (done >= threads - 1) return;
+    Atomics.wait(ctl, DONE, done, 1000);
     if (Date.now() - started > 60_000) {
       stopPool();
       requested = 1;
-      throw new DeviceLimitError(`${op}: a cpu worker thread stopped answering; threads are off`);
+      throw new DeviceLimitError("matmul: a cpu worker thread stopped answering; threads are off");
     }
   }
 }
