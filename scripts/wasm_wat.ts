@@ -30,6 +30,33 @@ export const GEMV_T_ROWS = 8;
 export const SCRATCH_BYTES = 1024;
 
 /**
+ * The micro-kernels with fused multiply-adds (`f32x4.relaxed_madd`, relaxed
+ * SIMD), as a module of their own that imports the main module's memory
+ * (`env.memory`; `shared`: the workers' shared one): runtimes without
+ * relaxed SIMD (Node 20) keep the main module's multiply-then-add kernels.
+ */
+export function renderFmaWat(shared = false): string {
+  const kernels: string[] = [];
+  for (let rows = 1; rows <= MATMUL_MR; rows++) kernels.push(microKernel(rows, MATMUL_NV, true));
+  return [
+    "(module",
+    `  (import "env" "memory" (memory 1 65536${shared ? " shared" : ""}))`,
+    ...kernels,
+    ")",
+    "",
+  ].join("\n");
+}
+
+/**
+ * Every text `deno task gen:wasm` assembles, in one string: what the
+ * generated module's hash covers.
+ */
+export function renderAllWat(): string {
+  return renderWat() + renderWat(MATMUL_MR, MATMUL_NV, true) + renderFmaWat() +
+    renderFmaWat(true);
+}
+
+/**
  * Renders the whole module. `shared`: the variant for worker threads, which
  * imports one shared memory (`env.memory`) instead of exporting its own.
  */
@@ -57,7 +84,7 @@ export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV, shared = false): strin
  * Only the first `nvalid` columns are written (a partial tile is staged at
  * address 0 and copied).
  */
-function microKernel(rows: number, nv: number): string {
+function microKernel(rows: number, nv: number, fma = false): string {
   const nr = 4 * nv;
   const acc = (r: number, v: number) => `$acc${r}_${v}`;
   const locals: string[] = [];
@@ -79,8 +106,11 @@ function microKernel(rows: number, nv: number): string {
       );
       for (let v = 0; v < nv; v++) {
         out.push(
-          `(local.set ${acc(r, v)} (f32x4.add (local.get ${acc(r, v)}) ` +
-            `(f32x4.mul (local.get $a) (local.get $b${v}))))`,
+          fma
+            ? `(local.set ${acc(r, v)} (f32x4.relaxed_madd (local.get $a) (local.get $b${v}) ` +
+              `(local.get ${acc(r, v)})))`
+            : `(local.set ${acc(r, v)} (f32x4.add (local.get ${acc(r, v)}) ` +
+              `(f32x4.mul (local.get $a) (local.get $b${v}))))`,
         );
       }
     }

@@ -26,12 +26,14 @@ import { DEFAULT_MAX_THREADS, workersReady } from "../src/cpu/threads.ts";
 import { wasmMaskedSoftmax } from "../src/cpu/attention.ts";
 import { WASM_SOURCE_SHA256 } from "../src/cpu/wasm_kernels.generated.ts";
 import {
+  allowFusedMultiplyAdd,
+  fmaModule,
   reserveWasmBytes,
   trimWasmMemory,
   WASM_KEEP_BYTES,
   wasmKernels,
 } from "../src/cpu/wasm_runtime.ts";
-import { MATMUL_MR, MATMUL_NV, renderWat } from "../scripts/wasm_wat.ts";
+import { renderAllWat } from "../scripts/wasm_wat.ts";
 import { bits, randomData, randomTensor } from "./helpers.ts";
 
 async function sha256Hex(text: string): Promise<string> {
@@ -109,7 +111,7 @@ async function assertMatmulClose(
 
 Deno.test("the embedded wasm module was assembled from scripts/wasm_wat.ts", async () => {
   assert.equal(
-    await sha256Hex(renderWat() + renderWat(MATMUL_MR, MATMUL_NV, true)),
+    await sha256Hex(renderAllWat()),
     WASM_SOURCE_SHA256,
     "src/cpu/wasm_kernels.generated.ts is stale: run `deno task gen:wasm`",
   );
@@ -125,7 +127,8 @@ Deno.test("setCpuBackend rejects an unknown backend", () => {
   assert.equal(cpuBackend(), "wasm");
 });
 
-Deno.test("wasm matmul is within float32 error of the reference on awkward sizes and transposes", async () => {
+/** matmul on awkward sizes and all four transposes, within the float32 bound. */
+async function checkAwkwardSizes(what: string): Promise<void> {
   const sizes = [1, 3, 7, 17, 65, 129, 257];
   let seed = 1;
   for (
@@ -147,10 +150,22 @@ Deno.test("wasm matmul is within float32 error of the reference on awkward sizes
         const a = randomTensor(transposeA ? [K, M] : [M, K], seed++);
         const b = randomTensor(transposeB ? [N, K] : [K, N], seed++);
         const opts: MatmulOptions = { transposeA, transposeB };
-        await assertMatmulClose(a, b, opts, `matmul ${M}x${K}x${N} ${JSON.stringify(opts)}`);
+        await assertMatmulClose(
+          a,
+          b,
+          opts,
+          `${what} matmul ${M}x${K}x${N} ${JSON.stringify(opts)}`,
+        );
       }
     }
   }
+}
+
+Deno.test("wasm matmul is within float32 error of the reference on awkward sizes and transposes", async () => {
+  // Deno has relaxed SIMD: the fused multiply-add micro-kernels are the ones tested here.
+  assert.notEqual(fmaModule(false), null);
+  assert.notEqual(fmaModule(true), null);
+  await checkAwkwardSizes("fused");
 });
 
 Deno.test("wasm matmul is within float32 error with broadcast batches, alpha and vectors", async () => {
@@ -444,4 +459,21 @@ Deno.test("wasm attention weights and core agree with the staged reference", asy
   assert.ok(ref.some(Number.isNaN));
   assert.deepEqual(Array.from(fast, Number.isNaN), Array.from(ref, Number.isNaN));
   assertNear(fast, ref, 2e-6, "core with NaN/Inf");
+});
+
+// Last: it leaves the cpu device on one thread (the default pool is tested above).
+Deno.test("the multiply-then-add micro-kernels (runtimes without relaxed SIMD) are within the bound too", async () => {
+  await setCpuThreads(1);
+  allowFusedMultiplyAdd(false);
+  try {
+    await checkAwkwardSizes("unfused");
+    // The threads' pool takes the same kernels as the calling thread.
+    await setCpuThreads(2);
+    const a = randomTensor([65, 300], 60);
+    const b = randomTensor([300, 257], 61);
+    await assertMatmulClose(a, b, {}, "unfused matmul on 2 threads");
+  } finally {
+    await setCpuThreads(1);
+    allowFusedMultiplyAdd(true);
+  }
 });

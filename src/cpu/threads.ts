@@ -20,7 +20,13 @@
 
 import { ArgumentError, DeviceLimitError } from "../errors.ts";
 import { WASM_SHARED_BYTES_BASE64 } from "./wasm_kernels.generated.ts";
-import { decodeBase64, kernelsOf, WASM_KEEP_BYTES, type WasmKernels } from "./wasm_runtime.ts";
+import {
+  decodeBase64,
+  fmaModule,
+  kernelsOf,
+  WASM_KEEP_BYTES,
+  type WasmKernels,
+} from "./wasm_runtime.ts";
 
 /** Control words (Int32 indices) shared with the workers. */
 const GEN = 0, STOP = 1, DONE = 2, READY = 3, PARAMS = 4, ALPHA = 16, WORDS = 20;
@@ -78,10 +84,12 @@ let requested: number | null = null;
  */
 const WORKER_SOURCE = `
 const start = (data) => {
-  const { module, memory, ctl, id, threads } = data;
+  const { module, fma, memory, ctl, id, threads } = data;
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  // The calling thread's micro-kernels: every output is computed the same way on any thread.
+  const micro = fma ? new WebAssembly.Instance(fma, { env: { memory } }).exports : ex;
   const mk = [];
-  for (let r = 1; typeof ex["mk" + r] === "function"; r++) mk[r] = ex["mk" + r];
+  for (let r = 1; typeof micro["mk" + r] === "function"; r++) mk[r] = micro["mk" + r];
   const f32 = new Float32Array(ctl.buffer);
   let seen = Atomics.load(ctl, ${GEN});
   Atomics.add(ctl, ${READY}, 1);
@@ -339,28 +347,31 @@ function defaultThreads(): number {
 /** The shared memory, its kernels and the control words of a new pool. */
 function poolParts(): {
   module: WebAssembly.Module;
+  fma: WebAssembly.Module | null;
   memory: WebAssembly.Memory;
   kernels: WasmKernels;
   ctl: Int32Array;
 } {
   const memory = new WebAssembly.Memory({ initial: 17, maximum: 65536, shared: true });
   const module = new WebAssembly.Module(decodeBase64(WASM_SHARED_BYTES_BASE64) as BufferSource);
+  const fma = fmaModule(true);
   const kernels = kernelsOf(
     new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, unknown>,
     memory,
+    fma,
   );
-  return { module, memory, kernels, ctl: new Int32Array(new SharedArrayBuffer(WORDS * 4)) };
+  return { module, fma, memory, kernels, ctl: new Int32Array(new SharedArrayBuffer(WORDS * 4)) };
 }
 
 /** A pool of node:worker_threads workers, created synchronously (they report ready later). */
 function startPool(n: number, NodeWorker: NodeWorkerClass): Pool {
-  const { module, memory, kernels, ctl } = poolParts();
+  const { module, fma, memory, kernels, ctl } = poolParts();
   const p: Pool = { threads: n, kernels, ctl, workers: [], broken: false };
   try {
     for (let id = 1; id < n; id++) {
       const w = new NodeWorker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory, ctl, id, threads: n },
+        workerData: { module, fma, memory, ctl, id, threads: n },
       });
       w.unref(); // an idle pool does not keep the process alive
       w.on("error", () => {
@@ -387,7 +398,7 @@ function startWebPool(n: number): Pool {
     requested = 1;
     throw new DeviceLimitError("setCpuThreads: this runtime has no Worker");
   }
-  const { module, memory, kernels, ctl } = poolParts();
+  const { module, fma, memory, kernels, ctl } = poolParts();
   const p: Pool = { threads: n, kernels, ctl, workers: [], broken: false };
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
   try {
@@ -396,7 +407,7 @@ function startWebPool(n: number): Pool {
       w.onerror = () => {
         p.broken = true;
       };
-      w.postMessage({ module, memory, ctl, id, threads: n });
+      w.postMessage({ module, fma, memory, ctl, id, threads: n });
       p.workers.push(w);
     }
   } finally {

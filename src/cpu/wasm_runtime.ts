@@ -8,7 +8,11 @@
  * @module
  */
 
-import { WASM_BYTES_BASE64 } from "./wasm_kernels.generated.ts";
+import {
+  WASM_BYTES_BASE64,
+  WASM_FMA_BYTES_BASE64,
+  WASM_FMA_SHARED_BYTES_BASE64,
+} from "./wasm_kernels.generated.ts";
 
 /** A matmul micro-kernel: see scripts/wasm_wat.ts. */
 export type MicroKernel = (
@@ -103,7 +107,7 @@ export function wasmKernels(): WasmKernels | null {
   try {
     module ??= new WebAssembly.Module(decodeBase64(WASM_BYTES_BASE64) as BufferSource);
     const exports = new WebAssembly.Instance(module, {}).exports as Record<string, unknown>;
-    instance = kernelsOf(exports, exports.memory as WebAssembly.Memory);
+    instance = kernelsOf(exports, exports.memory as WebAssembly.Memory, fmaModule(false));
   } catch {
     // No SIMD, or synchronous compilation refused: the reference path stays.
     module = null;
@@ -112,14 +116,60 @@ export function wasmKernels(): WasmKernels | null {
   return instance;
 }
 
-/** The typed view of an instance's exports (the plain or the shared-memory variant). */
+/** Whether matmul may use the fused multiply-add micro-kernels (tests turn it off). */
+let fmaAllowed = true;
+const fmaModules: { plain?: WebAssembly.Module | null; shared?: WebAssembly.Module | null } = {};
+
+/**
+ * The fused multiply-add micro-kernels' module (`f32x4.relaxed_madd`: one
+ * rounding per step where the CPU fuses, as jax-js's and PyTorch's kernels
+ * do), over a plain or a shared memory; null where the runtime lacks
+ * relaxed SIMD (Node 20) or they are turned off.
+ */
+export function fmaModule(shared: boolean): WebAssembly.Module | null {
+  if (!fmaAllowed) return null;
+  const key = shared ? "shared" : "plain";
+  if (fmaModules[key] === undefined) {
+    try {
+      const bytes = decodeBase64(shared ? WASM_FMA_SHARED_BYTES_BASE64 : WASM_FMA_BYTES_BASE64);
+      fmaModules[key] = WebAssembly.validate(bytes as BufferSource)
+        ? new WebAssembly.Module(bytes as BufferSource)
+        : null;
+    } catch {
+      fmaModules[key] = null;
+    }
+  }
+  return fmaModules[key]!;
+}
+
+/**
+ * Turns the fused multiply-add micro-kernels off (or back on) for kernels
+ * instantiated from now on: tests cover the multiply-then-add kernels that
+ * runtimes without relaxed SIMD run. Returns the previous setting.
+ */
+export function allowFusedMultiplyAdd(allowed: boolean): boolean {
+  const before = fmaAllowed;
+  fmaAllowed = allowed;
+  instance = undefined;
+  return before;
+}
+
+/**
+ * The typed view of an instance's exports (the plain or the shared-memory
+ * variant), with the micro-kernels of `fma` (instantiated over `memory`)
+ * where given.
+ */
 export function kernelsOf(
   exports: Record<string, unknown>,
   memory: WebAssembly.Memory,
+  fma: WebAssembly.Module | null = null,
 ): WasmKernels {
+  const micro = fma === null
+    ? exports
+    : new WebAssembly.Instance(fma, { env: { memory } }).exports as Record<string, unknown>;
   const mk: MicroKernel[] = [];
-  for (let r = 1; typeof exports[`mk${r}`] === "function"; r++) {
-    mk[r] = exports[`mk${r}`] as MicroKernel;
+  for (let r = 1; typeof micro[`mk${r}`] === "function"; r++) {
+    mk[r] = micro[`mk${r}`] as MicroKernel;
   }
   return {
     memory,
