@@ -8,7 +8,9 @@
  * reference within float32 error bounds (matmul: |fast - reference| <=
  * (K + 2) 2^-24 |alpha| (|a| @ |b|) per output), which the tests check on
  * random awkward shapes. Their order of operations is fixed by the shapes
- * alone, so a run repeats its bits exactly with any thread count. Layer norm
+ * alone, so a run repeats its bits exactly with any thread count; matmul
+ * fuses its multiply-adds where the runtime has relaxed SIMD, so its last
+ * bits can differ between runtimes and CPUs, never between runs. Layer norm
  * keeps the reference's bits. Random numbers, initialisation and dropout
  * never depend on the backend. Choose `"reference"` for results that do not
  * depend on SIMD at all, for measuring, and where the kernels cannot be
