@@ -14,6 +14,7 @@ import {
 } from "../mod.ts";
 import { fromF16Bits } from "../src/f16.ts";
 import { wasmGemvF16, widenF16 } from "../src/cpu/f16.ts";
+import { CPU_MATMUL_BLOCKS } from "../src/cpu/matmul.ts";
 import { matmulKernels } from "../src/ops/matmul.ts";
 import { bits, randomTensor } from "./helpers.ts";
 
@@ -55,6 +56,17 @@ Deno.test("float16 matmul on the wasm backend gives the float32 kernels' bits on
         assert.deepEqual(actual, expected, `matmul ${M}x${K}x${N} ${JSON.stringify(opts)}`);
       }
     }
+  }
+  // Weight blocks of 8 rows: 30 rows cross four blocks (the last one partial).
+  const saved = CPU_MATMUL_BLOCKS.bBytes;
+  CPU_MATMUL_BLOCKS.bBytes = 8 * 1031 * 2;
+  try {
+    const a = cast(randomTensor([2, 1031], seed++), "float16");
+    const b = cast(randomTensor([30, 1031], seed++), "float16");
+    const [actual, expected] = await viaFloat32((x, y) => matmul(x, y, { transposeB: true }), a, b);
+    assert.deepEqual(actual, expected, "matmul 2x1031x30 across weight blocks");
+  } finally {
+    CPU_MATMUL_BLOCKS.bBytes = saved;
   }
   // A linear layer over batched rows, with infinite, NaN and subnormal weights.
   const wd = new Float32Array(await randomTensor([19, 33], seed++).data());

@@ -260,19 +260,25 @@ Deno.test("wasm matmul with 1 to 3 rows (unpacked row kernels) is within float32
     }
   }
   // Batches: one shared weight, and one weight per batch entry.
-  for (
-    const [sa, sb, opts] of [
-      [[3, 1, 65], [17, 65], { transposeB: true }],
-      [[2, 2, 33], [2, 33, 19], {}],
-      [[4, 1, 129], [4, 17, 129], { transposeB: true }],
-      // Long rows: the weight is copied in blocks of 32 (K = 2048) or 16 (K = 4096) rows.
-      [[2, 2048], [65, 2048], { transposeB: true }],
-      [[3, 1, 4096], [3, 19, 4096], { transposeB: true, alpha: 3 }],
-    ] as [number[], number[], MatmulOptions][]
-  ) {
-    const a = randomTensor(sa, seed++);
-    const b = randomTensor(sb, seed++);
-    await assertMatmulClose(a, b, opts, `matmul [${sa}] @ [${sb}] ${JSON.stringify(opts)}`);
+  const saved = CPU_MATMUL_BLOCKS.gemvBytes;
+  // 256 KiB blocks of the weight: 32 rows at K = 2048, 16 at K = 4096, so these cross blocks.
+  CPU_MATMUL_BLOCKS.gemvBytes = 256 * 1024;
+  try {
+    for (
+      const [sa, sb, opts] of [
+        [[3, 1, 65], [17, 65], { transposeB: true }],
+        [[2, 2, 33], [2, 33, 19], {}],
+        [[4, 1, 129], [4, 17, 129], { transposeB: true }],
+        [[2, 2048], [65, 2048], { transposeB: true }],
+        [[3, 1, 4096], [3, 19, 4096], { transposeB: true, alpha: 3 }],
+      ] as [number[], number[], MatmulOptions][]
+    ) {
+      const a = randomTensor(sa, seed++);
+      const b = randomTensor(sb, seed++);
+      await assertMatmulClose(a, b, opts, `matmul [${sa}] @ [${sb}] ${JSON.stringify(opts)}`);
+    }
+  } finally {
+    CPU_MATMUL_BLOCKS.gemvBytes = saved;
   }
 });
 
