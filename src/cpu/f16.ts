@@ -12,9 +12,13 @@ import { fromF16Bits } from "../f16.ts";
 import { chosenCpuBackend } from "./backend.ts";
 import { CPU_MATMUL_BLOCKS, type CpuMatmulShape } from "./matmul.ts";
 import { WASM_SCRATCH_BYTES } from "./wasm_kernels.generated.ts";
-import { reserveWasmBytes, trimWasmMemory, WASM_MAX_BYTES, wasmKernels } from "./wasm_runtime.ts";
-
-const align = (n: number) => Math.ceil(n / 64) * 64;
+import {
+  align64,
+  reserveWasmBytes,
+  trimWasmMemory,
+  WASM_MAX_BYTES,
+  wasmKernels,
+} from "./wasm_runtime.ts";
 
 /** Halves widened per call of the kernel (bounds the wasm memory it needs). */
 const WIDEN_BLOCK = 1 << 20;
@@ -36,7 +40,7 @@ export function widenF16(bits: Uint16Array): Float32Array {
   if (kernels === null || n < 64) return fromF16Bits(bits);
   const block = Math.min(n, WIDEN_BLOCK);
   const srcOff = WASM_SCRATCH_BYTES;
-  const dstOff = align(srcOff + block * 2);
+  const dstOff = align64(srcOff + block * 2);
   const buffer = reserveWasmBytes(kernels, dstOff + block * 4);
   if (buffer === null) return fromF16Bits(bits);
   const src = new Uint16Array(buffer, srcOff, block);
@@ -91,8 +95,8 @@ export function wasmGemvF16(
     Math.max(4, Math.floor(CPU_MATMUL_BLOCKS.bBytes / Math.max(1, K * 2) / 4) * 4),
   );
   const xOff = WASM_SCRATCH_BYTES;
-  const wOff = align(xOff + M * K * 4);
-  const cOff = align(wOff + K * blockRows * 2);
+  const wOff = align64(xOff + M * K * 4);
+  const cOff = align64(wOff + K * blockRows * 2);
   const end = cOff + M * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);

@@ -9,12 +9,10 @@
 
 import { chosenCpuBackend } from "./backend.ts";
 import { WASM_SCRATCH_BYTES } from "./wasm_kernels.generated.ts";
-import { reserveWasmBytes, trimWasmMemory, wasmKernels } from "./wasm_runtime.ts";
+import { align64, reserveWasmBytes, trimWasmMemory, wasmKernels } from "./wasm_runtime.ts";
 
 /** Bytes of rows per block (input plus output stay in cache-friendly pieces). */
 const BLOCK_BYTES = 1024 * 1024;
-
-const align = (n: number) => Math.ceil(n / 64) * 64;
 
 /**
  * Writes `w * ((x - mean) * rstd) + b` per row of `cols` into `out` and
@@ -35,9 +33,9 @@ export function wasmLayerNorm(
   const rows = src.length / cols;
   const block = Math.max(2, Math.min(rows, Math.floor(BLOCK_BYTES / (cols * 4) / 2) * 2));
   const wOff = WASM_SCRATCH_BYTES;
-  const bOff = align(wOff + cols * 4);
-  const xOff = align(bOff + cols * 4);
-  const oOff = align(xOff + block * cols * 4);
+  const bOff = align64(wOff + cols * 4);
+  const xOff = align64(bOff + cols * 4);
+  const oOff = align64(xOff + block * cols * 4);
   const buffer = reserveWasmBytes(kernels, oOff + block * cols * 4);
   if (buffer === null) return false;
   new Float32Array(buffer, wOff, cols).set(w);

@@ -16,6 +16,7 @@ import {
   WASM_SCRATCH_BYTES,
 } from "./wasm_kernels.generated.ts";
 import {
+  align64,
   reserveWasmBytes,
   trimWasmMemory,
   WASM_MAX_BYTES,
@@ -59,8 +60,6 @@ export const CPU_MATMUL_BLOCKS: {
   gemvBytes: 2 * 2 ** 20,
 };
 
-const align = (n: number) => Math.ceil(n / 64) * 64;
-
 /** Multiply-adds below which a block runs on the calling thread alone. */
 const THREADED_MIN_MACS = 1 << 20;
 
@@ -98,8 +97,8 @@ export function wasmMatmul(
   );
   const mb = Math.min(M, Math.max(MR, Math.floor(fit / MR) * MR));
   const aOff = WASM_SCRATCH_BYTES;
-  const bOff = align(aOff + mb * K * 4);
-  const cOff = align(bOff + nc * K * 4);
+  const bOff = align64(aOff + mb * K * 4);
+  const cOff = align64(bOff + nc * K * 4);
   const end = cOff + mb * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
@@ -161,8 +160,8 @@ function gemv(
     ? Math.min(N, Math.max(8, Math.floor(CPU_MATMUL_BLOCKS.gemvBytes / Math.max(1, K * 4) / 8) * 8))
     : N;
   const xOff = WASM_SCRATCH_BYTES;
-  const bOff = align(xOff + M * K * 4);
-  const cOff = align(bOff + K * blockRows * 4);
+  const bOff = align64(xOff + M * K * 4);
+  const cOff = align64(bOff + K * blockRows * 4);
   const end = cOff + M * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);

@@ -17,6 +17,7 @@
 import { chosenCpuBackend } from "./backend.ts";
 import { WASM_SCRATCH_BYTES } from "./wasm_kernels.generated.ts";
 import {
+  align64,
   reserveWasmBytes,
   trimWasmMemory,
   WASM_MAX_BYTES,
@@ -28,8 +29,6 @@ import {
 const BLOCK_BYTES = 256 * 1024;
 /** Elements per call of the elementwise kernels. */
 const CHUNK = BLOCK_BYTES / 4;
-
-const align = (n: number) => Math.ceil(n / 64) * 64;
 
 function kernels(): WasmKernels | null {
   if (chosenCpuBackend() !== "wasm") return null;
@@ -58,10 +57,10 @@ function blocked(
   let end = WASM_SCRATCH_BYTES;
   for (let i = 0; i < arrays; i++) {
     ptrs.push(end);
-    end = align(end + block * rowBytes);
+    end = align64(end + block * rowBytes);
   }
   const extra = end;
-  end = align(end + extraBytes(block));
+  end = align64(end + extraBytes(block));
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(k, end);
   if (buffer === null) return false;

@@ -80,6 +80,20 @@ export type GemvKernel = (
   alpha: number,
 ) => void;
 
+/**
+ * `n` rounded up to a multiple of 64 bytes: where the kernels' arrays start
+ * in memory.
+ *
+ * @example
+ * ```ts
+ * import { align64 } from "./wasm_runtime.ts";
+ * console.log(align64(1025)); // 1088
+ * ```
+ */
+export function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
 /** Memory the kernels may use at most; larger problems keep the reference path. */
 export const WASM_MAX_BYTES = 2 ** 31;
 
@@ -125,6 +139,12 @@ const fmaModules: { plain?: WebAssembly.Module | null; shared?: WebAssembly.Modu
  * rounding per step where the CPU fuses, as jax-js's and PyTorch's kernels
  * do), over a plain or a shared memory; null where the runtime lacks
  * relaxed SIMD (Node 20) or they are turned off.
+ *
+ * @example
+ * ```ts
+ * import { fmaModule } from "./wasm_runtime.ts";
+ * console.log(fmaModule(false) !== null); // true in Deno 2 and Node 22+
+ * ```
  */
 export function fmaModule(shared: boolean): WebAssembly.Module | null {
   if (!fmaAllowed) return null;
@@ -146,6 +166,13 @@ export function fmaModule(shared: boolean): WebAssembly.Module | null {
  * Turns the fused multiply-add micro-kernels off (or back on) for kernels
  * instantiated from now on: tests cover the multiply-then-add kernels that
  * runtimes without relaxed SIMD run. Returns the previous setting.
+ *
+ * @example
+ * ```ts
+ * import { allowFusedMultiplyAdd } from "./wasm_runtime.ts";
+ * const before = allowFusedMultiplyAdd(false);
+ * allowFusedMultiplyAdd(before);
+ * ```
  */
 export function allowFusedMultiplyAdd(allowed: boolean): boolean {
   const before = fmaAllowed;
