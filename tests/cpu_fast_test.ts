@@ -18,6 +18,7 @@ import {
   nn,
   setCpuBackend,
   setCpuThreads,
+  ShapeError,
   type Tensor,
   tensor,
 } from "../mod.ts";
@@ -482,4 +483,14 @@ Deno.test("the multiply-then-add micro-kernels (runtimes without relaxed SIMD) a
     await setCpuThreads(1);
     allowFusedMultiplyAdd(true);
   }
+});
+
+Deno.test("the wasm attention weights leave bad masks to the reference's errors", async () => {
+  const { maskedSoftmax } = await import("../src/ops/masked_softmax.ts");
+  const scores = randomTensor([2, 5, 5], 1300);
+  const small = tensor(new Float32Array(16), [4, 4]); // cannot cover [5, 5]
+  assert.throws(() => maskedSoftmax("test", scores, small, 1), ShapeError);
+  const f16 = cast(randomTensor([5, 5], 1301), "float16");
+  const [ref, fast] = await bothPaths(() => maskedSoftmax("test", scores, f16, 1));
+  assertNear(fast, ref, 0, "a float16 mask (reference path on both)");
 });

@@ -41,9 +41,16 @@ export function wasmMaskedSoftmax(
   if (chosenCpuBackend() !== "wasm" || scores.dtype !== "float32" || scores.shape.length < 2) {
     return null;
   }
-  if (mask !== null && (mask.shape.length !== 2 || mask.dtype === "float16")) return null;
   const R = scores.shape.at(-2)!;
   const T = scores.shape.at(-1)!;
+  // Anything but a 2-D float32/int32 mask covering [R, T] goes to the reference (and its errors).
+  if (
+    mask !== null &&
+    (mask.shape.length !== 2 || mask.dtype === "float16" || mask.shape[0] < R ||
+      mask.shape[1] < T || mask.device !== scores.device)
+  ) {
+    return null;
+  }
   const rows = scores.size / Math.max(T, 1);
   const work = cpuData(scores, "maskedSoftmax", "scores").slice();
   if (mask === null || isCausal(mask, R, T)) {
