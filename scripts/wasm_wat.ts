@@ -13,7 +13,10 @@
  * @module
  */
 
+import { add, get, i32, set } from "./wat.ts";
+
 import { f16Kernels } from "./wasm_wat_f16.ts";
+import { fmadd, gemvTKernel, type WeightFormat } from "./wasm_wat_gemv.ts";
 import { rowKernels } from "./wasm_wat_rows.ts";
 
 /** Rows of one full micro-kernel tile. */
@@ -63,7 +66,7 @@ export function renderAllWat(): string {
 export function renderWat(mr = MATMUL_MR, nv = MATMUL_NV, shared = false): string {
   const kernels: string[] = [];
   for (let rows = 1; rows <= mr; rows++) kernels.push(microKernel(rows, nv));
-  kernels.push(gemvN(GEMV_N_VECTORS), gemvT(GEMV_T_ROWS), layerNorm());
+  kernels.push(gemvN(GEMV_N_VECTORS), gemvTKernel("gemv_t", GEMV_T_ROWS, F32_WEIGHTS), layerNorm());
   kernels.push(...rowKernels());
   kernels.push(...f16Kernels());
   return [
@@ -176,13 +179,7 @@ function microKernel(rows: number, nv: number, fma = false): string {
   )`;
 }
 
-const get = (name: string) => `(local.get $${name})`;
-const set = (name: string, value: string) => `(local.set $${name} ${value})`;
-const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
-const i32 = (n: number) => `(i32.const ${n})`;
 const zeros = "(v128.const f64x2 0 0)";
-const fmadd = (acc: string, x: string, y: string) =>
-  `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${x} ${y})))`;
 
 /**
  * `gemv_n(x, b, K, N, ldb, c, alpha)`: c[n] = alpha * sum_k x[k] * B[k, n]
@@ -241,81 +238,23 @@ function gemvN(nv: number): string {
 }
 
 /**
- * `gemv_t(x, b, K, N, ldb, c, alpha)`: c[n] = alpha * sum_k x[k] * W[n, k]
- * for one row x and W's rows `ldb` bytes apart (a linear layer's weight),
- * no packing: `rows` rows at a time, each summed in four f32 lanes over k
- * (lane l takes k = l mod 4), the lanes added as (l0 + l1) + (l2 + l3),
- * then the k tail in order. Leftover rows go one at a time the same way.
+ * float32 weights for {@linkcode gemvTKernel}: `gemv_t`.
+ *
+ * @example
+ * ```ts
+ * import { F32_WEIGHTS } from "./wasm_wat.ts";
+ * console.log(F32_WEIGHTS.bytes); // 4
+ * ```
  */
-function gemvT(rows: number): string {
-  const accs = Array.from({ length: rows }, (_, v) => `$acc${v}`);
-  const rowPtr = (i: number) => (i === 0 ? get("p") : add(get("p"), get(`o${i}`)));
-  const offsets = Array.from({ length: rows - 1 }, (_, i) => i + 1);
-  const strip = (name: string, count: number) => {
-    const used = accs.slice(0, count);
-    const hsum = (a: string) =>
-      `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${a})) ` +
-      `(f32x4.extract_lane 1 (local.get ${a}))) (f32.add (f32x4.extract_lane 2 ` +
-      `(local.get ${a})) (f32x4.extract_lane 3 (local.get ${a}))))`;
-    const finish = used.map((a, v) => `
-        ${set("s", hsum(a))}
-        ${set("q", rowPtr(v))}
-        ${set("xp", add(get("x"), "(i32.shl (local.get $k4) (i32.const 2))"))}
-        ${set("q", add(get("q"), "(i32.shl (local.get $k4) (i32.const 2))"))}
-        ${set("k", get("k4"))}
-        (block $${name}_t${v}_done
-          (loop $${name}_t${v}
-            (br_if $${name}_t${v}_done (i32.ge_s (local.get $k) (local.get $K)))
-            ${
-      set(
-        "s",
-        "(f32.add (local.get $s) (f32.mul (f32.load (local.get $xp)) (f32.load (local.get $q))))",
-      )
-    }
-            ${set("xp", add(get("xp"), i32(4)))}
-            ${set("q", add(get("q"), i32(4)))}
-            ${set("k", "(i32.add (local.get $k) (i32.const 1))")}
-            (br $${name}_t${v})))
-        (f32.store offset=${4 * v} (local.get $cp) (f32.mul (local.get $alpha) (local.get $s)))`);
-    return `
-    (block $${name}_done
-      (loop $${name}
-        (br_if $${name}_done (i32.gt_s (i32.add (local.get $n) (i32.const ${count})) (local.get $N)))
-        ${used.map((a) => `(local.set ${a} ${zeros})`).join(" ")}
-        ${set("p", add(get("b"), "(i32.mul (local.get $n) (local.get $ldb))"))}
-        ${set("xp", get("x"))}
-        ${set("k", i32(0))}
-        (block $${name}_k_done
-          (loop $${name}_k
-            (br_if $${name}_k_done (i32.gt_s (i32.add (local.get $k) (i32.const 4)) (local.get $K)))
-            ${set("xv", "(v128.load (local.get $xp))")}
-            ${
-      used.map((a, v) => fmadd(a, get("xv"), `(v128.load ${rowPtr(v)})`)).join("\n            ")
-    }
-            ${set("xp", add(get("xp"), i32(16)))}
-            ${set("p", add(get("p"), i32(16)))}
-            ${set("k", "(i32.add (local.get $k) (i32.const 4))")}
-            (br $${name}_k)))
-        ${set("k4", get("k"))}
-        ${set("p", add(get("b"), "(i32.mul (local.get $n) (local.get $ldb))"))}
-        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
-        ${finish.join("")}
-        ${set("n", add(get("n"), i32(count)))}
-        (br $${name})))`;
-  };
-  return `
-  (func $gemv_t (export "gemv_t")
-    (param $x i32) (param $b i32) (param $K i32) (param $N i32) (param $ldb i32) (param $c i32)
-    (param $alpha f32)
-    (local $n i32) (local $k i32) (local $k4 i32) (local $p i32) (local $q i32) (local $xp i32)
-    (local $cp i32) (local $s f32)
-    (local $xv v128) ${accs.map((a) => `(local ${a} v128)`).join(" ")}
-    ${offsets.map((i) => `(local $o${i} i32)`).join(" ")}
-    ${offsets.map((i) => set(`o${i}`, `(i32.mul (local.get $ldb) ${i32(i)})`)).join(" ")}
-    ${strip("many", rows)}
-    ${strip("one", 1)}
-  )`;
-}
+export const F32_WEIGHTS: WeightFormat = {
+  bytes: 4,
+  locals: "",
+  setup: "",
+  accumulate: (acc, ptr, count) =>
+    fmadd(acc, get("x0"), `(v128.load ${ptr})`) +
+    (count === 8 ? " " + fmadd(acc, get("x1"), `(v128.load offset=16 ${ptr})`) : ""),
+  scalar: (ptr) => ({ stmts: "", value: `(f32.load ${ptr})` }),
+};
 
 /**
  * `layer_norm(x, w, b, out, rows, cols, eps)`: the reference's layer norm

@@ -7,21 +7,22 @@
  * a shift, a mask, a multiply by 2^112, and a fix-up for infinities and
  * NaNs. Every widening is exact, NaN payloads included.
  *
- * `gemv_t_f16` is `gemv_t` (scripts/wasm_wat.ts) reading a float16 weight:
- * the same lanes and the same order of additions on the exactly widened
- * values, so it gives the bits of widening the weight first and running
- * the float32 kernel, with half the weight's bytes read from memory.
+ * `gemv_t_f16` is `gemv_t` (one generator, scripts/wasm_wat_gemv.ts)
+ * reading a float16 weight: the same lanes and the same order of additions
+ * on the exactly widened values, so it gives the bits of widening the
+ * weight first and running the float32 kernel, with half the weight's
+ * bytes read from memory.
  *
  * @module
  */
 
+import { add, get, i32, set } from "./wat.ts";
+
+import { fmadd, gemvTKernel, type WeightFormat } from "./wasm_wat_gemv.ts";
+
 /** Rows of the weight `gemv_t_f16` takes per pass (one f32x4 accumulator each). */
 export const GEMV_T_F16_ROWS = 4;
 
-const get = (name: string) => `(local.get $${name})`;
-const set = (name: string, value: string) => `(local.set $${name} ${value})`;
-const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
-const i32 = (n: number) => `(i32.const ${n})`;
 const splat = (n: number) => `(v128.const i32x4 ${n} ${n} ${n} ${n})`;
 
 /** The constants' locals, set once per call (V8 rebuilds a `v128.const` at every use). */
@@ -90,100 +91,29 @@ function f16ToF32(): string {
   )`;
 }
 
-/**
- * `gemv_t_f16(x, w, K, N, ldw, c, alpha)`: c[n] = alpha * sum_k x[k] W[n, k]
- * for one float32 row x and a float16 weight W (rows `ldw` bytes apart):
- * `rows` rows at a time, each in four f32 lanes over k (lane l takes
- * k = l mod 4) in ascending k, the lanes added as (l0 + l1) + (l2 + l3),
- * then the k tail in order; leftover rows one at a time the same way.
- */
-function gemvTF16(rows: number): string {
-  const accs = Array.from({ length: rows }, (_, v) => `$acc${v}`);
-  const rowPtr = (i: number) => (i === 0 ? get("p") : add(get("p"), get(`o${i}`)));
-  const offsets = Array.from({ length: rows - 1 }, (_, i) => i + 1);
-  const fmadd = (acc: string, x: string) =>
-    `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${x} (local.get $hr))))`;
-  const strip = (name: string, count: number) => {
-    const used = accs.slice(0, count);
-    const hsum = (a: string) =>
-      `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${a})) ` +
-      `(f32x4.extract_lane 1 (local.get ${a}))) (f32.add (f32x4.extract_lane 2 ` +
-      `(local.get ${a})) (f32x4.extract_lane 3 (local.get ${a}))))`;
-    const eight = used.map((a, v) => `
-            ${set("h", `(v128.load ${rowPtr(v)})`)}
-            ${widen(highHalves("(local.get $h)", "low"))}
-            ${fmadd(a, get("x0"))}
-            ${widen(highHalves("(local.get $h)", "high"))}
-            ${fmadd(a, get("x1"))}`);
-    const four = used.map((a, v) => `
-        ${widen(highHalves(`(v128.load64_zero ${rowPtr(v)})`, "low"))}
-        ${fmadd(a, get("x0"))}`);
-    const finish = used.map((a, v) => `
-        ${set("s", hsum(a))}
-        ${set("q", add(rowPtr(v), "(i32.shl (local.get $k4) (i32.const 1))"))}
-        ${set("xp", add(get("x"), "(i32.shl (local.get $k4) (i32.const 2))"))}
-        ${set("k", get("k4"))}
-        (block $${name}_t${v}_done
-          (loop $${name}_t${v}
-            (br_if $${name}_t${v}_done (i32.ge_s (local.get $k) (local.get $K)))
-            ${widen("(i32x4.splat (i32.shl (i32.load16_u (local.get $q)) (i32.const 16)))")}
-            ${
-      set(
-        "s",
-        "(f32.add (local.get $s) (f32.mul (f32.load (local.get $xp)) " +
-          "(f32x4.extract_lane 0 (local.get $hr))))",
-      )
-    }
-            ${set("xp", add(get("xp"), i32(4)))}
-            ${set("q", add(get("q"), i32(2)))}
-            ${set("k", "(i32.add (local.get $k) (i32.const 1))")}
-            (br $${name}_t${v})))
-        (f32.store offset=${4 * v} (local.get $cp) (f32.mul (local.get $alpha) (local.get $s)))`);
-    return `
-    (block $${name}_done
-      (loop $${name}
-        (br_if $${name}_done (i32.gt_s (i32.add (local.get $n) (i32.const ${count})) (local.get $N)))
-        ${used.map((a) => `(local.set ${a} (v128.const i32x4 0 0 0 0))`).join(" ")}
-        ${set("p", add(get("w"), "(i32.mul (local.get $n) (local.get $ldw))"))}
-        ${set("xp", get("x"))}
-        ${set("k", i32(0))}
-        (block $${name}_k_done
-          (loop $${name}_k
-            (br_if $${name}_k_done (i32.gt_s (i32.add (local.get $k) (i32.const 8)) (local.get $K)))
-            ${set("x0", "(v128.load (local.get $xp))")}
-            ${set("x1", "(v128.load offset=16 (local.get $xp))")}
-            ${eight.join("")}
-            ${set("xp", add(get("xp"), i32(32)))}
-            ${set("p", add(get("p"), i32(16)))}
-            ${set("k", "(i32.add (local.get $k) (i32.const 8))")}
-            (br $${name}_k)))
-        (if (i32.le_s (i32.add (local.get $k) (i32.const 4)) (local.get $K))
-          (then
-            ${set("x0", "(v128.load (local.get $xp))")}
-            ${four.join("")}
-            ${set("k", "(i32.add (local.get $k) (i32.const 4))")}))
-        ${set("k4", get("k"))}
-        ${set("p", add(get("w"), "(i32.mul (local.get $n) (local.get $ldw))"))}
-        ${set("cp", add(get("c"), "(i32.shl (local.get $n) (i32.const 2))"))}
-        ${finish.join("")}
-        ${set("n", add(get("n"), i32(count)))}
-        (br $${name})))`;
-  };
-  return `
-  (func $gemv_t_f16 (export "gemv_t_f16")
-    (param $x i32) (param $w i32) (param $K i32) (param $N i32) (param $ldw i32) (param $c i32)
-    (param $alpha f32)
-    (local $n i32) (local $k i32) (local $k4 i32) (local $p i32) (local $q i32) (local $xp i32)
-    (local $cp i32) (local $s f32) (local $h v128) (local $x0 v128) (local $x1 v128)
-    ${accs.map((a) => `(local ${a} v128)`).join(" ")}
-    ${offsets.map((i) => `(local $o${i} i32)`).join(" ")}
-    ${CONSTANT_LOCALS}
-    ${SET_CONSTANTS}
-    ${offsets.map((i) => set(`o${i}`, `(i32.mul (local.get $ldw) ${i32(i)})`)).join(" ")}
-    ${strip("many", rows)}
-    ${strip("one", 1)}
-  )`;
-}
+/** float16 weights for {@linkcode gemvTKernel}, widened in registers as they are read. */
+const F16_WEIGHTS: WeightFormat = {
+  bytes: 2,
+  locals: `(local $h v128) ${CONSTANT_LOCALS}`,
+  setup: SET_CONSTANTS,
+  accumulate: (acc, ptr, count) =>
+    count === 8
+      ? [
+        set("h", `(v128.load ${ptr})`),
+        widen(highHalves(get("h"), "low")),
+        fmadd(acc, get("x0"), get("hr")),
+        widen(highHalves(get("h"), "high")),
+        fmadd(acc, get("x1"), get("hr")),
+      ].join(" ")
+      : [
+        widen(highHalves(`(v128.load64_zero ${ptr})`, "low")),
+        fmadd(acc, get("x0"), get("hr")),
+      ].join(" "),
+  scalar: (ptr) => ({
+    stmts: widen(`(i32x4.splat (i32.shl (i32.load16_u ${ptr}) (i32.const 16)))`),
+    value: "(f32x4.extract_lane 0 (local.get $hr))",
+  }),
+};
 
 /**
  * The float16 kernels' text, for `renderWat`.
@@ -195,5 +125,5 @@ function gemvTF16(rows: number): string {
  * ```
  */
 export function f16Kernels(): string[] {
-  return [f16ToF32(), gemvTF16(GEMV_T_F16_ROWS)];
+  return [f16ToF32(), gemvTKernel("gemv_t_f16", GEMV_T_F16_ROWS, F16_WEIGHTS)];
 }

@@ -22,6 +22,8 @@
  * @module
  */
 
+import { get, set } from "./wat.ts";
+
 /** The float32 bits of `v` as a signed 32-bit integer. */
 function f32Bits(v: number): number {
   return new Int32Array(new Float32Array([v]).buffer)[0];
@@ -33,8 +35,6 @@ function splat(v: number): string {
   return `(v128.const i32x4 ${b} ${b} ${b} ${b})`;
 }
 
-const get = (name: string) => `(local.get $${name})`;
-const set = (name: string, value: string) => `(local.set $${name} ${value})`;
 const at = (ptr: string) => `(i32.add (local.get $${ptr}) (local.get $j4))`;
 const op = (name: string, ...args: string[]) => `(${name} ${args.join(" ")})`;
 const mul = (a: string, b: string) => op("f32x4.mul", a, b);

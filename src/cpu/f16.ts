@@ -10,15 +10,9 @@
 
 import { fromF16Bits } from "../f16.ts";
 import { chosenCpuBackend } from "./backend.ts";
-import { CPU_MATMUL_BLOCKS, type CpuMatmulShape } from "./matmul.ts";
+import { CPU_MATMUL_BLOCKS, type CpuMatmulShape, rowProducts } from "./matmul.ts";
 import { WASM_SCRATCH_BYTES } from "./wasm_kernels.generated.ts";
-import {
-  align64,
-  reserveWasmBytes,
-  trimWasmMemory,
-  WASM_MAX_BYTES,
-  wasmKernels,
-} from "./wasm_runtime.ts";
+import { align64, reserveWasmBytes, wasmKernels } from "./wasm_runtime.ts";
 
 /** Halves widened per call of the kernel (bounds the wasm memory it needs). */
 const WIDEN_BLOCK = 1 << 20;
@@ -83,46 +77,19 @@ export function wasmGemvF16(
   out: Float32Array,
   s: CpuMatmulShape,
 ): boolean {
-  const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
+  const { M, N, batch, transposeB } = s;
   if (!transposeB || M >= 4 || chosenCpuBackend() !== "wasm") return false;
   const kernels = wasmKernels();
   if (kernels === null) return false;
   if (batch === 0 || M === 0 || N === 0) return true;
-  // Rows of W per block (a multiple of the kernel's 4). Widening bounds this kernel, not
-  // memory: an L2-sized block (bBytes) measured ~5% faster than gemvBytes' 2 MiB.
-  const blockRows = Math.min(
-    N,
-    Math.max(4, Math.floor(CPU_MATMUL_BLOCKS.bBytes / Math.max(1, K * 2) / 4) * 4),
+  // Widening bounds this kernel, not memory: an L2-sized block (bBytes)
+  // measured ~5% faster than gemvBytes' 2 MiB.
+  const blockBytes = CPU_MATMUL_BLOCKS.bBytes;
+  return rowProducts(
+    kernels,
+    x,
+    { data: w, gemvT: kernels.gemvTF16, strip: 4, blockBytes },
+    out,
+    s,
   );
-  const xOff = WASM_SCRATCH_BYTES;
-  const wOff = align64(xOff + M * K * 4);
-  const cOff = align64(wOff + K * blockRows * 2);
-  const end = cOff + M * N * 4;
-  if (end > WASM_MAX_BYTES) return false;
-  const buffer = reserveWasmBytes(kernels, end);
-  if (buffer === null) return false;
-  const X = new Float32Array(buffer, xOff, M * K);
-  const W = new Uint16Array(buffer, wOff, K * blockRows);
-  const C = new Float32Array(buffer, cOff, M * N);
-  const a32 = Math.fround(alpha);
-  for (let bi = 0; bi < batch; bi++) {
-    const ab = bi * aStride, wb = bi * bStride;
-    for (let m = 0; m < M; m++) {
-      if (transposeA) {
-        for (let k = 0; k < K; k++) X[m * K + k] = x[ab + k * M + m];
-      } else {
-        X.set(x.subarray(ab + m * K, ab + m * K + K), m * K);
-      }
-    }
-    for (let n0 = 0; n0 < N; n0 += blockRows) {
-      const rows = Math.min(blockRows, N - n0);
-      W.set(w.subarray(wb + n0 * K, wb + (n0 + rows) * K));
-      for (let m = 0; m < M; m++) {
-        kernels.gemvTF16(xOff + m * K * 4, wOff, K, rows, K * 2, cOff + (m * N + n0) * 4, a32);
-      }
-    }
-    out.set(C, bi * M * N);
-  }
-  trimWasmMemory(kernels);
-  return true;
 }

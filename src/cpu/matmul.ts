@@ -17,6 +17,7 @@ import {
 } from "./wasm_kernels.generated.ts";
 import {
   align64,
+  type GemvKernel,
   reserveWasmBytes,
   trimWasmMemory,
   WASM_MAX_BYTES,
@@ -81,7 +82,10 @@ export function wasmMatmul(
   const threaded = threadedKernels();
   const kernels = threaded ?? wasmKernels();
   if (kernels === null) return false;
-  if (M < MR) return gemv(kernels, x, y, out, s);
+  if (M < MR) {
+    const blockBytes = CPU_MATMUL_BLOCKS.gemvBytes;
+    return rowProducts(kernels, x, { data: y, gemvT: kernels.gemvT, strip: 8, blockBytes }, out, s);
+  }
   const panelBytes = Math.max(K, 1) * NR * 4;
   // Threads split a block of B by panels: each keeps a cache-sized share.
   const threads = threaded === null ? 1 : readyThreads();
@@ -142,36 +146,57 @@ export function wasmMatmul(
 }
 
 /**
- * Few rows (a decode step's linear layers): each row against B as it is,
- * no packing. A transposed B (a weight `[N, K]`) is copied into wasm memory
- * a cache-sized block of rows at a time, so the kernels read each block
- * from cache right after the copy (one pass over the weight in memory).
+ * A weight as few-row products read it: float32 values, or float16 bits
+ * (transposed products only), with the kernel reading it as `[N, K]`.
  */
-function gemv(
+export interface RowWeight {
+  data: Float32Array | Uint16Array;
+  /** `gemv_t` for the data's format, and the rows it takes per strip. */
+  gemvT: GemvKernel;
+  strip: number;
+  /** Weight bytes copied into wasm memory per block. */
+  blockBytes: number;
+}
+
+/**
+ * Few rows (a decode step's linear layers): each row against the weight as
+ * it is, no packing. A transposed weight (`[N, K]`) is copied into wasm
+ * memory a block of rows at a time, so the kernel reads each block from
+ * cache right after the copy (one pass over the weight in memory). False
+ * (nothing written) when the problem does not fit wasm32 memory.
+ */
+export function rowProducts(
   kernels: WasmKernels,
   x: Float32Array,
-  y: Float32Array,
+  w: RowWeight,
   out: Float32Array,
   s: CpuMatmulShape,
 ): boolean {
   const { M, N, K, batch, aStride, bStride, transposeA, transposeB, alpha } = s;
-  // Rows of W per block (a multiple of the kernel's 8), or all of B when not transposed.
+  const bytes = w.data.BYTES_PER_ELEMENT;
+  if (!transposeB && bytes !== 4) return false;
+  // Rows of W per block (a multiple of the kernel's strip), or all of B when not transposed.
   const blockRows = transposeB
-    ? Math.min(N, Math.max(8, Math.floor(CPU_MATMUL_BLOCKS.gemvBytes / Math.max(1, K * 4) / 8) * 8))
+    ? Math.min(
+      N,
+      Math.max(w.strip, Math.floor(w.blockBytes / Math.max(1, K * bytes) / w.strip) * w.strip),
+    )
     : N;
   const xOff = WASM_SCRATCH_BYTES;
-  const bOff = align64(xOff + M * K * 4);
-  const cOff = align64(bOff + K * blockRows * 4);
+  const wOff = align64(xOff + M * K * 4);
+  const cOff = align64(wOff + K * blockRows * bytes);
   const end = cOff + M * N * 4;
   if (end > WASM_MAX_BYTES) return false;
   const buffer = reserveWasmBytes(kernels, end);
   if (buffer === null) return false;
   const X = new Float32Array(buffer, xOff, M * K);
-  const B = new Float32Array(buffer, bOff, K * blockRows);
+  const W = bytes === 2
+    ? new Uint16Array(buffer, wOff, K * blockRows)
+    : new Float32Array(buffer, wOff, K * blockRows);
   const C = new Float32Array(buffer, cOff, M * N);
   const a32 = Math.fround(alpha);
   for (let bi = 0; bi < batch; bi++) {
-    const ab = bi * aStride, bb = bi * bStride;
+    const ab = bi * aStride, wb = bi * bStride;
     for (let m = 0; m < M; m++) {
       if (transposeA) {
         for (let k = 0; k < K; k++) X[m * K + k] = x[ab + k * M + m];
@@ -180,16 +205,16 @@ function gemv(
       }
     }
     if (!transposeB) {
-      if (bi === 0 || bStride !== 0) B.set(y.subarray(bb, bb + K * N));
+      if (bi === 0 || bStride !== 0) W.set(w.data.subarray(wb, wb + K * N));
       for (let m = 0; m < M; m++) {
-        kernels.gemvN(xOff + m * K * 4, bOff, K, N, N * 4, cOff + m * N * 4, a32);
+        kernels.gemvN(xOff + m * K * 4, wOff, K, N, N * 4, cOff + m * N * 4, a32);
       }
     } else {
       for (let n0 = 0; n0 < N; n0 += blockRows) {
         const rows = Math.min(blockRows, N - n0);
-        B.set(y.subarray(bb + n0 * K, bb + (n0 + rows) * K));
+        W.set(w.data.subarray(wb + n0 * K, wb + (n0 + rows) * K));
         for (let m = 0; m < M; m++) {
-          kernels.gemvT(xOff + m * K * 4, bOff, K, rows, K * 4, cOff + (m * N + n0) * 4, a32);
+          w.gemvT(xOff + m * K * 4, wOff, K, rows, K * bytes, cOff + (m * N + n0) * 4, a32);
         }
       }
     }
