@@ -61,6 +61,7 @@ import {
   summarize,
   type Summary,
 } from "./bench_stats.ts";
+import type { JaxApi, JaxArray } from "./bench_gpt_jax.ts";
 
 // ---------------------------------------------------------------------------
 // Cases
@@ -359,22 +360,6 @@ async function tfjsImpl(): Promise<Impl> {
 }
 
 // --- jax-js ----------------------------------------------------------------
-
-interface JaxArray {
-  readonly ref: JaxArray;
-  data(): Promise<ArrayLike<number>>;
-  dispose(): void;
-  reshape(shape: number[]): JaxArray;
-}
-interface JaxApi {
-  init(): Promise<string[]>;
-  defaultDevice(device?: string): string;
-  jit<F extends (...args: JaxArray[]) => JaxArray>(f: F): F & { dispose(): void };
-  numpy: { array(data: Float32Array): JaxArray; matmul(a: JaxArray, b: JaxArray): JaxArray };
-  nn: {
-    dotProductAttention(q: JaxArray, k: JaxArray, v: JaxArray, o: { isCausal: boolean }): JaxArray;
-  };
-}
 
 async function jaxImpl(): Promise<Impl> {
   const jax = await import(PEERS.jax) as unknown as JaxApi;

@@ -58,6 +58,7 @@ import {
   summarize,
   type Summary,
 } from "./bench_stats.ts";
+import type { JaxApi, JaxArray } from "./bench_gpt_jax.ts";
 
 type Case =
   | { id: string; label: string; kind: "matmul"; n: number }
@@ -227,22 +228,6 @@ function tesseraImpl(backend: "wasm" | "reference", shared: Shared): Impl {
         },
       });
     },
-  };
-}
-
-interface JaxArray {
-  readonly ref: JaxArray;
-  data(): Promise<ArrayLike<number>>;
-  dispose(): void;
-  reshape(shape: number[]): JaxArray;
-}
-interface JaxApi {
-  init(...devices: string[]): Promise<string[]>;
-  defaultDevice(device?: string): string;
-  jit<F extends (...args: JaxArray[]) => JaxArray>(f: F): F & { dispose(): void };
-  numpy: { array(data: Float32Array): JaxArray; matmul(a: JaxArray, b: JaxArray): JaxArray };
-  nn: {
-    dotProductAttention(q: JaxArray, k: JaxArray, v: JaxArray, o: { isCausal: boolean }): JaxArray;
   };
 }
 

@@ -21,7 +21,8 @@ import {
   type Weights,
 } from "./bench_gpt_common.ts";
 
-interface JaxArray {
+/** The part of jax-js 0.1.25's array the benchmarks use. */
+export interface JaxArray {
   readonly ref: JaxArray;
   readonly shape: number[];
   data(): Promise<ArrayLike<number>>;
@@ -29,7 +30,8 @@ interface JaxArray {
   reshape(shape: number[]): JaxArray;
 }
 type Fn = (...args: never[]) => unknown;
-interface JaxApi {
+/** The part of jax-js 0.1.25's API the benchmarks use. */
+export interface JaxApi {
   init(...devices: string[]): Promise<string[]>;
   defaultDevice(device?: string): string;
   jit<F extends Fn>(f: F): F & { dispose(): void };
