@@ -221,6 +221,7 @@ export function rowProducts(
     out.set(C, bi * M * N);
   }
   trimWasmMemory(kernels);
+  trimPoolMemory(kernels);
   return true;
 }
 
